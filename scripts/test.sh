@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of the project. The README's test command; .ci/run calls it.
+# Installs what is missing (wasm target, wasm-bindgen CLI, npm packages, Chromium,
+# PostgreSQL), so it works on a fresh machine.
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+log "toolchain and packages"
+ensure_wasm_target
+ensure_wasm_bindgen
+ensure_node_modules
+ensure_chromium
+ensure_postgres
+
+log "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --lib --quiet -- -D warnings
+
+# A throwaway PostgreSQL cluster for the server's tests, stopped on exit.
+. "$ROOT/scripts/pg.sh"
+pg_start
+trap pg_stop EXIT
+export CAMPAIGN_TOKEN_TEST_PG="$PG_URL" CAMPAIGN_TOKEN_REQUIRE_PG=1
+
+log "native tests (core, token tool, server on SQLite and PostgreSQL)"
+cargo test --workspace --all-features
+
+log "interoperability with the npm jose package"
+bash scripts/test-interop.sh
+
+log "browser module: wasm build, wasm-bindgen tests, npm package, end-to-end in Chromium"
+bash scripts/test-browser.sh
+
+log "all tests passed"

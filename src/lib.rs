@@ -1,0 +1,44 @@
+//! campaign-token: verify a brand's signed campaign token (a JWS) and say what it promises.
+//!
+//! A brand's backend decides who may win a contest and which prize they are shown, and
+//! signs that in a JSON Web Token with a `gift` claim. This crate is the one place where
+//! such a token is judged: the browser module (compiled to WebAssembly), the token tool and
+//! the allocation server all call [`Verifier::verify`].
+//!
+//! ```
+//! # use campaign_token::{KeySet, Policy, Verifier};
+//! # fn demo(pem: &str, token: &str) -> Result<(), campaign_token::Error> {
+//! let verifier = Verifier::new(KeySet::from_pem(pem)?, Policy::new("summer-2026")?);
+//! let verified = verifier.verify(token, campaign_token::now())?;
+//! println!("{} may win: {:?}", verified.sub, verified.eligibility);
+//! # Ok(()) }
+//! ```
+//!
+//! The core is pure Rust and has no browser types; the `web` module (wasm32 only) is a thin
+//! adapter over it.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod alg;
+mod b64;
+mod claims;
+mod eligibility;
+mod error;
+mod header;
+mod json;
+mod keys;
+pub mod policy;
+pub mod template;
+mod verify;
+
+pub use alg::Algorithm;
+pub use b64::encode as base64url_encode;
+pub use eligibility::Eligibility;
+pub use error::{Error, ErrorCode};
+pub use keys::KeySet;
+pub use policy::Policy;
+pub use verify::{inspect, Unverified, Verified, Verifier};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use verify::now;

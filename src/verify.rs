@@ -1,0 +1,204 @@
+//! The verification pipeline: one function that the browser module, the token tool and the
+//! allocation server all call, so that a token means the same thing everywhere.
+//!
+//! Order of checks (the first failure is the error reported):
+//! 1. presence and size (`no_token`, `too_large`), before any parsing;
+//! 2. compact structure: three canonical base64url segments, header and payload JSON
+//!    objects without duplicate members (`malformed`);
+//! 3. header: `crit`, `alg`, `typ`, `kid` (`unsupported_critical_header`,
+//!    `unsupported_algorithm`, `malformed`);
+//! 4. key selection by `kid` and `alg` (`unknown_key`, `unsupported_algorithm`), still
+//!    before any cryptography;
+//! 5. the signature (`bad_signature`);
+//! 6. claim types (`missing_claim`, `invalid_claim`), then time, campaign and issuer
+//!    (`expired`, `not_yet_valid`, `issued_in_future`, `wrong_campaign`, `wrong_issuer`).
+//!
+//! Claims are judged only once the signature holds: an unsigned payload is noise.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::alg::Algorithm;
+use crate::claims::Claims;
+use crate::eligibility::Eligibility;
+use crate::error::{Error, ErrorCode};
+use crate::header::Header;
+use crate::keys::KeySet;
+use crate::policy::Policy;
+use crate::{b64, json};
+
+/// A token that passed every check, and what it means for the page and the server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    /// The participant.
+    pub sub: String,
+    /// The campaign, equal to the one configured.
+    pub campaign_id: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issue time, if the token says.
+    pub iat: Option<u64>,
+    /// Not-before time, if the token says.
+    pub nbf: Option<u64>,
+    /// Issuer, if the token says.
+    pub iss: Option<String>,
+    /// The `gift` claim exactly as sent (including members this crate does not use).
+    pub gift: Option<Map<String, Value>>,
+    /// Who may win, from `gift`.
+    pub eligibility: Eligibility,
+    /// The prize name to show: `gift.label` where the table says so, else `None`.
+    pub prize_label: Option<String>,
+    /// The algorithm the token was signed with.
+    #[serde(serialize_with = "alg_name")]
+    pub alg: Algorithm,
+    /// The `kid` of the token's header, if any.
+    pub kid: Option<String>,
+}
+
+fn alg_name<S: serde::Serializer>(alg: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(alg.name())
+}
+
+/// A key set and a policy: everything needed to verify tokens of one campaign.
+#[derive(Debug)]
+pub struct Verifier {
+    keys: KeySet,
+    policy: Policy,
+}
+
+impl Verifier {
+    /// A verifier that trusts `keys` and applies `policy`.
+    pub fn new(keys: KeySet, policy: Policy) -> Verifier {
+        Verifier { keys, policy }
+    }
+
+    /// The policy applied.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The trusted keys.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// Verifies `token` at time `now` (seconds since the epoch; an argument so that tests
+    /// and replays use fixed clocks).
+    pub fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
+        if token.is_empty() {
+            return Err(Error::new(ErrorCode::NoToken, "no token was given"));
+        }
+        if token.len() > self.policy.max_token_bytes() {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                "the token is larger than allowed",
+            ));
+        }
+        let compact = Compact::parse(token)?;
+        let header = Header::parse(&compact.header)?;
+        self.keys.verify(
+            header.kid.as_deref(),
+            header.alg,
+            compact.signing_input.as_bytes(),
+            &compact.signature,
+        )?;
+        let claims = Claims::parse(&compact.payload)?;
+        self.policy.check(&claims, now)?;
+        let (eligibility, label) = Eligibility::of(claims.gift.as_ref());
+        let prize_label = label.map(str::to_owned);
+        Ok(Verified {
+            sub: claims.sub,
+            campaign_id: claims.campaign_id,
+            exp: claims.exp,
+            iat: claims.iat,
+            nbf: claims.nbf,
+            iss: claims.iss,
+            gift: claims.gift_raw,
+            eligibility,
+            prize_label,
+            alg: header.alg,
+            kid: header.kid,
+        })
+    }
+}
+
+/// A token's header and payload, decoded but **not verified**: for display and debugging.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unverified {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload (claims).
+    pub payload: Map<String, Value>,
+    /// Length of the signature in bytes.
+    pub signature_bytes: usize,
+}
+
+/// Decodes a token without verifying anything but its structure. Never use the result to
+/// make a decision: anyone can write any claims into an unsigned token.
+pub fn inspect(token: &str) -> Result<Unverified, Error> {
+    if token.is_empty() {
+        return Err(Error::new(ErrorCode::NoToken, "no token was given"));
+    }
+    let c = Compact::parse(token)?;
+    Ok(Unverified {
+        header: c.header,
+        payload: c.payload,
+        signature_bytes: c.signature.len(),
+    })
+}
+
+/// The three parts of a compact JWS, decoded.
+struct Compact<'a> {
+    signing_input: &'a str,
+    header: Map<String, Value>,
+    payload: Map<String, Value>,
+    signature: Vec<u8>,
+}
+
+impl<'a> Compact<'a> {
+    fn parse(token: &'a str) -> Result<Compact<'a>, Error> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::malformed(
+                "a token has exactly three dot-separated parts",
+            ));
+        };
+        let signing_input = token.get(..h.len() + 1 + p.len()).ok_or(Error::malformed(
+            "a token has exactly three dot-separated parts",
+        ))?;
+        let object = |segment: &str, what: &'static str| -> Result<Map<String, Value>, Error> {
+            let bytes = b64::decode(segment).ok_or(Error::malformed(what))?;
+            match json::parse(&bytes) {
+                Ok(Value::Object(map)) => Ok(map),
+                _ => Err(Error::malformed(
+                    "the header and payload must be JSON objects without repeated members",
+                )),
+            }
+        };
+        let header = object(h, "the header is not canonical base64url")?;
+        let payload = object(p, "the payload is not canonical base64url")?;
+        let signature =
+            b64::decode(s).ok_or(Error::malformed("the signature is not canonical base64url"))?;
+        if signature.is_empty() {
+            return Err(Error::malformed("the token has no signature"));
+        }
+        Ok(Compact {
+            signing_input,
+            header,
+            payload,
+            signature,
+        })
+    }
+}
+
+/// The current time in seconds since the epoch, for native callers (the browser module
+/// reads `Date.now()` instead).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
