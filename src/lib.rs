@@ -28,6 +28,8 @@ mod error;
 mod header;
 mod json;
 mod keys;
+#[cfg(all(feature = "mint", not(target_arch = "wasm32")))]
+pub mod mint;
 pub mod policy;
 pub mod template;
 mod verify;
