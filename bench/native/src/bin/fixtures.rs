@@ -1,0 +1,76 @@
+//! Mints the tokens and keys the benchmarks share, with the project's own signer.
+//!
+//! `fixtures browser OUT.json` — one key pair and one token per algorithm (public key as
+//!   PEM and as JWK), for the Chromium verify benchmark and the page-load benchmark.
+//! `fixtures load DIR COUNT CAMPAIGN` — one ES256 key, `DIR/key.pem` (public, for the
+//!   server's config) and `DIR/tokens.txt`: COUNT tokens, one per line, each for a unique
+//!   `sub`, all allowed to win (`gift.cw = true`), so every request exercises allocation.
+
+use std::io::Write;
+
+use campaign_token::mint::{mint, SigningKey, TokenClaims};
+use campaign_token::Algorithm;
+use serde_json::{json, Map, Value};
+
+const ALGS: [(&str, Algorithm); 5] = [
+    ("ES256", Algorithm::Es256),
+    ("ES384", Algorithm::Es384),
+    ("EdDSA", Algorithm::EdDsa),
+    ("RS256", Algorithm::Rs256),
+    ("PS256", Algorithm::Ps256),
+];
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn err(e: campaign_token::Error) -> Box<dyn std::error::Error> {
+    format!("{}: {}", e.code().as_str(), e.message()).into()
+}
+
+fn browser(out: &str) -> Res<()> {
+    let now = campaign_token::now();
+    let campaign = "bench-campaign";
+    let mut algs = Map::new();
+    for (name, alg) in ALGS {
+        let key = SigningKey::generate(alg)
+            .and_then(|k| k.with_algorithm(alg))
+            .map_err(err)?;
+        // Valid for a day: a benchmark run must never fail on expiry.
+        let claims = TokenClaims::new("participant-42", campaign, now, 86_400)
+            .with_gift(Some(true), Some("A weekend in Lisbon"));
+        algs.insert(
+            name.into(),
+            json!({
+                "token": mint(&key, &claims).map_err(err)?,
+                "pem": key.public_pem().map_err(err)?,
+                "jwk": key.public_jwk(),
+            }),
+        );
+    }
+    let doc = json!({ "campaignId": campaign, "label": "A weekend in Lisbon", "algs": Value::Object(algs) });
+    std::fs::write(out, serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
+}
+
+fn load(dir: &str, count: usize, campaign: &str) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    let now = campaign_token::now();
+    let key = SigningKey::generate(Algorithm::Es256).map_err(err)?;
+    std::fs::write(format!("{dir}/key.pem"), key.public_pem().map_err(err)?)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/tokens.txt"))?);
+    for i in 0..count {
+        let claims = TokenClaims::new(format!("load-{now}-{i}"), campaign, now, 86_400)
+            .with_gift(Some(true), None);
+        writeln!(out, "{}", mint(&key, &claims).map_err(err)?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["browser", out] => browser(out),
+        ["load", dir, count, campaign] => load(dir, count.parse()?, campaign),
+        _ => Err("usage: fixtures browser OUT.json | fixtures load DIR COUNT CAMPAIGN".into()),
+    }
+}

@@ -1,0 +1,1 @@
+//! Benchmark helpers live in `src/bin` (fixtures, load generator) and `benches/` (criterion).
