@@ -80,17 +80,26 @@ function listen(server, port) {
  * `site.headers` is mutable so a test can change the policy between page loads.
  */
 async function startSite({ name, wwwDir, configDir, port = 0 }) {
-  const site = { name, headers: {}, requests: [], origin: '' };
-  const server = http.createServer(async (req, res) => {
+  const site = { name, headers: {}, requests: [], origin: '', api: null, apiCalls: [] };
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      console.error(`serve.mjs: ${req.url}: ${err.stack ?? err}`);
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n', site.headers);
+      else res.destroy();
+    });
+  });
+  async function handle(req, res) {
     const url = new URL(req.url, 'http://x');
     site.requests.push({ method: req.method, path: url.pathname, search: url.search, referer: req.headers.referer ?? null });
+    // A test may stand in for the allocation server's API on the campaign's origin.
+    if (site.api && url.pathname.startsWith('/api/')) return answerApi(site, req, res, url);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', site.headers);
     const file = resolveFile(url.pathname, { wwwDir, configDir });
     const body = file && await fs.readFile(file).catch(() => null);
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', site.headers);
     if (!body) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n', site.headers);
     const type = MIME[path.extname(file)] ?? 'application/octet-stream';
     send(res, 200, type, req.method === 'HEAD' ? null : body, site.headers, body.length);
-  });
+  }
   // Keep-alive sockets would keep `close()` waiting; the tests want a quick, clean stop.
   server.keepAliveTimeout = 1000;
   const actual = await listen(server, port);
@@ -98,6 +107,15 @@ async function startSite({ name, wwwDir, configDir, port = 0 }) {
   site.port = actual;
   site.server = server;
   return site;
+}
+
+async function answerApi(site, req, res, url) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  const text = Buffer.concat(chunks).toString('utf8');
+  site.apiCalls.push({ method: req.method, path: url.pathname, contentType: req.headers['content-type'] ?? null, body: text });
+  const { status = 200, json } = await site.api({ method: req.method, path: url.pathname, body: text });
+  send(res, status, 'application/json', JSON.stringify(json), site.headers);
 }
 
 function resolveFile(pathname, { wwwDir, configDir }) {

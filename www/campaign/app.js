@@ -57,7 +57,7 @@ async function participate(session) {
     const r = await session.participate();
     switch (r.outcome) {
       case 'won':
-        showOutcome('won', `🎉 You won ${r.prize?.label ?? 'a prize'}!${r.replayed ? ' (already recorded)' : ''}`);
+        showOutcome('won', `You won ${r.prize?.label ?? 'a prize'}!${r.replayed ? ' (already recorded)' : ''}`);
         break;
       case 'lost':
         showOutcome('lost', 'Not this time — thank you for taking part.');
