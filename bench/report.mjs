@@ -1,0 +1,117 @@
+// Merges the parts' results (RESULTS_DIR/parts/*.json) into RESULTS_DIR/latest.json, prints
+// the tables, judges the targets of issue 5, and (with --readme) replaces the README's
+// bench section — only the text between its two markers — with the same tables.
+// node bench/report.mjs RESULTS_DIR [--readme README.md] [--command "..."]
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+const [resultsDir, ...rest] = process.argv.slice(2);
+const opt = (name) => { const i = rest.indexOf(name); return i >= 0 ? rest[i + 1] : undefined; };
+const parts = path.join(resultsDir, 'parts');
+const read = async (f) => JSON.parse(await fs.readFile(path.join(parts, f), 'utf8').catch(() => 'null'));
+const [native, size, browser, load, meta] = await Promise.all(
+  ['native.json', 'size.json', 'browser.json', 'load.json', 'meta.json'].map(read));
+
+const cpu = (await fs.readFile('/proc/cpuinfo', 'utf8')).match(/model name\s*:\s*(.*)/)?.[1] ?? os.cpus()[0]?.model;
+const machine = {
+  nproc: os.cpus().length, cpu, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+  kernel: os.release(), node: process.version, date: new Date().toISOString(),
+  ...(meta ?? {}),
+};
+
+const ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
+const fmt = (x, d = 0) => (x == null || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+const mm = (s, d = 0) => (s && s.n ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : '–');
+const kb = (b) => (b == null ? '–' : `${(b / 1000).toFixed(1)} KB`);
+const ratio = (a, b, d = 2) => (a && b ? `${(a / b).toFixed(d)}×` : '–');
+const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+const md = [];
+const targets = [];
+const target = (what, met, value, note = '') => targets.push({ what, met, value, note });
+
+if (size) {
+  const rows = [];
+  for (const [name, b] of Object.entries(size.builds)) {
+    rows.push([`ours: ${name}`, Object.keys(b.files).join(', '), kb(b.total.raw), kb(b.total.gzip), kb(b.total.brotli)]);
+  }
+  if (size.jose) rows.push(['jose page (esbuild, minified)', path.basename(size.jose.file), kb(size.jose.total.raw), kb(size.jose.total.gzip), kb(size.jose.total.brotli)]);
+  md.push('### Size: what a page downloads from us\n', table(['build', 'files', 'raw', 'gzip -9', 'brotli q11'], rows),
+    '\n1 KB = 1000 bytes. Ours: the JS entry, every module it imports, and the wasm (what `pkg/` serves to the page); jose: the whole page script, minified (jose + glue doing the same work).');
+  const d = size.builds.default?.total.gzip, s = size.builds['single-key ES256']?.total.gzip;
+  if (d != null) target('default build ≤ 110 KB gzip', d <= 110000, kb(d));
+  if (s != null) target('single-key ES256 build ≤ 75 KB gzip', s <= 75000, kb(s));
+  for (const [name, b] of Object.entries(size.builds)) {
+    const t = b.twiggy;
+    if (!t || t.error || !t.crates) continue;
+    md.push(`\n#### Where the bytes go (${name}, twiggy on the named pre-\`wasm-opt\` module, ${kb(t.total)})\n`,
+      table(['crate / section', 'bytes', 'share'], t.crates.slice(0, 10).map((c) => [c.crate, fmt(c.bytes), `${(100 * c.bytes / t.total).toFixed(1)} %`])),
+      '\n', table(['largest items', 'bytes'], t.top.slice(0, 10).map((x) => ['`' + x.name.replace(/\|/g, '\\|') + '`', fmt(x.bytes)])));
+  }
+}
+
+if (native || browser?.verify) {
+  const v = browser?.verify ?? {};
+  const rows = ALGS.map((alg) => {
+    const n = native?.[alg], o = v[alg]?.ours, j = v[alg]?.jose;
+    return [alg, mm(n), mm(o), mm(j), ratio(n?.median, o?.median), ratio(o?.median, j?.median)];
+  });
+  md.push('\n### Verify speed (tokens/s, median (min–max))\n',
+    table(['alg', 'native (criterion, opt-level 3)', 'Chromium: ours (wasm `verifyToken`)', 'Chromium: jose (WebCrypto)', 'native / ours', 'ours / jose'], rows),
+    '\nOurs in Chromium is the public `verifyToken(token, options)` call (key set given per call); jose is `jwtVerify` with a pre-imported `CryptoKey` and the same claim options. `ours / jose` above 1 means ours is faster.');
+  for (const alg of ['EdDSA', 'ES256']) {
+    const n = native?.[alg]?.median, o = v[alg]?.ours?.median;
+    if (n && o) target(`Chromium ${alg} within 1.5× of native`, n / o <= 1.5, `${(n / o).toFixed(2)}× slower`);
+  }
+  const o = v.ES256?.ours?.median, j = v.ES256?.jose?.median;
+  if (o && j) target('Chromium ES256 within 3× of jose', j / o <= 3, o >= j ? `${(o / j).toFixed(2)}× faster than jose` : `${(j / o).toFixed(2)}× slower than jose`);
+}
+
+if (browser?.ttp) {
+  const t = browser.ttp;
+  const names = Object.keys(t.localhost ?? {}).filter((k) => k !== 'problems');
+  const rows = ['localhost', 'mobile'].map((p) => [p, ...names.map((n) => mm(t[p]?.[n], 0)),
+    ratio(t[p]?.ours?.median, t[p]?.jose?.median), t[p]?.ours?.median != null ? `${fmt(t[p].ours.median - t[p].jose.median)} ms` : '–']);
+  md.push(`\n### Time to personalised page (ms from navigation start to the prize name in the DOM; cold cache, new context per run, ${browser.reps} runs per page)\n`,
+    table(['profile', ...names.map((n) => (n === 'ours' ? 'ours (default build)' : n === 'ours-es256' ? 'ours (single-key ES256 build)' : 'jose page')), 'ours / jose', 'ours − jose'], rows),
+    `\nMobile: CDP \`Network.emulateNetworkConditions\` ${t.profile.downloadThroughput * 8 / 1e6} Mbit/s down, ${t.profile.uploadThroughput * 8 / 1e6} up, ${t.profile.latency} ms RTT, \`Emulation.setCPUThrottlingRate\` ${t.profile.cpu}. Both pages served by \`bench/serve.mjs\` with the same headers (the contract's CSP) and brotli. Chromium ${browser.chromium}.`);
+  for (const p of ['localhost', 'mobile']) for (const pr of t[p]?.problems ?? []) md.push(`\n- problem (${p}): ${pr}`);
+  const mo = t.mobile?.ours?.median, mj = t.mobile?.jose?.median, lo = t.localhost?.ours?.median, lj = t.localhost?.jose?.median;
+  if (mo && mj) target('mobile: ours ≤ 1.25× jose', mo / mj <= 1.25, `${(mo / mj).toFixed(2)}×`);
+  if (lo && lj) target('localhost: ours within 20 ms of jose', lo - lj <= 20, `${fmt(lo - lj)} ms`);
+}
+
+if (load?.runs) {
+  const rows = load.runs.map((r) => [r.storage, r.processes, r.concurrency, mm(r.perSecond), mm(r.p50Ms, 1), mm(r.p99Ms, 1),
+    r.responses, r.nonOk ? `${r.nonOk} non-200` : '0', r.check ?? '–']);
+  md.push('\n### Server load (participations/s and latency in ms, median (min–max) over repetitions)\n',
+    table(['storage', 'server processes', 'clients', 'participations/s', 'p50', 'p99', 'responses (all reps)', 'errors', 'winners ≤ prizes'], rows),
+    `\n${load.note ?? ''}`);
+  const s64 = load.runs.find((r) => r.storage === 'SQLite' && r.concurrency === 64);
+  if (s64) {
+    target('SQLite, 64 clients: ≥ 3,000 participations/s', s64.perSecond.median >= 3000, fmt(s64.perSecond.median));
+    target('SQLite, 64 clients: p99 ≤ 50 ms', s64.p99Ms.median <= 50, `${fmt(s64.p99Ms.median, 1)} ms`);
+  }
+  target('no over-allocation (winners ≤ prizes) in every run', load.runs.every((r) => r.checkOk), load.runs.map((r) => r.check).join('; '));
+}
+
+md.push('\n### Targets (issue 5)\n', table(['target', 'result', 'measured'], targets.map((t) => [t.what, t.met ? 'met' : '**missed**', t.value])));
+const command = opt('--command') ?? './scripts/bench.sh';
+const header = `Measured with \`${command}\` on ${machine.nproc} vCPU (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}, node ${machine.node}, ${machine.date.slice(0, 16).replace('T', ' ')} UTC${machine.quick ? ', `--quick` (fewer repetitions)' : ''}. ${machine.noise ?? ''}`;
+const text = [header, '', ...md].join('\n');
+const latest = { machine, command, targets, native, size, browser, load };
+await fs.writeFile(path.join(resultsDir, 'latest.json'), JSON.stringify(latest, null, 2));
+await fs.writeFile(path.join(resultsDir, 'latest.md'), text + '\n');
+console.log(text);
+
+const readme = opt('--readme');
+if (readme) {
+  const body = await fs.readFile(readme, 'utf8');
+  const start = '<!-- section:bench -->', end = '<!-- /section:bench -->';
+  const a = body.indexOf(start), b = body.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${readme}: no bench section markers`);
+  const intro = await fs.readFile(new URL('./README-intro.md', import.meta.url), 'utf8').catch(() => '');
+  const section = `${start}\n## Benchmarks\n\n${intro.trim()}\n\n${text}\n${end}`;
+  await fs.writeFile(readme, body.slice(0, a) + section + body.slice(b + end.length));
+}
