@@ -97,6 +97,11 @@ impl Verifier {
         }
         let compact = Compact::parse(token)?;
         let header = Header::parse(&compact.header)?;
+        // After the header, so that an unsecured `alg: none` token (empty signature, RFC 7515
+        // appendix A.5) is reported as `unsupported_algorithm`, as every `none` token is.
+        if compact.signature.is_empty() {
+            return Err(Error::malformed("the token has no signature"));
+        }
         self.keys.verify(
             header.kid.as_deref(),
             header.alg,
@@ -182,9 +187,6 @@ impl<'a> Compact<'a> {
         let payload = object(p, "the payload is not canonical base64url")?;
         let signature =
             b64::decode(s).ok_or(Error::malformed("the signature is not canonical base64url"))?;
-        if signature.is_empty() {
-            return Err(Error::malformed("the token has no signature"));
-        }
         Ok(Compact {
             signing_input,
             header,

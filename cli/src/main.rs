@@ -287,10 +287,7 @@ fn keygen(alg: Algorithm, dir: &Path, kid: Option<String>, force: bool) -> Resul
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
     let mut err = io::stderr().lock();
-    let kid_hint = key
-        .kid()
-        .map(|k| format!(" (kid {k})"))
-        .unwrap_or_default();
+    let kid_hint = key.kid().map(|k| format!(" (kid {k})")).unwrap_or_default();
     writeln!(
         err,
         "wrote {} key pair{kid_hint} to {}: private.pem (keep it secret), public.pem, jwks.json",
