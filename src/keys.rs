@@ -9,23 +9,46 @@
 //! `p256`/`p384`, `ed25519-compact`, `superboring` for RSA) directly: the JWS framing around
 //! them is ours (see `verify`), so that every parsing rule has one implementation.
 
-use jwt_simple::prelude::{
-    ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, ES256PublicKey, ES384PublicKey,
-    Ed25519PublicKey, EdDSAPublicKeyLike, RSAPublicKey,
-};
+#[cfg(feature = "alg-rsa")]
+use jwt_simple::prelude::RSAPublicKey;
+#[cfg(feature = "alg-es256")]
+use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256PublicKey};
+#[cfg(feature = "alg-es384")]
+use jwt_simple::prelude::{ECDSAP384PublicKeyLike, ES384PublicKey};
+#[cfg(feature = "alg-eddsa")]
+use jwt_simple::prelude::{Ed25519PublicKey, EdDSAPublicKeyLike};
 use serde_json::Value;
-use superboring::hash::MessageDigest;
-use superboring::pkey::{PKey, Public};
-use superboring::rsa::Padding;
-use superboring::sign::Verifier;
+#[cfg(feature = "alg-rsa")]
+use superboring::{
+    hash::MessageDigest,
+    pkey::{PKey, Public},
+    rsa::Padding,
+    sign::Verifier,
+};
 
 use crate::alg::Algorithm;
 use crate::error::{Error, ErrorCode};
 use crate::{b64, json};
 
+// Each key family can be left out of a build (features `alg-*`, all on by default) so that a
+// brand signing with one algorithm ships a smaller wasm module. A token or key of a family
+// left out is then treated like an unsupported one.
+#[cfg(not(any(
+    feature = "alg-es256",
+    feature = "alg-es384",
+    feature = "alg-eddsa",
+    feature = "alg-rsa"
+)))]
+compile_error!("enable at least one key family: alg-es256, alg-es384, alg-eddsa or alg-rsa");
+
+// A build without RSA never asks whether an algorithm is RSA; keep the helper referenced.
+#[cfg(not(feature = "alg-rsa"))]
+const _: fn(Algorithm) -> bool = Algorithm::is_rsa;
+
 /// Most keys a set may hold. Rotation needs two or three; a huge set is a mistake.
 const MAX_KEYS: usize = 64;
 /// Smallest RSA modulus accepted, in bits (NIST SP 800-131A; also what `jose` enforces).
+#[cfg(feature = "alg-rsa")]
 const MIN_RSA_BITS: usize = 2048;
 /// Shortest HMAC secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
 #[cfg(feature = "hmac")]
@@ -35,9 +58,13 @@ const MIN_HMAC_SECRET: usize = 32;
 // A set holds a handful of keys built once at start-up; boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
 enum Material {
+    #[cfg(feature = "alg-es256")]
     P256(ES256PublicKey),
+    #[cfg(feature = "alg-es384")]
     P384(ES384PublicKey),
+    #[cfg(feature = "alg-eddsa")]
     Ed25519(Ed25519PublicKey),
+    #[cfg(feature = "alg-rsa")]
     Rsa(PKey<Public>),
     #[cfg(feature = "hmac")]
     Hmac(Vec<u8>),
@@ -46,9 +73,13 @@ enum Material {
 impl Material {
     fn kind(&self) -> &'static str {
         match self {
+            #[cfg(feature = "alg-es256")]
             Material::P256(_) => "EC P-256",
+            #[cfg(feature = "alg-es384")]
             Material::P384(_) => "EC P-384",
+            #[cfg(feature = "alg-eddsa")]
             Material::Ed25519(_) => "OKP Ed25519",
+            #[cfg(feature = "alg-rsa")]
             Material::Rsa(_) => "RSA",
             #[cfg(feature = "hmac")]
             Material::Hmac(_) => "HMAC secret",
@@ -57,9 +88,13 @@ impl Material {
 
     fn family_accepts(&self, alg: Algorithm) -> bool {
         match self {
+            #[cfg(feature = "alg-es256")]
             Material::P256(_) => alg == Algorithm::Es256,
+            #[cfg(feature = "alg-es384")]
             Material::P384(_) => alg == Algorithm::Es384,
+            #[cfg(feature = "alg-eddsa")]
             Material::Ed25519(_) => alg == Algorithm::EdDsa,
+            #[cfg(feature = "alg-rsa")]
             Material::Rsa(_) => alg.is_rsa(),
             #[cfg(feature = "hmac")]
             Material::Hmac(_) => alg.is_hmac(),
@@ -82,21 +117,30 @@ impl Key {
 
     /// Checks `signature` over `signing_input` with `alg`, which the caller has checked the
     /// key accepts. Any failure, whatever its cause, is just `false`.
+    // Only RSA and HMAC keys serve several algorithms; a build without them ignores `alg`.
+    #[cfg_attr(
+        not(any(feature = "alg-rsa", feature = "hmac")),
+        allow(unused_variables)
+    )]
     fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
         match &self.material {
+            #[cfg(feature = "alg-es256")]
             Material::P256(k) => {
                 use p256::ecdsa::signature::Verifier as _;
                 // `from_slice` refuses r = 0 or s = 0 and anything but 64 bytes.
                 p256::ecdsa::Signature::from_slice(signature)
                     .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok())
             }
+            #[cfg(feature = "alg-es384")]
             Material::P384(k) => {
                 use p384::ecdsa::signature::Verifier as _;
                 p384::ecdsa::Signature::from_slice(signature)
                     .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok())
             }
+            #[cfg(feature = "alg-eddsa")]
             Material::Ed25519(k) => ed25519_compact::Signature::from_slice(signature)
                 .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok()),
+            #[cfg(feature = "alg-rsa")]
             Material::Rsa(pkey) => rsa_verify(pkey, alg, signing_input, signature),
             #[cfg(feature = "hmac")]
             Material::Hmac(secret) => hmac_verify(secret, alg, signing_input, signature),
@@ -104,6 +148,7 @@ impl Key {
     }
 }
 
+#[cfg(feature = "alg-rsa")]
 fn rsa_verify(pkey: &PKey<Public>, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
     let (digest, padding) = match alg {
         Algorithm::Rs256 => (MessageDigest::sha256(), Padding::PKCS1),
@@ -357,23 +402,29 @@ impl KeySet {
 }
 
 fn parse_pem(pem: &str) -> Result<Material, Error> {
+    #[cfg(feature = "alg-es256")]
     if let Ok(k) = ES256PublicKey::from_pem(pem) {
         return Ok(Material::P256(k));
     }
+    #[cfg(feature = "alg-es384")]
     if let Ok(k) = ES384PublicKey::from_pem(pem) {
         return Ok(Material::P384(k));
     }
+    #[cfg(feature = "alg-eddsa")]
     if let Ok(k) = Ed25519PublicKey::from_pem(pem) {
         return Ok(Material::Ed25519(k));
     }
+    #[cfg(feature = "alg-rsa")]
     if let Ok(k) = RSAPublicKey::from_pem(pem) {
         return rsa_material(k);
     }
     Err(Error::invalid_key(
-        "not a supported PEM public key (EC P-256, EC P-384, Ed25519 or RSA ≥ 2048 bits)",
+        "not a supported PEM public key (EC P-256, EC P-384, Ed25519 or RSA ≥ 2048 bits, \
+         as far as this build includes them)",
     ))
 }
 
+#[cfg(feature = "alg-rsa")]
 fn rsa_material(key: RSAPublicKey) -> Result<Material, Error> {
     if key.to_components().n.len() * 8 < MIN_RSA_BITS {
         return Err(Error::invalid_key(
@@ -428,23 +479,17 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
         },
     };
     let material = match (text("kty")?, text("crv")?) {
-        (Some("EC"), Some(crv @ ("P-256" | "P-384"))) => {
-            let (x, y) = (bytes("x")?, bytes("y")?);
-            let mut point = Vec::with_capacity(1 + x.len() + y.len());
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            let bad = || Error::invalid_key("an EC JWK is not a valid point on its curve");
-            match crv {
-                "P-256" if x.len() == 32 && y.len() == 32 => {
-                    Material::P256(ES256PublicKey::from_bytes(&point).map_err(|_| bad())?)
-                }
-                "P-384" if x.len() == 48 && y.len() == 48 => {
-                    Material::P384(ES384PublicKey::from_bytes(&point).map_err(|_| bad())?)
-                }
-                _ => return Err(bad()),
-            }
-        }
+        #[cfg(feature = "alg-es256")]
+        (Some("EC"), Some("P-256")) => Material::P256(
+            ES256PublicKey::from_bytes(&ec_point(&bytes("x")?, &bytes("y")?, 32)?)
+                .map_err(|_| bad_ec_point())?,
+        ),
+        #[cfg(feature = "alg-es384")]
+        (Some("EC"), Some("P-384")) => Material::P384(
+            ES384PublicKey::from_bytes(&ec_point(&bytes("x")?, &bytes("y")?, 48)?)
+                .map_err(|_| bad_ec_point())?,
+        ),
+        #[cfg(feature = "alg-eddsa")]
         (Some("OKP"), Some("Ed25519")) => {
             let x = bytes("x")?;
             Material::Ed25519(
@@ -452,6 +497,7 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
                     .map_err(|_| Error::invalid_key("an Ed25519 JWK is not a valid public key"))?,
             )
         }
+        #[cfg(feature = "alg-rsa")]
         (Some("RSA"), _) => {
             let key = RSAPublicKey::from_components(&bytes("n")?, &bytes("e")?)
                 .map_err(|_| Error::invalid_key("an RSA JWK is not a valid public key"))?;
@@ -463,7 +509,8 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
             ))
         }
         (None, _) => return Err(Error::invalid_key("a JWK has no kty")),
-        // Other key types and curves (secp256k1, X25519, …) are not for us: skip them.
+        // Other key types and curves (secp256k1, X25519, …) are not for us, nor are families
+        // this build leaves out (features `alg-*`): skip them.
         _ => return Ok(None),
     };
     let key = Key {
@@ -477,4 +524,22 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
         ));
     }
     Ok(Some(key))
+}
+
+#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
+fn bad_ec_point() -> Error {
+    Error::invalid_key("an EC JWK is not a valid point on its curve")
+}
+
+/// The uncompressed SEC1 point `04 || x || y`, each coordinate `len` bytes.
+#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
+fn ec_point(x: &[u8], y: &[u8], len: usize) -> Result<Vec<u8>, Error> {
+    if x.len() != len || y.len() != len {
+        return Err(bad_ec_point());
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
+    Ok(point)
 }

@@ -33,6 +33,8 @@ pub mod mint;
 pub mod policy;
 pub mod template;
 mod verify;
+#[cfg(target_arch = "wasm32")]
+mod web;
 
 pub use alg::Algorithm;
 pub use b64::encode as base64url_encode;

@@ -1,0 +1,61 @@
+//! Embeds a brand's public key(s) in the wasm module at build time.
+//!
+//! With `CAMPAIGN_TOKEN_EMBED_KEYS=/path/to/jwks.json` (or a PEM public key) set, the module
+//! trusts that key set and `keys` becomes optional in the JS options; a page that passes
+//! `keys` as well gets `invalid_config`, so there is never a doubt about which key is
+//! trusted. Unset, nothing is embedded and `keys` is required.
+//!
+//! The file is copied into `OUT_DIR` and included by `src/web/`; the key itself is checked
+//! at run time by the same parser as any other key, but a private key is refused here, loudly,
+//! so that it can never end up in a published module.
+
+use std::{env, fs, path::PathBuf};
+
+const VAR: &str = "CAMPAIGN_TOKEN_EMBED_KEYS";
+
+fn main() {
+    println!("cargo:rerun-if-env-changed={VAR}");
+    println!("cargo:rerun-if-changed=build.rs");
+    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default()).join("embedded_keys.rs");
+
+    let code = match env::var_os(VAR).filter(|v| !v.is_empty()) {
+        None => "const EMBEDDED_KEYS: Option<&str> = None;\n".to_owned(),
+        Some(path) => {
+            let path = PathBuf::from(path);
+            println!("cargo:rerun-if-changed={}", path.display());
+            let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+                fail(&format!("{VAR}={}: cannot read it: {e}", path.display()))
+            });
+            if text.contains("PRIVATE KEY") || looks_like_private_jwk(&text) {
+                fail(&format!(
+                    "{VAR}={} holds private key material: embed the PUBLIC key or JWKS only",
+                    path.display()
+                ));
+            }
+            if text.trim().is_empty() {
+                fail(&format!("{VAR}={} is empty", path.display()));
+            }
+            let copy = out.with_file_name("embedded_keys.txt");
+            write(&copy, &text);
+            "const EMBEDDED_KEYS: Option<&str> = Some(include_str!(\"embedded_keys.txt\"));\n"
+                .to_owned()
+        }
+    };
+    write(&out, &code);
+}
+
+/// A JWK with a private member (`"d"` for EC/OKP/RSA, `"k"` for a secret).
+fn looks_like_private_jwk(text: &str) -> bool {
+    text.trim_start().starts_with('{') && (text.contains("\"d\"") || text.contains("\"k\""))
+}
+
+fn write(path: &PathBuf, text: &str) {
+    if let Err(e) = fs::write(path, text) {
+        fail(&format!("cannot write {}: {e}", path.display()));
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}

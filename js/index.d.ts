@@ -1,0 +1,89 @@
+export type Eligibility = "given-prize" | "any-prize" | "cannot-win" | "standard";
+
+export type ErrorCode = "no_token" | "malformed" | "too_large" | "unsupported_algorithm"
+  | "unknown_key" | "bad_signature" | "expired" | "not_yet_valid" | "issued_in_future"
+  | "missing_claim" | "invalid_claim" | "wrong_campaign" | "wrong_issuer"
+  | "unsupported_critical_header" | "invalid_key" | "invalid_config"
+  | (string & {}); // server codes (participation) pass through
+
+export interface VerifiedToken {
+  sub: string;
+  campaignId: string;
+  exp: number;
+  iat: number | null;
+  nbf: number | null;
+  iss: string | null;
+  /** The `gift` claim exactly as sent. */
+  gift: { cw?: boolean; label?: string; [k: string]: unknown } | null;
+  eligibility: Eligibility;
+  /** The label to show, or null where the eligibility table says none. */
+  prizeLabel: string | null;
+  alg: string;
+  kid: string | null;
+}
+
+/** Every rejection: a token, a key, the configuration, or the participation server. */
+export class CampaignTokenError extends Error {
+  constructor(message: string, details?: { code?: ErrorCode; claim?: string; status?: number });
+  name: "CampaignTokenError";
+  code: ErrorCode;
+  /** The claim concerned (claim errors: `exp` for expired, `campaignId` for wrong_campaign, …). */
+  claim?: string;
+  /** HTTP status, for errors of `participate()`. */
+  status?: number;
+}
+
+export interface VerifyOptions {
+  campaignId: string;
+  /** PEM SPKI, or JWKS/JWK (object or JSON text); optional if a key is embedded at build time. */
+  keys?: string | object;
+  issuers?: string[];
+  /** Default 60, at most 600. */
+  clockToleranceSeconds?: number;
+  /** Default 8192, from 256 to 65536. */
+  maxTokenBytes?: number;
+  /** Seconds; default Date.now()/1000 (tests). */
+  now?: number;
+}
+
+export interface InitOptions extends VerifyOptions {
+  /** Default "token"; read from query and fragment, then removed (history.replaceState). */
+  tokenParam?: string;
+  /** Exact postMessage origins; "*" is refused (invalid_config). */
+  allowedOrigins?: string[];
+  /** Default document.body (or documentElement). */
+  root?: Element | string;
+  defaultPrizeLabel?: string;
+  /** Participation URL, e.g. "/api/campaigns/demo/participations". */
+  endpoint?: string;
+  /** Where to load the module from (default: next to the JS). */
+  wasm?: string | URL | BufferSource | WebAssembly.Module;
+}
+
+export interface SessionState {
+  result: VerifiedToken | null;
+  error: CampaignTokenError | null;
+}
+
+export interface ParticipationResult {
+  participationId: string;
+  outcome: "won" | "lost" | "entered-draw" | "not-eligible";
+  prize: { id: string; label: string } | null;
+  eligibility: Eligibility;
+  replayed: boolean;
+}
+
+export interface Session extends SessionState {
+  subscribe(listener: (state: SessionState) => void): () => void;
+  /** Verifies, renders, notifies; never throws on a bad token. */
+  setToken(token: string): SessionState;
+  /** Rejects CampaignTokenError (server code, .status). */
+  participate(answers?: unknown): Promise<ParticipationResult>;
+  /** Removes listeners, restores fallbacks. */
+  destroy(): void;
+}
+
+export function init(options: InitOptions): Promise<Session>;
+
+/** Rejects CampaignTokenError. */
+export function verifyToken(token: string, options: VerifyOptions): Promise<VerifiedToken>;

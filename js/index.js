@@ -1,0 +1,142 @@
+// campaign-token: the browser (and Node) entry of the npm package.
+//
+// A thin layer over the wasm module (src/web/): it loads the module once, turns its calls
+// into promises, fans out change notifications to subscribers, and posts participations to
+// the server. Verification, option checks, the postMessage allowlist and the page rendering
+// all happen in Rust.
+import initWasm, { Session, Verifier, setErrorClass } from './campaign_token.js';
+
+/** A rejected token, key or configuration; `code` is stable, `message` is for humans. */
+export class CampaignTokenError extends Error {
+  constructor(message, { code, claim, status } = {}) {
+    super(message);
+    this.name = 'CampaignTokenError';
+    this.code = code;
+    if (claim !== undefined) this.claim = claim;
+    if (status !== undefined) this.status = status;
+  }
+}
+
+let loading = null;
+
+/** Loads the wasm module once. `source` is a URL, bytes or a compiled module. */
+function load(source) {
+  loading ??= (async () => {
+    let input = source ?? new URL('./campaign_token_bg.wasm', import.meta.url);
+    // Node's fetch cannot read file: URLs; read the bytes instead. (The specifier is a
+    // variable so that browser bundlers leave this branch alone.)
+    const fileUrl = typeof input === 'string' ? urlOrNull(input) : input instanceof URL ? input : null;
+    if (fileUrl?.protocol === 'file:') {
+      const fs = 'node:fs/promises';
+      input = await (await import(/* webpackIgnore: true */ fs)).readFile(fileUrl);
+    }
+    // With a URL, the glue uses WebAssembly.instantiateStreaming when the server sends
+    // application/wasm, and falls back to bytes otherwise.
+    await initWasm({ module_or_path: input });
+    setErrorClass(CampaignTokenError);
+  })().catch((err) => {
+    loading = null; // let a later call retry (e.g. after a network error)
+    throw err;
+  });
+  return loading;
+}
+
+function urlOrNull(text) {
+  try {
+    return new URL(text, globalThis.location?.href);
+  } catch {
+    return null;
+  }
+}
+
+// verifyToken parses the keys once per distinct configuration, not once per token.
+let cached = { key: null, verifier: null };
+
+function verifierFor(options) {
+  const keys = typeof options?.keys === 'string' ? options.keys : JSON.stringify(options?.keys);
+  const key = JSON.stringify([options?.campaignId, keys, options?.issuers,
+    options?.clockToleranceSeconds, options?.maxTokenBytes, options?.now]);
+  if (cached.key !== key) {
+    const verifier = new Verifier(options); // throws invalid_config / invalid_key
+    cached.verifier?.free();
+    cached = { key, verifier };
+  }
+  return cached.verifier;
+}
+
+/** Verifies `token`; resolves to the verified claims or rejects with a CampaignTokenError. */
+export async function verifyToken(token, options) {
+  await load(options?.wasm);
+  return verifierFor(options).verify(token);
+}
+
+/** Starts the campaign page: URL token, postMessage tokens, page variables, participation. */
+export async function init(options) {
+  await load(options?.wasm);
+  const listeners = new Set();
+  const notify = (state) => {
+    for (const listener of [...listeners]) {
+      try {
+        listener(state);
+      } catch (err) {
+        // One subscriber's bug must not stop the others, nor the page update.
+        setTimeout(() => { throw err; });
+      }
+    }
+  };
+  const session = new Session(options, notify); // throws invalid_config / invalid_key
+  const endpoint = options?.endpoint;
+
+  return {
+    get result() { return session.state.result; },
+    get error() { return session.state.error; },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    setToken(token) {
+      return session.setToken(token);
+    },
+    async participate(answers) {
+      const token = session.token;
+      if (!token) {
+        throw session.state.error
+          ?? new CampaignTokenError('no verified token to take part with', { code: 'no_token' });
+      }
+      if (typeof endpoint !== 'string' || endpoint === '') {
+        throw new CampaignTokenError('init({ endpoint }) is needed to take part', { code: 'invalid_config' });
+      }
+      return postParticipation(endpoint, token, answers);
+    },
+    destroy() {
+      listeners.clear();
+      session.destroy();
+    },
+  };
+}
+
+async function postParticipation(endpoint, token, answers) {
+  let response;
+  try {
+    response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      credentials: 'same-origin',
+      body: JSON.stringify(answers === undefined ? { token } : { token, answers }),
+    });
+  } catch (err) {
+    throw new CampaignTokenError(`the participation server is unreachable: ${err?.message ?? err}`,
+      { code: 'network_error' });
+  }
+  const body = await response.json().catch(() => null);
+  if (response.ok && body && typeof body === 'object') return body;
+  const error = body?.error;
+  throw new CampaignTokenError(
+    typeof error?.message === 'string' ? error.message : `the server answered ${response.status}`,
+    {
+      code: typeof error?.code === 'string' ? error.code : 'bad_response',
+      claim: typeof error?.claim === 'string' ? error.claim : undefined,
+      status: response.status,
+    },
+  );
+}

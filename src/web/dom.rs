@@ -1,0 +1,112 @@
+//! The page's prize variables: found once under the root, rendered as text, restorable.
+//!
+//! Two forms: `{{gift.label}}` / `{{gift.label|fallback}}` inside text nodes, and elements
+//! marked `data-token-var="gift.label"` whose original content is the fallback. The original
+//! text (or child nodes) of each is kept, so that a later token renders from the original and
+//! an invalid one puts the fallbacks back. Values are written as `Text` data or `textContent`,
+//! never parsed as HTML.
+
+use wasm_bindgen::JsCast;
+use web_sys::{Document, Element, Node, Text};
+
+use crate::template;
+
+/// `NodeFilter.SHOW_TEXT`.
+const SHOW_TEXT: u32 = 0x4;
+/// The marker attribute and the one variable it may name.
+const VAR_ATTRIBUTE: &str = "data-token-var";
+/// Text never rewritten: the marked elements own theirs, and a label must never become
+/// script or style source.
+const SKIP: &str = "[data-token-var], script, style";
+
+/// The variables of one page.
+pub(crate) struct Variables {
+    /// Text nodes with placeholders, and their original data.
+    texts: Vec<(Text, String)>,
+    /// Marked elements, and their original child nodes (the fallback, markup and all).
+    elements: Vec<(Element, Vec<Node>)>,
+    default_label: Option<String>,
+}
+
+impl Variables {
+    /// Finds the variables under `root`.
+    pub(crate) fn scan(document: &Document, root: &Element, default_label: Option<String>) -> Self {
+        let mut texts = Vec::new();
+        if let Ok(walker) = document.create_tree_walker_with_what_to_show(root, SHOW_TEXT) {
+            while let Ok(Some(node)) = walker.next_node() {
+                let Ok(text) = node.dyn_into::<Text>() else {
+                    continue;
+                };
+                let data = text.data();
+                if template::has_placeholder(&data) && !inside(&text, SKIP) {
+                    texts.push((text, data));
+                }
+            }
+        }
+        let mut elements = Vec::new();
+        let selector = "[data-token-var]";
+        if let Ok(list) = root.query_selector_all(selector) {
+            for i in 0..list.length() {
+                let Some(el) = list.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                    continue;
+                };
+                let names_label = el
+                    .get_attribute(VAR_ATTRIBUTE)
+                    .is_some_and(|v| v.trim() == template::PRIZE_VARIABLE);
+                // A marked element inside another is part of that one's fallback.
+                if names_label && !inside(&el, selector) {
+                    let children = el.child_nodes();
+                    let original = (0..children.length())
+                        .filter_map(|i| children.item(i))
+                        .collect();
+                    elements.push((el, original));
+                }
+            }
+        }
+        Variables {
+            texts,
+            elements,
+            default_label,
+        }
+    }
+
+    /// Shows `label`, or each variable's fallback (then the default label) when `None`.
+    pub(crate) fn render(&self, label: Option<&str>) {
+        let default = self.default_label.as_deref();
+        for (text, original) in &self.texts {
+            text.set_data(&template::render(original, label, default));
+        }
+        for (el, original) in &self.elements {
+            match label {
+                Some(label) => el.set_text_content(Some(label)),
+                None => {
+                    let fallback_is_empty = original
+                        .iter()
+                        .all(|n| n.text_content().unwrap_or_default().trim().is_empty());
+                    match default {
+                        Some(default) if fallback_is_empty => el.set_text_content(Some(default)),
+                        _ => {
+                            el.set_text_content(None);
+                            for node in original {
+                                let _ = el.append_child(node);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the page has any variable (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.texts.len() + self.elements.len()
+    }
+}
+
+/// Whether a strict ancestor of `node` matches `selector`.
+fn inside(node: &Node, selector: &str) -> bool {
+    node.parent_element()
+        .and_then(|p| p.closest(selector).ok().flatten())
+        .is_some()
+}

@@ -1,0 +1,115 @@
+//! The browser glue (wasm32 only): the core's verifier and template, adapted to JS values and
+//! to the page's DOM. Everything that decides something (option checks, verification, which
+//! origins may send a token, what is written into the page) is here, in Rust; the JS entry
+//! (`js/index.js`) only loads the module, fans out change notifications to subscribers, wraps
+//! calls in promises and posts participations to the server.
+//!
+//! Exports, as seen from the wasm-bindgen glue:
+//! - `setErrorClass(CampaignTokenError)`: the JS class errors are built from;
+//! - `new Verifier(options)` / `verifier.verify(token)`: for `verifyToken`;
+//! - `new Session(options, onChange)`: for `init` (URL token, postMessage, page rendering).
+
+mod dom;
+mod errors;
+mod options;
+mod session;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::error::ErrorCode;
+use crate::{Error, Verified};
+
+/// A verifier for `verifyToken`: the key set is parsed once, so a caller that keeps it can
+/// verify many tokens cheaply.
+#[wasm_bindgen(js_name = Verifier)]
+pub struct JsVerifier {
+    inner: crate::Verifier,
+    now: Option<u64>,
+}
+
+#[wasm_bindgen(js_class = Verifier)]
+impl JsVerifier {
+    /// Builds a verifier from `VerifyOptions`; throws `invalid_config` / `invalid_key`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue) -> Result<JsVerifier, JsValue> {
+        let o = options::Verify::read(options).map_err(|e| errors::to_js(&e))?;
+        Ok(JsVerifier {
+            inner: o.verifier,
+            now: o.now,
+        })
+    }
+
+    /// Verifies `token` now (or at the `now` option); returns the `VerifiedToken` object or
+    /// throws a `CampaignTokenError`.
+    pub fn verify(&self, token: &JsValue) -> Result<JsValue, JsValue> {
+        verify_js(&self.inner, token, self.now).map_err(|e| errors::to_js(&e))
+    }
+}
+
+/// Seconds since the epoch from the browser's (or Node's) clock.
+pub(crate) fn now_secs() -> u64 {
+    let ms = js_sys::Date::now();
+    if ms.is_finite() && ms > 0.0 {
+        (ms / 1000.0) as u64
+    } else {
+        0
+    }
+}
+
+/// Verifies a JS value as a token and converts the result to a JS object.
+pub(crate) fn verify_js(
+    verifier: &crate::Verifier,
+    token: &JsValue,
+    now: Option<u64>,
+) -> Result<JsValue, Error> {
+    verify_value(verifier, token, now).map(|(_, js)| js)
+}
+
+/// Like [`verify_js`], keeping the Rust result for the session (label, eligibility).
+pub(crate) fn verify_value(
+    verifier: &crate::Verifier,
+    token: &JsValue,
+    now: Option<u64>,
+) -> Result<(Verified, JsValue), Error> {
+    let token = match token.as_string() {
+        Some(t) => t,
+        None if token.is_undefined() || token.is_null() => String::new(),
+        None => return Err(Error::malformed("the token must be a string")),
+    };
+    let verified = verifier.verify(&token, now.unwrap_or_else(now_secs))?;
+    let js = to_js_value(&verified)?;
+    Ok((verified, js))
+}
+
+/// Largest integer a JS number holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// The `VerifiedToken` object: camelCase, maps as plain objects, `null` for absent values.
+fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
+    // A date beyond 2^53 s would be rounded by JS; such a token is nonsense, so say which claim.
+    for (claim, value) in [("exp", Some(v.exp)), ("iat", v.iat), ("nbf", v.nbf)] {
+        if value.is_some_and(|n| n > MAX_SAFE_INTEGER) {
+            return Err(Error::claim(
+                ErrorCode::InvalidClaim,
+                claim,
+                "the date is too large to be represented in JavaScript",
+            ));
+        }
+    }
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(true);
+    // The only free-form part is `gift`: a number there beyond 2^53 cannot cross into JS.
+    v.serialize(&serializer).map_err(|_| {
+        Error::claim(
+            ErrorCode::InvalidClaim,
+            "gift",
+            "the gift claim holds a number JavaScript cannot represent",
+        )
+    })
+}

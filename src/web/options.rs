@@ -1,0 +1,219 @@
+//! Reading the JS options object, strictly: a wrongly typed option is `invalid_config`, never
+//! silently replaced by a default, because a page that means `allowedOrigins: "https://a"`
+//! and gets "no origin" would fail in a way that is hard to see.
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Document, Element};
+
+use crate::error::ErrorCode;
+use crate::policy::MAX_CLOCK_TOLERANCE_SECS;
+use crate::{Error, KeySet, Policy, Verifier};
+
+// The key set embedded at build time, if any (see build.rs): `const EMBEDDED_KEYS`.
+include!(concat!(env!("OUT_DIR"), "/embedded_keys.rs"));
+
+const fn config(message: &'static str) -> Error {
+    Error::new(ErrorCode::InvalidConfig, message)
+}
+
+/// `VerifyOptions`: what `verifyToken` and `init` share.
+pub(crate) struct Verify {
+    pub(crate) verifier: Verifier,
+    /// A fixed clock for tests; `None` reads `Date.now()` at each verification.
+    pub(crate) now: Option<u64>,
+}
+
+impl Verify {
+    pub(crate) fn read(options: &JsValue) -> Result<Verify, Error> {
+        if !options.is_object() {
+            return Err(config("options must be an object"));
+        }
+        let campaign_id = string(options, "campaignId", "campaignId must be a string")?
+            .ok_or(config("campaignId is required"))?;
+        let mut policy = Policy::new(campaign_id)?;
+        if let Some(issuers) = strings(options, "issuers", "issuers must be an array of strings")? {
+            policy = policy.with_issuers(issuers);
+        }
+        if let Some(secs) = integer(
+            options,
+            "clockToleranceSeconds",
+            "clockToleranceSeconds must be a whole number of seconds from 0 to 600",
+        )? {
+            if secs > MAX_CLOCK_TOLERANCE_SECS {
+                return Err(config("clockToleranceSeconds must be at most 600"));
+            }
+            policy = policy.with_clock_tolerance(secs)?;
+        }
+        if let Some(bytes) = integer(
+            options,
+            "maxTokenBytes",
+            "maxTokenBytes must be a whole number of bytes from 256 to 65536",
+        )? {
+            let bytes = usize::try_from(bytes)
+                .map_err(|_| config("maxTokenBytes must be from 256 to 65536"))?;
+            policy = policy.with_max_token_bytes(bytes)?;
+        }
+        let now = match get(options, "now") {
+            v if v.is_undefined() || v.is_null() => None,
+            v => match v.as_f64() {
+                Some(n) if n.is_finite() && n >= 0.0 => Some(n as u64),
+                _ => return Err(config("now must be a number of seconds since 1970")),
+            },
+        };
+        let keys = keys(options)?;
+        Ok(Verify {
+            verifier: Verifier::new(keys, policy),
+            now,
+        })
+    }
+}
+
+/// The trusted keys: the `keys` option or the key set embedded at build time, never both.
+fn keys(options: &JsValue) -> Result<KeySet, Error> {
+    let given = get(options, "keys");
+    let text = if given.is_undefined() || given.is_null() {
+        None
+    } else if let Some(text) = given.as_string() {
+        Some(text)
+    } else if given.is_object() {
+        // A JWKS or JWK given as an object; the core parses text (strictly, once).
+        let json = js_sys::JSON::stringify(&given)
+            .map_err(|_| config("keys must be a PEM string or a JWKS/JWK"))?;
+        json.as_string()
+    } else {
+        return Err(config("keys must be a PEM string or a JWKS/JWK"));
+    };
+    match (text, EMBEDDED_KEYS) {
+        (Some(_), Some(_)) => Err(config(
+            "this module trusts a key embedded at build time: do not pass keys",
+        )),
+        (Some(text), None) => KeySet::parse(&text),
+        (None, Some(embedded)) => KeySet::parse(embedded),
+        (None, None) => Err(config("keys is required (a PEM public key or a JWKS)")),
+    }
+}
+
+/// What only `init` needs.
+pub(crate) struct Page {
+    pub(crate) token_param: String,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) root: Element,
+    pub(crate) default_label: Option<String>,
+}
+
+impl Page {
+    pub(crate) fn read(options: &JsValue, document: &Document) -> Result<Page, Error> {
+        let token_param = string(options, "tokenParam", "tokenParam must be a string")?
+            .unwrap_or_else(|| "token".to_owned());
+        if token_param.is_empty() {
+            return Err(config("tokenParam must not be empty"));
+        }
+        let allowed_origins = strings(
+            options,
+            "allowedOrigins",
+            "allowedOrigins must be an array of origins",
+        )?
+        .unwrap_or_default();
+        for origin in &allowed_origins {
+            check_origin(origin)?;
+        }
+        let default_label = string(
+            options,
+            "defaultPrizeLabel",
+            "defaultPrizeLabel must be a string",
+        )?;
+        Ok(Page {
+            token_param,
+            allowed_origins,
+            root: root(options, document)?,
+            default_label,
+        })
+    }
+}
+
+/// An allowed origin must be exactly what `MessageEvent.origin` will say: no wildcard, no
+/// path, no trailing slash, and not the opaque `null` (any sandboxed frame has that one).
+fn check_origin(origin: &str) -> Result<(), Error> {
+    if origin == "*" {
+        return Err(config(
+            "allowedOrigins must list exact origins: \"*\" would accept tokens from any site",
+        ));
+    }
+    match web_sys::Url::new(origin) {
+        Ok(url) if url.origin() == origin && origin != "null" => Ok(()),
+        _ => Err(config(
+            "each allowed origin must be exactly scheme://host[:port], without a path or trailing slash",
+        )),
+    }
+}
+
+fn root(options: &JsValue, document: &Document) -> Result<Element, Error> {
+    let value = get(options, "root");
+    if value.is_undefined() || value.is_null() {
+        return document
+            .body()
+            .map(Element::from)
+            .or_else(|| document.document_element())
+            .ok_or(config("the document has no element to render"));
+    }
+    if let Some(selector) = value.as_string() {
+        return match document.query_selector(&selector) {
+            Ok(Some(el)) => Ok(el),
+            Ok(None) => Err(config("root: no element matches the selector")),
+            Err(_) => Err(config("root: not a valid CSS selector")),
+        };
+    }
+    value
+        .dyn_into::<Element>()
+        .map_err(|_| config("root must be an Element or a CSS selector"))
+}
+
+fn get(options: &JsValue, key: &str) -> JsValue {
+    Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// An optional string option (`undefined` and `null` are absent).
+fn string(options: &JsValue, key: &str, wrong: &'static str) -> Result<Option<String>, Error> {
+    let v = get(options, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or(config(wrong))
+}
+
+/// An optional array of strings.
+fn strings(
+    options: &JsValue,
+    key: &str,
+    wrong: &'static str,
+) -> Result<Option<Vec<String>>, Error> {
+    let v = get(options, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if !Array::is_array(&v) {
+        return Err(config(wrong));
+    }
+    Array::from(&v)
+        .iter()
+        .map(|item| item.as_string().ok_or(config(wrong)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// An optional non-negative whole number.
+fn integer(options: &JsValue, key: &str, wrong: &'static str) -> Result<Option<u64>, Error> {
+    let v = get(options, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(n)
+            if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 =>
+        {
+            Ok(Some(n as u64))
+        }
+        _ => Err(config(wrong)),
+    }
+}

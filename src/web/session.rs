@@ -1,0 +1,282 @@
+//! One campaign page's session: takes the token from the URL, listens for tokens posted by the
+//! allowed origins, verifies each, renders the prize variables, sets `data-token-eligibility`
+//! on `<html>`, dispatches `campaign-token:change`, and answers the embedding page.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use web_sys::{CustomEvent, CustomEventInit, Document, MessageEvent, Window};
+
+use super::dom::Variables;
+use super::errors::{self, set};
+use super::{options, url};
+use crate::error::ErrorCode;
+use crate::{Error, Verifier};
+
+/// The attribute on `<html>` that exposes the eligibility to style sheets and tests.
+const ELIGIBILITY_ATTRIBUTE: &str = "data-token-eligibility";
+const CHANGE_EVENT: &str = "campaign-token:change";
+const MESSAGE_TYPE: &str = "campaign-token";
+const READY_TYPE: &str = "campaign-token:ready";
+const RESULT_TYPE: &str = "campaign-token:result";
+
+/// A campaign page's token session (see the module doc).
+#[wasm_bindgen]
+pub struct Session {
+    inner: Rc<Inner>,
+    listener: Option<Closure<dyn FnMut(MessageEvent)>>,
+}
+
+struct Inner {
+    verifier: Verifier,
+    now: Option<u64>,
+    window: Window,
+    document: Document,
+    variables: Variables,
+    allowed_origins: Vec<String>,
+    on_change: Option<Function>,
+    /// The `{result, error}` object last published.
+    state: RefCell<JsValue>,
+    /// The last token that verified, for participation.
+    token: RefCell<Option<String>>,
+    live: Cell<bool>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Starts a session from `InitOptions`; throws `invalid_config` / `invalid_key`.
+    ///
+    /// `on_change(state)` is called after each token, before the DOM event is dispatched
+    /// and before the embedding page is answered.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue, on_change: Option<Function>) -> Result<Session, JsValue> {
+        Session::start(options, on_change).map_err(|e| errors::to_js(&e))
+    }
+
+    /// The current `{result, error}`.
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> JsValue {
+        self.inner.state.borrow().clone()
+    }
+
+    /// The last token that verified (the one a participation sends), if any.
+    #[wasm_bindgen(getter)]
+    pub fn token(&self) -> Option<String> {
+        self.inner.token.borrow().clone()
+    }
+
+    /// Verifies and applies `token` as if it had just arrived; returns the new state.
+    /// Never throws on a bad token: the error is in the state.
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&self, token: &JsValue) -> JsValue {
+        self.inner.apply(token)
+    }
+
+    /// Stops listening, puts the fallbacks back and removes the eligibility attribute.
+    pub fn destroy(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            let _ = self
+                .inner
+                .window
+                .remove_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
+        }
+        if self.inner.live.replace(false) {
+            self.inner.variables.render(None);
+            if let Some(html) = self.inner.document.document_element() {
+                let _ = html.remove_attribute(ELIGIBILITY_ATTRIBUTE);
+            }
+        }
+    }
+}
+
+impl Session {
+    fn start(options: &JsValue, on_change: Option<Function>) -> Result<Session, Error> {
+        let verify = options::Verify::read(options)?;
+        let window = web_sys::window().ok_or(Error::new(
+            ErrorCode::InvalidConfig,
+            "init needs a browser page (use verifyToken elsewhere)",
+        ))?;
+        let document = window.document().ok_or(Error::new(
+            ErrorCode::InvalidConfig,
+            "init needs a browser page (use verifyToken elsewhere)",
+        ))?;
+        let page = options::Page::read(options, &document)?;
+
+        let variables = Variables::scan(&document, &page.root, page.default_label);
+        variables.render(None);
+        set_eligibility(&document, "none");
+
+        let inner = Rc::new(Inner {
+            verifier: verify.verifier,
+            now: verify.now,
+            window,
+            document,
+            variables,
+            allowed_origins: page.allowed_origins,
+            on_change,
+            state: RefCell::new(state_object(&JsValue::NULL, &JsValue::NULL)),
+            token: RefCell::new(None),
+            live: Cell::new(true),
+        });
+
+        // Listen before reading the URL and before saying ready, so no token is missed.
+        let listener = if inner.allowed_origins.is_empty() {
+            None
+        } else {
+            let for_listener = Rc::clone(&inner);
+            let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                for_listener.on_message(&event);
+            });
+            inner
+                .window
+                .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())
+                .map_err(|_| {
+                    Error::new(
+                        ErrorCode::InvalidConfig,
+                        "cannot listen for postMessage tokens",
+                    )
+                })?;
+            let ready = Object::new();
+            set(&ready, "type", &JsValue::from_str(READY_TYPE));
+            inner.post_to_parent(&ready);
+            Some(listener)
+        };
+
+        if let Some(token) = url::take_token(&inner.window, &page.token_param) {
+            inner.apply(&JsValue::from_str(&token));
+        }
+        Ok(Session { inner, listener })
+    }
+}
+
+impl Inner {
+    /// A message from the embedding page. Anything but `{type: "campaign-token", token}`
+    /// from an allowed origin is ignored, and changes nothing.
+    fn on_message(&self, event: &MessageEvent) {
+        let origin = event.origin();
+        if !self.allowed_origins.contains(&origin) {
+            return;
+        }
+        let data = event.data();
+        // Structured-clone data: plain objects, so reading members runs no page code.
+        if !data.is_object()
+            || Reflect::get(&data, &JsValue::from_str("type"))
+                .ok()
+                .and_then(|t| t.as_string())
+                .as_deref()
+                != Some(MESSAGE_TYPE)
+        {
+            return;
+        }
+        let token = Reflect::get(&data, &JsValue::from_str("token")).unwrap_or_default();
+        if token.as_string().is_none() {
+            return;
+        }
+        let parent = self.parent();
+        let source = event.source();
+        self.apply(&token);
+        // The parent has had its answer; a different allowed sender (an opener) gets one too.
+        if let Some(source) = source {
+            let from_parent = parent.is_some_and(|p| Object::is(&p, &source));
+            if !from_parent && self.live.get() {
+                let reply = self.state_reply();
+                let _ = source
+                    .unchecked_ref::<Window>()
+                    .post_message(&reply, &origin);
+            }
+        }
+    }
+
+    /// Verifies `token`, publishes the new state and answers the embedding page.
+    fn apply(&self, token: &JsValue) -> JsValue {
+        let outcome = super::verify_value(&self.verifier, token, self.now);
+        let (state, label, eligibility) = match &outcome {
+            Ok((verified, result)) => (
+                state_object(result, &JsValue::NULL),
+                verified.prize_label.as_deref(),
+                verified.eligibility.as_str(),
+            ),
+            Err(e) => (
+                state_object(&JsValue::NULL, &errors::to_js(e)),
+                None,
+                if e.code() == ErrorCode::NoToken {
+                    "none"
+                } else {
+                    "invalid"
+                },
+            ),
+        };
+        *self.token.borrow_mut() = match (&outcome, token.as_string()) {
+            (Ok(_), Some(t)) => Some(t),
+            _ => None,
+        };
+        *self.state.borrow_mut() = state.clone();
+        if !self.live.get() {
+            return state;
+        }
+        self.variables.render(label);
+        set_eligibility(&self.document, eligibility);
+        if let Some(on_change) = &self.on_change {
+            let _ = on_change.call1(&JsValue::NULL, &state);
+        }
+        let init = CustomEventInit::new();
+        init.set_detail(&state);
+        if let Ok(event) = CustomEvent::new_with_event_init_dict(CHANGE_EVENT, &init) {
+            let _ = self.document.dispatch_event(&event);
+        }
+        self.post_to_parent(&self.state_reply());
+        state
+    }
+
+    /// `{type: "campaign-token:result", ok: true, eligibility}` or `{…, ok: false, code}`.
+    fn state_reply(&self) -> JsValue {
+        let state = self.state.borrow();
+        let reply = Object::new();
+        set(&reply, "type", &JsValue::from_str(RESULT_TYPE));
+        let result = Reflect::get(&state, &JsValue::from_str("result")).unwrap_or_default();
+        if result.is_object() {
+            set(&reply, "ok", &JsValue::TRUE);
+            let eligibility =
+                Reflect::get(&result, &JsValue::from_str("eligibility")).unwrap_or_default();
+            set(&reply, "eligibility", &eligibility);
+        } else {
+            set(&reply, "ok", &JsValue::FALSE);
+            let error = Reflect::get(&state, &JsValue::from_str("error")).unwrap_or_default();
+            let code = Reflect::get(&error, &JsValue::from_str("code")).unwrap_or_default();
+            set(&reply, "code", &code);
+        }
+        reply.into()
+    }
+
+    /// The embedding window, if this page is framed.
+    fn parent(&self) -> Option<Window> {
+        let parent = self.window.parent().ok().flatten()?;
+        (!Object::is(&parent, &self.window)).then_some(parent)
+    }
+
+    /// Posts `message` to the parent once per allowed origin, each named explicitly: the
+    /// browser delivers it only if the parent is at that origin, so it never leaks to "*".
+    fn post_to_parent(&self, message: &JsValue) {
+        let Some(parent) = self.parent() else {
+            return;
+        };
+        for origin in &self.allowed_origins {
+            let _ = parent.post_message(message, origin);
+        }
+    }
+}
+
+fn state_object(result: &JsValue, error: &JsValue) -> JsValue {
+    let state = Object::new();
+    set(&state, "result", result);
+    set(&state, "error", error);
+    state.into()
+}
+
+fn set_eligibility(document: &Document, value: &str) {
+    if let Some(html) = document.document_element() {
+        let _ = html.set_attribute(ELIGIBILITY_ATTRIBUTE, value);
+    }
+}
