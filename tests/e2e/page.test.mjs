@@ -170,6 +170,11 @@ describe('screenshots', () => {
       const campaignPng = path.join(outDir, 'campaign-given-prize.png');
       await page.screenshot({ path: campaignPng, fullPage: true });
 
+      await page.goto(campaignUrl(env.campaign.origin, { query: env.tokens.expired }));
+      await waitForVerdict(page, 'invalid');
+      const invalidPng = path.join(outDir, 'campaign-expired.png');
+      await page.screenshot({ path: invalidPng });
+
       await page.setViewportSize({ width: 1400, height: 950 });
       await page.goto(`${env.integrator.origin}/`);
       const frame = await (await page.waitForSelector('iframe#campaign', WAIT)).contentFrame();
@@ -180,11 +185,11 @@ describe('screenshots', () => {
       const integratorPng = path.join(outDir, 'integrator-given-prize.png');
       await page.screenshot({ path: integratorPng });
 
-      for (const png of [campaignPng, integratorPng]) {
+      for (const png of [campaignPng, invalidPng, integratorPng]) {
         const head = (await fs.readFile(png)).subarray(0, 8);
         assert.deepEqual([...head], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
       }
-      if (process.env.E2E_SCREENSHOT_DIR) console.log(`screenshots: ${campaignPng} ${integratorPng}`);
+      if (process.env.E2E_SCREENSHOT_DIR) console.log(`screenshots: ${campaignPng} ${invalidPng} ${integratorPng}`);
     } finally { await context.close(); }
   });
 });
