@@ -50,8 +50,10 @@ async function pageFiles(dir) {
 }
 
 function crateOf(name) {
-  const m = name.match(/(?:^|[<( &*])([a-z_][a-z0-9_]*)::/);
+  const m = name.match(/(?:^|[<( &*])([a-z_][a-z0-9_]*)(?:\[[0-9a-f]+\])?::/);
   if (m) return m[1];
+  if (/shim/.test(name)) return 'wasm-bindgen shims';
+  if (/^data segment/.test(name)) return 'data segments (.rodata: strings, tables)';
   if (/^(data|custom|type|import|export|table|elem|memory|global)\b|\[\d+\]/.test(name)) return name.replace(/\[.*$/, '').trim() || name;
   return '(other: ' + name.slice(0, 30) + ')';
 }
@@ -59,13 +61,17 @@ function crateOf(name) {
 function twiggy(wasm) {
   try {
     const top = JSON.parse(execFileSync('twiggy', ['top', '-n', '100000', '--format', 'json', wasm], { maxBuffer: 1 << 28 }));
+    // The name section is twiggy's own input (kept with wasm-opt -g), not shipped bytes.
+    const isNames = (x) => /"function names"|subsection|^custom section 'name'/.test(x.name);
+    const names = top.filter(isNames).reduce((a, x) => a + x.shallow_size, 0);
+    top.splice(0, top.length, ...top.filter((x) => !isNames(x)));
     const total = top.reduce((a, x) => a + x.shallow_size, 0);
     const crates = {};
     for (const x of top) crates[crateOf(x.name)] = (crates[crateOf(x.name)] ?? 0) + x.shallow_size;
     return {
-      wasm, total,
-      top: top.slice(0, 15).map((x) => ({ name: x.name.slice(0, 120), bytes: x.shallow_size })),
-      crates: Object.entries(crates).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([crate, bytes]) => ({ crate, bytes })),
+      wasm, total, nameSectionBytes: names,
+      top: top.slice(0, 25).map((x) => ({ name: x.name.slice(0, 120), bytes: x.shallow_size })),
+      crates: Object.entries(crates).sort((a, b) => b[1] - a[1]).slice(0, 25).map(([crate, bytes]) => ({ crate, bytes })),
     };
   } catch (e) {
     return { wasm, error: String(e.message).split('\n')[0] };
@@ -86,7 +92,6 @@ for (const b of builds) {
   result.builds[b.name] = {
     dir: b.dir, files: perFile, total,
     twiggy: twiggy(b.named || path.join(b.dir, wasmFile)),
-    twiggyOptimised: b.named ? twiggy(path.join(b.dir, wasmFile)) : undefined,
   };
 }
 if (jose) result.jose = { file: jose, total: sizes(await fs.readFile(jose)) };

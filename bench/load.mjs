@@ -1,0 +1,124 @@
+// Server load: the allocation server under bench/native's load generator, on loopback.
+// For each storage (SQLite in one process; PostgreSQL shared by two processes, the load
+// generator spreading its connections over both ports) and each client count, every
+// repetition gets a fresh campaign (100 prizes) and fresh unique ES256 tokens that may all
+// win, so every request is a real participation racing for stock. After each run the
+// operator stats endpoint must show winners ≤ prizes, no negative stock, and exactly as many
+// winners as `won` answers: that is the correctness check, in the same run.
+//
+// node bench/load.mjs --server BIN --fixtures BIN --loadgen BIN --work DIR --out DIR
+//                     [--pg-url URL] [--reps N] [--max-requests N] [--max-seconds S]
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { summary } from './stats.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
+  return acc;
+}, []));
+const reps = Number(args.reps ?? 3);
+const maxRequests = Number(args['max-requests'] ?? 40000);
+const maxSeconds = Number(args['max-seconds'] ?? 10);
+const PRIZES = 100;
+const OPERATOR = 'bench-operator-token-' + process.pid + '-0123456789';
+const work = path.resolve(args.work);
+await fs.mkdir(work, { recursive: true });
+
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+});
+
+async function waitHealthy(port, proc, log) {
+  for (let i = 0; i < 300; i++) {
+    if (proc.exitCode !== null) throw new Error(`server exited: ${await fs.readFile(log, 'utf8')}`);
+    try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return; } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not become healthy');
+}
+
+async function run(storage, processes, concurrency, rep) {
+  const id = `bench-${storage}-${concurrency}-${rep}-${Date.now()}`.toLowerCase();
+  const dir = path.join(work, id);
+  await fs.mkdir(dir, { recursive: true });
+  execFileSync(args.fixtures, ['load', dir, String(maxRequests), id]);
+  const database = storage === 'sqlite' ? `sqlite:${path.join(dir, 'db.sqlite')}` : args['pg-url'];
+  await fs.writeFile(path.join(dir, 'server.toml'), `
+listen = "127.0.0.1:0"
+database = ${JSON.stringify(database)}
+operator_token_env = "BENCH_OPERATOR_TOKEN"
+
+[[campaign]]
+id = ${JSON.stringify(id)}
+type = "draw"
+start = "2020-01-01T00:00:00Z"
+end = "2035-01-01T00:00:00Z"
+
+[[campaign.keys]]
+pem_file = "key.pem"
+
+[[campaign.prizes]]
+id = "prize"
+name = "A weekend in Lisbon"
+quantity = ${PRIZES}
+`);
+  const servers = [];
+  try {
+    for (let i = 0; i < processes; i++) {
+      const port = await freePort();
+      const log = path.join(dir, `server-${i}.log`);
+      const fh = await fs.open(log, 'w');
+      const proc = spawn(args.server, ['--config', path.join(dir, 'server.toml'), '--listen', `127.0.0.1:${port}`], {
+        env: { ...process.env, BENCH_OPERATOR_TOKEN: OPERATOR, RUST_LOG: 'warn' }, stdio: ['ignore', fh.fd, fh.fd],
+      });
+      servers.push({ port, proc, log, fh });
+      await waitHealthy(port, proc, log);
+    }
+    const out = execFileSync(args.loadgen, ['--targets', servers.map((s) => `127.0.0.1:${s.port}`).join(','),
+      '--path', `/api/campaigns/${id}/participations`, '--tokens', path.join(dir, 'tokens.txt'),
+      '--concurrency', String(concurrency), '--max-requests', String(maxRequests), '--max-seconds', String(maxSeconds)],
+    { env: { ...process.env, LOADGEN_THREADS: '1' } });
+    const r = JSON.parse(out);
+    const stats = await (await fetch(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
+      { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
+    const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
+    const allocated = stats.prizes.reduce((a, p) => a + (p.quantity - p.remaining), 0);
+    const won = r.outcomes.won ?? 0;
+    const ok = stats.winners <= quantity && stats.prizes.every((p) => p.remaining >= 0)
+      && stats.winners === allocated && stats.winners === won;
+    return { ...r, winners: stats.winners, prizes: quantity, wonAnswers: won, participations: stats.participations, checkOk: ok };
+  } finally {
+    for (const s of servers) { s.proc.kill('SIGTERM'); }
+    await Promise.all(servers.map((s) => new Promise((r) => (s.proc.exitCode !== null ? r() : s.proc.once('exit', r)))));
+    for (const s of servers) await s.fh.close();
+    if (!process.env.BENCH_KEEP) await fs.rm(path.join(dir, 'tokens.txt'), { force: true });
+  }
+}
+
+const plan = [['sqlite', 1], ...(args['pg-url'] ? [['postgres', 2]] : [])];
+const runs = [];
+for (const [storage, processes] of plan) {
+  for (const concurrency of [64, 512]) {
+    const rs = [];
+    for (let rep = 0; rep < reps; rep++) {
+      const r = await run(storage, processes, concurrency, rep);
+      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
+      rs.push(r);
+    }
+    runs.push({
+      storage: storage === 'sqlite' ? 'SQLite' : 'PostgreSQL', processes, concurrency,
+      perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
+      responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),
+      check: rs.map((r) => `${r.winners}/${r.prizes}${r.checkOk ? '' : ' FAILED'}`).join(', '), checkOk: rs.every((r) => r.checkOk),
+      statuses: rs.map((r) => r.statuses), outcomes: rs.map((r) => r.outcomes),
+    });
+  }
+}
+await fs.mkdir(args.out, { recursive: true });
+await fs.writeFile(path.join(args.out, 'load.json'), JSON.stringify({
+  maxRequests, maxSeconds, reps, prizes: PRIZES,
+  note: `Each repetition: a fresh campaign with ${PRIZES} prizes, unique pre-minted ES256 tokens that may all win (gift.cw = true), closed-loop keep-alive clients, at most ${maxRequests} requests or ${maxSeconds} s; the load generator (1 thread) shares the machine's cores with the server(s) (and PostgreSQL). Server built with the workspace release profile.`,
+  runs,
+}, null, 2));

@@ -1,0 +1,17 @@
+# Server load part of scripts/bench.sh: builds the server as shipped (workspace release
+# profile), starts a throwaway PostgreSQL (scripts/pg.sh), and runs bench/load.mjs.
+# Source after scripts/lib.sh and scripts/pg.sh.
+
+run_load() { # run_load WORK RESULTS_PARTS QUICK
+  local work=$1 parts=$2 quick=$3
+  log "building the allocation server (release)"
+  cargo build --quiet --release -p campaign-token-server
+  pg_start
+  local extra=(--reps 3 --max-requests 40000 --max-seconds 10)
+  [ "$quick" = 1 ] && extra=(--reps 1 --max-requests 12000 --max-seconds 4)
+  log "server load: SQLite (1 process) and PostgreSQL (2 processes), 64 and 512 clients"
+  node bench/load.mjs --server "$TARGET_DIR/release/campaign-token-server" \
+    --fixtures "$BIN/fixtures" --loadgen "$BIN/loadgen" --work "$work" --out "$parts" \
+    --pg-url "$PG_URL" "${extra[@]}"
+  pg_stop
+}
