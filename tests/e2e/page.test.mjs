@@ -75,6 +75,11 @@ describe('no flash of the fallback prize', () => {
     const held = new Promise((r) => { release = r; });
     // Hold the module back: the page must keep the personalised parts hidden meanwhile.
     await page.route('**/pkg/index.js', async (route) => { await held; await route.continue(); });
+    // Slow the page's CSS animations down tenfold so the check below happens well inside the
+    // reveal bound (2.5 s) however loaded the machine is; then back to normal speed.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Animation.enable');
+    await cdp.send('Animation.setPlaybackRate', { playbackRate: 0.1 });
     try {
       await page.goto(campaignUrl(env.campaign.origin, { query: env.tokens['given-prize'] }), { waitUntil: 'commit' });
       await page.waitForSelector('#headline', { state: 'attached', ...WAIT });
@@ -83,6 +88,7 @@ describe('no flash of the fallback prize', () => {
         verdict: document.documentElement.getAttribute('data-token-eligibility'),
       }));
       assert.deepEqual(early, { visibility: 'hidden', verdict: null });
+      await cdp.send('Animation.setPlaybackRate', { playbackRate: 1 });
       // Bounded: with no verdict at all the standard content appears on its own.
       await page.waitForFunction(() => getComputedStyle(document.getElementById('headline')).visibility === 'visible', null, WAIT);
       assert.equal(await page.evaluate(() => document.documentElement.getAttribute('data-token-eligibility')), null);

@@ -95,6 +95,12 @@ describe('postMessage from the allowed integrator origin', () => {
       assert.equal((await send(page, 'given-prize')).result, 'given-prize');
       await waitForVerdict(frame, 'given-prize');
       assert.equal((await readCampaign(frame)).prizeName, LABEL);
+      await frame.evaluate(() => {
+        window.__events = [];
+        document.addEventListener('campaign-token:change', (e) => {
+          window.__events.push(e.detail.result?.eligibility ?? e.detail.error?.code);
+        });
+      });
 
       assert.equal((await send(page, 'any-prize')).result, 'any-prize');
       await waitForVerdict(frame, 'any-prize');
@@ -116,6 +122,8 @@ describe('postMessage from the allowed integrator origin', () => {
       const msgs = await received(page);
       assert.deepEqual(msgs.at(-1), { type: 'campaign-token:result', ok: false, code: 'bad_signature' });
       assert.equal(msgs.filter((m) => m.type === 'campaign-token:ready').length, 1);
+      // Page code can follow every change through the DOM event, whose detail is the state.
+      assert.deepEqual(await frame.evaluate(() => window.__events), ['any-prize', 'given-prize', 'bad_signature']);
     } finally { await context.close(); }
   });
 

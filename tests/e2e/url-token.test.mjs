@@ -47,6 +47,17 @@ describe('token in the URL', () => {
     });
   }
 
+  test('only the token leaves the URL: other query parameters and the fragment stay', async () => {
+    const token = env.tokens['given-prize'];
+    const { context, page, state } = await open(`${env.campaign.origin}/?utm_source=mail&token=${token}&lang=en#how`, 'given-prize');
+    try {
+      assert.equal(state.href, `${env.campaign.origin}/?utm_source=mail&lang=en#how`);
+      const fromFragment = await open(`${env.campaign.origin}/?utm_source=app#section=rules&token=${token}`, 'given-prize');
+      assert.equal(fromFragment.state.href, `${env.campaign.origin}/?utm_source=app#section=rules`);
+      await fromFragment.context.close();
+    } finally { await context.close(); }
+  });
+
   test('the token is not left in history: replaced, not pushed, and going back/forward never restores it', async () => {
     const { context, page } = await newPage(env.browser);
     try {
