@@ -1,0 +1,702 @@
+//! The configuration file (TOML): what campaigns run, which keys they trust, where data is
+//! stored and which pages are served. Everything is checked at start-up so that a typo is a
+//! clear error before the first participant arrives, never a surprise during the campaign.
+//!
+//! Relative paths (key files, site directories, a SQLite file) are resolved against the
+//! directory of the configuration file, so a config can travel with its keys and pages.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use campaign_token::{Algorithm, KeySet, Policy, Verifier};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A configuration problem, with the setting it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The file, as written.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_database")]
+    database: String,
+    #[serde(default)]
+    database_max_connections: Option<usize>,
+    #[serde(default)]
+    operator_token_env: Option<String>,
+    #[serde(default)]
+    site: Option<RawSite>,
+    #[serde(default)]
+    integrator: Option<RawIntegrator>,
+    #[serde(default, rename = "campaign")]
+    campaigns: Vec<RawCampaign>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_database() -> String {
+    "sqlite:campaign-token.db".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    #[serde(default)]
+    dirs: Vec<PathBuf>,
+    #[serde(default)]
+    pkg: Option<PathBuf>,
+    #[serde(default)]
+    integrator_origins: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntegrator {
+    listen: String,
+    dir: PathBuf,
+    #[serde(default)]
+    pkg: Option<PathBuf>,
+    #[serde(default)]
+    csp: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCampaign {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    start: String,
+    end: String,
+    #[serde(default)]
+    issuers: Vec<String>,
+    #[serde(default)]
+    clock_tolerance_secs: Option<u64>,
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+    #[serde(default = "one")]
+    participation_limit: u32,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    prizes: Vec<RawPrize>,
+    #[serde(default)]
+    calendar: Option<RawCalendar>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    #[serde(default)]
+    pem_file: Option<PathBuf>,
+    #[serde(default)]
+    jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    pem: Option<String>,
+    #[serde(default)]
+    jwks: Option<String>,
+    #[serde(default)]
+    hmac_secret_env: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrize {
+    id: String,
+    name: String,
+    quantity: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    #[serde(default)]
+    spread: Option<u32>,
+    #[serde(default)]
+    moments: Vec<RawMoment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawMoment {
+    At(String),
+    Detailed {
+        at: String,
+        #[serde(default)]
+        prize: Option<String>,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// The checked configuration.
+
+/// Where participations are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file (created when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (or `key=value` connection string).
+    Postgres(String),
+}
+
+/// The campaign site: directories mounted at `/` (first match wins) and at `/pkg`.
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    /// Directories served at `/`, tried in order.
+    pub dirs: Vec<PathBuf>,
+    /// Directory served at `/pkg` (the npm package build), if any.
+    pub pkg: Option<PathBuf>,
+    /// Origins allowed to frame the campaign page (`frame-ancestors`).
+    pub integrator_origins: Vec<String>,
+}
+
+/// The optional second listener that serves the integrator's demo page.
+#[derive(Debug, Clone)]
+pub struct Integrator {
+    /// Address of the second listener.
+    pub listen: SocketAddr,
+    /// Directory served at `/`.
+    pub dir: PathBuf,
+    /// Directory served at `/pkg`, if any.
+    pub pkg: Option<PathBuf>,
+    /// Content-Security-Policy for the integrator page, if any.
+    pub csp: Option<String>,
+}
+
+/// How a campaign decides its winners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignKind {
+    /// Winning moments: the first eligible participant at or after a moment wins its prize.
+    InstantWin,
+    /// Prizes at once for `given-prize`/`any-prize` while stock lasts, a draw for the rest.
+    Draw,
+}
+
+impl CampaignKind {
+    /// The name used in the configuration and in stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignKind::InstantWin => "instant-win",
+            CampaignKind::Draw => "draw",
+        }
+    }
+}
+
+/// A prize and its stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prize {
+    /// Stable id.
+    pub id: String,
+    /// Name shown when the token gives no label.
+    pub name: String,
+    /// Number of units.
+    pub quantity: u32,
+}
+
+/// One winning moment of an instant-win calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moment {
+    /// Seconds since the epoch.
+    pub at: i64,
+    /// The prize it gives.
+    pub prize_id: String,
+}
+
+/// A checked campaign.
+#[derive(Debug)]
+pub struct Campaign {
+    /// The id tokens name in `campaignId` and the API names in its path.
+    pub id: String,
+    /// Instant win or draw.
+    pub kind: CampaignKind,
+    /// First second of the campaign.
+    pub start: i64,
+    /// First second after the campaign.
+    pub end: i64,
+    /// Participations allowed per `sub`.
+    pub participation_limit: u32,
+    /// Prizes, in the order they are allocated.
+    pub prizes: Vec<Prize>,
+    /// Winning moments (instant win only), in time order.
+    pub moments: Vec<Moment>,
+    /// The token verifier (the core's, as in the browser).
+    pub verifier: Verifier,
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Address of the campaign site and API.
+    pub listen: SocketAddr,
+    /// Storage.
+    pub database: Database,
+    /// Largest PostgreSQL pool (default 16).
+    pub database_max_connections: usize,
+    /// The operator bearer token, read from the environment variable the file names.
+    pub operator_token: Option<String>,
+    /// The campaign site.
+    pub site: Site,
+    /// The integrator demo listener.
+    pub integrator: Option<Integrator>,
+    /// The campaigns.
+    pub campaigns: Vec<Arc<Campaign>>,
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base, &|name| std::env::var(name).ok())
+    }
+
+    /// Checks a configuration given as text; relative paths are resolved against `base` and
+    /// environment variables are read through `env` (so tests need not touch the process
+    /// environment).
+    pub fn parse(
+        text: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let listen = parse_addr("listen", &raw.listen)?;
+        let database = parse_database(&raw.database, &resolve)?;
+        let database_max_connections = raw.database_max_connections.unwrap_or(16);
+        if !(1..=1000).contains(&database_max_connections) {
+            return err("database_max_connections must be between 1 and 1000");
+        }
+        let operator_token = match &raw.operator_token_env {
+            None => None,
+            Some(name) => match env(name) {
+                Some(v) if v.len() >= 16 => Some(v),
+                Some(_) => {
+                    return err(format!(
+                        "operator_token_env: the variable {name} must hold at least 16 characters"
+                    ))
+                }
+                None => {
+                    return err(format!(
+                        "operator_token_env: the environment variable {name} is not set"
+                    ))
+                }
+            },
+        };
+        let site = match raw.site {
+            None => Site::default(),
+            Some(s) => {
+                let dirs: Vec<PathBuf> = s.dirs.iter().map(|d| resolve(d)).collect();
+                for d in &dirs {
+                    if !d.is_dir() {
+                        return err(format!("site.dirs: {} is not a directory", d.display()));
+                    }
+                }
+                let pkg = s.pkg.map(|p| resolve(&p));
+                if let Some(p) = &pkg {
+                    if !p.is_dir() {
+                        return err(format!("site.pkg: {} is not a directory", p.display()));
+                    }
+                }
+                for o in &s.integrator_origins {
+                    check_origin(o)?;
+                }
+                Site {
+                    dirs,
+                    pkg,
+                    integrator_origins: s.integrator_origins,
+                }
+            }
+        };
+        let integrator = match raw.integrator {
+            None => None,
+            Some(i) => {
+                let dir = resolve(&i.dir);
+                if !dir.is_dir() {
+                    return err(format!(
+                        "integrator.dir: {} is not a directory",
+                        dir.display()
+                    ));
+                }
+                let pkg = i.pkg.map(|p| resolve(&p));
+                if let Some(p) = &pkg {
+                    if !p.is_dir() {
+                        return err(format!(
+                            "integrator.pkg: {} is not a directory",
+                            p.display()
+                        ));
+                    }
+                }
+                if let Some(csp) = &i.csp {
+                    check_header_value("integrator.csp", csp)?;
+                }
+                Some(Integrator {
+                    listen: parse_addr("integrator.listen", &i.listen)?,
+                    dir,
+                    pkg,
+                    csp: i.csp,
+                })
+            }
+        };
+        if raw.campaigns.is_empty() {
+            return err("no campaign: add at least one [[campaign]] table");
+        }
+        let mut seen = HashSet::new();
+        let mut campaigns = Vec::new();
+        for c in raw.campaigns {
+            if !seen.insert(c.id.clone()) {
+                return err(format!("campaign {}: the id is used twice", c.id));
+            }
+            campaigns.push(Arc::new(parse_campaign(c, &resolve, env)?));
+        }
+        Ok(Config {
+            listen,
+            database,
+            database_max_connections,
+            operator_token,
+            site,
+            integrator,
+            campaigns,
+        })
+    }
+}
+
+fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| {
+        ConfigError(format!(
+            "{what}: `{s}` is not an address like 127.0.0.1:8080"
+        ))
+    })
+}
+
+fn parse_database(s: &str, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Database, ConfigError> {
+    if let Some(path) = s.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return err("database: `sqlite:` needs a file path, e.g. sqlite:campaign-token.db");
+        }
+        Ok(Database::Sqlite(resolve(Path::new(path))))
+    } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        s.parse::<tokio_postgres::Config>()
+            .map_err(|e| ConfigError(format!("database: invalid PostgreSQL URL: {e}")))?;
+        Ok(Database::Postgres(s.to_owned()))
+    } else {
+        err("database: expected sqlite:PATH or postgres://…")
+    }
+}
+
+fn check_origin(o: &str) -> Result<(), ConfigError> {
+    let ok = (o.starts_with("https://") || o.starts_with("http://"))
+        && !o.ends_with('/')
+        && o.chars()
+            .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
+        && !o.contains('*');
+    if ok {
+        Ok(())
+    } else {
+        err(format!(
+            "site.integrator_origins: `{o}` is not an origin like https://brand.example (no path, no wildcard)"
+        ))
+    }
+}
+
+fn check_header_value(what: &str, v: &str) -> Result<(), ConfigError> {
+    if v.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        err(format!(
+            "{what}: only printable ASCII is allowed in a header"
+        ))
+    }
+}
+
+fn parse_time(what: &str, s: &str) -> Result<i64, ConfigError> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(OffsetDateTime::unix_timestamp)
+        .map_err(|_| {
+            ConfigError(format!(
+                "{what}: `{s}` is not an RFC 3339 time like 2026-06-01T00:00:00Z"
+            ))
+        })
+}
+
+fn parse_campaign(
+    c: RawCampaign,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Campaign, ConfigError> {
+    let id = c.id;
+    let here = |msg: String| ConfigError(format!("campaign {id}: {msg}"));
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
+        return Err(here(
+            "the id must be 1 to 128 characters of letters, digits, `-`, `_` or `.`".into(),
+        ));
+    }
+    let kind = match c.kind.as_str() {
+        "instant-win" => CampaignKind::InstantWin,
+        "draw" => CampaignKind::Draw,
+        other => {
+            return Err(here(format!(
+                "type `{other}` is unknown (instant-win or draw)"
+            )))
+        }
+    };
+    let start = parse_time("start", &c.start).map_err(|e| here(e.0))?;
+    let end = parse_time("end", &c.end).map_err(|e| here(e.0))?;
+    if end <= start {
+        return Err(here("end must be after start".into()));
+    }
+    if c.participation_limit == 0 {
+        return Err(here("participation_limit must be at least 1".into()));
+    }
+    if c.prizes.is_empty() {
+        return Err(here(
+            "no prize: add at least one [[campaign.prizes]]".into(),
+        ));
+    }
+    let mut prize_ids = HashSet::new();
+    let mut prizes = Vec::new();
+    for p in c.prizes {
+        if p.id.is_empty() || p.id.len() > 128 || !prize_ids.insert(p.id.clone()) {
+            return Err(here(format!(
+                "prize id `{}` is empty, too long or repeated",
+                p.id
+            )));
+        }
+        if p.name.trim().is_empty() {
+            return Err(here(format!("prize {} has no name", p.id)));
+        }
+        if p.quantity == 0 || p.quantity > 1_000_000 {
+            return Err(here(format!(
+                "prize {} needs a quantity from 1 to 1000000",
+                p.id
+            )));
+        }
+        prizes.push(Prize {
+            id: p.id,
+            name: p.name,
+            quantity: p.quantity,
+        });
+    }
+    let moments = match (kind, c.calendar) {
+        (CampaignKind::Draw, Some(_)) => {
+            return Err(here("a draw campaign has no calendar (remove it)".into()))
+        }
+        (CampaignKind::Draw, None) => Vec::new(),
+        (CampaignKind::InstantWin, None) => {
+            return Err(here(
+                "an instant-win campaign needs a calendar: `calendar = { spread = N }` or explicit moments".into(),
+            ))
+        }
+        (CampaignKind::InstantWin, Some(cal)) => {
+            build_calendar(cal, start, end, &prizes).map_err(|e| here(e.0))?
+        }
+    };
+    if c.keys.is_empty() {
+        return Err(here(
+            "no trusted key: add a [[campaign.keys]] with pem_file, jwks_file, pem, jwks or hmac_secret_env".into(),
+        ));
+    }
+    let mut keys = KeySet::new();
+    for (i, k) in c.keys.into_iter().enumerate() {
+        add_key(&mut keys, k, resolve, env).map_err(|e| here(format!("keys[{i}]: {}", e.0)))?;
+    }
+    let mut policy = Policy::new(id.clone())
+        .map_err(|e| here(e.message().into()))?
+        .with_issuers(c.issuers);
+    if let Some(t) = c.clock_tolerance_secs {
+        policy = policy
+            .with_clock_tolerance(t)
+            .map_err(|e| here(e.message().into()))?;
+    }
+    if let Some(b) = c.max_token_bytes {
+        policy = policy
+            .with_max_token_bytes(b)
+            .map_err(|e| here(e.message().into()))?;
+    }
+    Ok(Campaign {
+        id,
+        kind,
+        start,
+        end,
+        participation_limit: c.participation_limit,
+        prizes,
+        moments,
+        verifier: Verifier::new(keys, policy),
+    })
+}
+
+/// Builds the winning moments. Each moment gives one unit of a prize: moments that name a
+/// prize take it, the others take the remaining units in the prizes' order. `spread = N`
+/// places N moments in the middle of N equal slots between start and end.
+fn build_calendar(
+    cal: RawCalendar,
+    start: i64,
+    end: i64,
+    prizes: &[Prize],
+) -> Result<Vec<Moment>, ConfigError> {
+    let mut wanted: Vec<(i64, Option<String>)> = Vec::new();
+    match (cal.spread, cal.moments.is_empty()) {
+        (Some(_), false) => return err("calendar: give either spread or moments, not both"),
+        (None, true) => return err("calendar: give spread = N or a list of moments"),
+        (Some(n), true) => {
+            if n == 0 {
+                return err("calendar: spread must be at least 1");
+            }
+            let span = i128::from(end - start);
+            for i in 0..i128::from(n) {
+                let offset = span * (2 * i + 1) / (2 * i128::from(n));
+                let at = start + i64::try_from(offset).unwrap_or(0);
+                wanted.push((at, None));
+            }
+        }
+        (None, false) => {
+            for m in cal.moments {
+                let (at, prize) = match m {
+                    RawMoment::At(at) => (at, None),
+                    RawMoment::Detailed { at, prize } => (at, prize),
+                };
+                let at = parse_time("calendar moment", &at)?;
+                if at < start || at >= end {
+                    return err(format!(
+                        "calendar: the moment at {at} (unix) is outside the campaign"
+                    ));
+                }
+                wanted.push((at, prize));
+            }
+        }
+    }
+    // Units left per prize after the moments that name one.
+    let mut left: Vec<(String, u32)> = prizes.iter().map(|p| (p.id.clone(), p.quantity)).collect();
+    for (_, prize) in &wanted {
+        if let Some(id) = prize {
+            match left.iter_mut().find(|(pid, _)| pid == id) {
+                None => return err(format!("calendar: unknown prize `{id}`")),
+                Some((_, 0)) => {
+                    return err(format!(
+                        "calendar: more moments name prize `{id}` than its quantity"
+                    ))
+                }
+                Some((_, n)) => *n -= 1,
+            }
+        }
+    }
+    let mut moments = Vec::with_capacity(wanted.len());
+    for (at, prize) in wanted {
+        let prize_id = match prize {
+            Some(id) => id,
+            None => match left.iter_mut().find(|(_, n)| *n > 0) {
+                Some((id, n)) => {
+                    *n -= 1;
+                    id.clone()
+                }
+                None => return err("calendar: more winning moments than prizes"),
+            },
+        };
+        moments.push(Moment { at, prize_id });
+    }
+    moments.sort_by_key(|m| m.at);
+    Ok(moments)
+}
+
+fn add_key(
+    keys: &mut KeySet,
+    k: RawKey,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let sources = [
+        k.pem_file.is_some(),
+        k.jwks_file.is_some(),
+        k.pem.is_some(),
+        k.jwks.is_some(),
+        k.hmac_secret_env.is_some(),
+    ];
+    if sources.iter().filter(|s| **s).count() != 1 {
+        return err("give exactly one of pem_file, jwks_file, pem, jwks, hmac_secret_env");
+    }
+    let read = |p: &Path| -> Result<String, ConfigError> {
+        let p = resolve(p);
+        std::fs::read_to_string(&p)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", p.display())))
+    };
+    let key_err = |e: campaign_token::Error| ConfigError(e.message().into());
+    let alg = match &k.alg {
+        None => None,
+        Some(a) => {
+            Some(Algorithm::from_name(a).ok_or_else(|| ConfigError(format!("unknown alg `{a}`")))?)
+        }
+    };
+    if alg.is_some() && k.hmac_secret_env.is_none() {
+        return err("alg applies only to hmac_secret_env (public keys carry their algorithm)");
+    }
+    if let Some(p) = &k.pem_file {
+        keys.add_pem(k.kid, &read(p)?).map_err(key_err)
+    } else if let Some(p) = &k.jwks_file {
+        if k.kid.is_some() {
+            return err("kid comes from the JWKS itself; remove it here");
+        }
+        keys.add_jwks(&read(p)?).map_err(key_err)
+    } else if let Some(pem) = &k.pem {
+        keys.add_pem(k.kid, pem).map_err(key_err)
+    } else if let Some(jwks) = &k.jwks {
+        if k.kid.is_some() {
+            return err("kid comes from the JWKS itself; remove it here");
+        }
+        keys.add_jwks(jwks).map_err(key_err)
+    } else if let Some(name) = &k.hmac_secret_env {
+        let secret = env(name).ok_or_else(|| {
+            ConfigError(format!(
+                "hmac_secret_env: the environment variable {name} is not set"
+            ))
+        })?;
+        keys.add_hmac_secret(k.kid, alg, secret.as_bytes())
+            .map_err(key_err)
+    } else {
+        err("no key source")
+    }
+}

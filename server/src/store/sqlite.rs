@@ -1,0 +1,529 @@
+//! SQLite storage: one file, WAL journal, `synchronous=FULL` (a win is answered only after
+//! its commit reached the disk), and `BEGIN IMMEDIATE` so that an allocation takes the write
+//! lock before it reads the stock. Several processes may share the file: `busy_timeout`
+//! makes them wait for each other instead of failing.
+//!
+//! rusqlite is synchronous; each call runs on tokio's blocking pool with the one connection
+//! of this process behind a mutex (SQLite has one writer at a time anyway).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{
+    check_moments, check_prizes, competes_now, label_for, one_per_sub, outcome_without_prize,
+    parse_eligibility, pick, BoxFut, Candidate, DrawError, DrawRecord, NewParticipation, Outcome,
+    ParticipateError, Participation, PrizeStock, PrizeWon, Stats, Store, StoreError, Winner,
+    SCHEMA,
+};
+use crate::config::Campaign;
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.is_dir() {
+                return Err(StoreError(format!(
+                    "sqlite: the directory of {} does not exist",
+                    path.display()
+                )));
+            }
+        }
+        let conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError(format!(
+                "sqlite: could not switch {} to WAL (got {mode})",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(db)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    fn with<T, E, F>(&self, f: F) -> BoxFut<'static, Result<T, E>>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = conn
+                    .lock()
+                    .map_err(|_| StoreError("sqlite: connection lock poisoned".into()))?;
+                f(&mut guard)
+            })
+            .await
+            .map_err(|e| E::from(StoreError(format!("sqlite task failed: {e}"))))?
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn prepare<'a>(&'a self, campaigns: &'a [Arc<Campaign>]) -> BoxFut<'a, Result<(), StoreError>> {
+        let campaigns: Vec<Arc<Campaign>> = campaigns.to_vec();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            for stmt in SCHEMA {
+                tx.execute_batch(stmt).map_err(db)?;
+            }
+            for c in &campaigns {
+                let stored: Vec<(String, i64)> = {
+                    let mut q = tx
+                        .prepare("SELECT id, quantity FROM prizes WHERE campaign = ?1")
+                        .map_err(db)?;
+                    let rows = q
+                        .query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(db)?;
+                    rows.collect::<Result<_, _>>().map_err(db)?
+                };
+                check_prizes(c, &stored)?;
+                for (ord, p) in c.prizes.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO prizes (campaign, id, ord, name, quantity, remaining)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING",
+                        params![c.id, p.id, ord as i64, p.name, i64::from(p.quantity)],
+                    )
+                    .map_err(db)?;
+                    // The name may be edited; the stock may not (checked above).
+                    tx.execute(
+                        "UPDATE prizes SET name = ?3, ord = ?4 WHERE campaign = ?1 AND id = ?2",
+                        params![c.id, p.id, p.name, ord as i64],
+                    )
+                    .map_err(db)?;
+                }
+                let stored: Vec<(i64, String)> = {
+                    let mut q = tx
+                        .prepare(
+                            "SELECT at, prize_id FROM moments WHERE campaign = ?1 ORDER BY seq",
+                        )
+                        .map_err(db)?;
+                    let rows = q
+                        .query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(db)?;
+                    rows.collect::<Result<_, _>>().map_err(db)?
+                };
+                if stored.is_empty() {
+                    for (seq, m) in c.moments.iter().enumerate() {
+                        tx.execute(
+                            "INSERT INTO moments (campaign, seq, at, prize_id) VALUES (?1, ?2, ?3, ?4)",
+                            params![c.id, seq as i64, m.at, m.prize_id],
+                        )
+                        .map_err(db)?;
+                    }
+                } else {
+                    check_moments(c, &stored)?;
+                }
+            }
+            tx.commit().map_err(db)
+        })
+    }
+
+    fn participate<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        p: NewParticipation,
+    ) -> BoxFut<'a, Result<Participation, ParticipateError>> {
+        self.with(move |conn| participate(conn, &campaign, p))
+    }
+
+    fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
+        let id = campaign.id.clone();
+        self.with(move |conn| stats(conn, &id))
+    }
+
+    fn winners<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+    ) -> BoxFut<'a, Result<Vec<Winner>, StoreError>> {
+        let id = campaign.id.clone();
+        self.with(move |conn| winners(conn, &id))
+    }
+
+    fn draw<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        drawn_by: &'a str,
+        now: i64,
+    ) -> BoxFut<'a, Result<Vec<Winner>, DrawError>> {
+        let by = drawn_by.to_owned();
+        self.with(move |conn| draw(conn, &campaign, &by, now))
+    }
+
+    fn ping(&self) -> BoxFut<'_, Result<(), StoreError>> {
+        self.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+    }
+}
+
+fn participate(
+    conn: &mut Connection,
+    c: &Campaign,
+    p: NewParticipation,
+) -> Result<Participation, ParticipateError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    if let Some(existing) = find_by_token(&tx, &c.id, &p.token_hash)? {
+        return Ok(existing);
+    }
+    let count: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM participations WHERE campaign = ?1 AND sub = ?2",
+            params![c.id, p.sub],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    if count >= i64::from(c.participation_limit) {
+        return Err(ParticipateError::Limit);
+    }
+    let mut prize: Option<PrizeWon> = None;
+    if competes_now(c.kind, p.eligibility) {
+        let prize_id: Option<String> = match c.kind {
+            crate::config::CampaignKind::InstantWin => {
+                let due: Option<(i64, String)> = tx
+                    .query_row(
+                        "SELECT seq, prize_id FROM moments
+                         WHERE campaign = ?1 AND participation_id IS NULL AND at <= ?2
+                         ORDER BY seq LIMIT 1",
+                        params![c.id, p.now],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                match due {
+                    None => None,
+                    Some((seq, prize_id)) => {
+                        let n = tx
+                            .execute(
+                                "UPDATE moments SET participation_id = ?3
+                                 WHERE campaign = ?1 AND seq = ?2 AND participation_id IS NULL",
+                                params![c.id, seq, p.id],
+                            )
+                            .map_err(db)?;
+                        if n != 1 {
+                            return Err(
+                                StoreError("a winning moment was claimed twice".into()).into()
+                            );
+                        }
+                        take_unit(&tx, &c.id, &prize_id)?;
+                        Some(prize_id)
+                    }
+                }
+            }
+            crate::config::CampaignKind::Draw => {
+                let mut won = None;
+                for pr in &c.prizes {
+                    if take_unit_if_any(&tx, &c.id, &pr.id)? {
+                        won = Some(pr.id.clone());
+                        break;
+                    }
+                }
+                won
+            }
+        };
+        prize = prize_id.map(|id| PrizeWon {
+            label: label_for(&c.prizes, &id, p.token_label.as_deref()),
+            id,
+        });
+    }
+    let outcome = if prize.is_some() {
+        Outcome::Won
+    } else {
+        outcome_without_prize(c.kind, p.eligibility)
+    };
+    tx.execute(
+        "INSERT INTO participations (id, campaign, token_hash, sub, n, eligibility, token_label,
+            outcome, prize_id, prize_label, won_at, answers, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            p.id,
+            c.id,
+            p.token_hash,
+            p.sub,
+            count + 1,
+            p.eligibility.as_str(),
+            p.token_label,
+            outcome.as_str(),
+            prize.as_ref().map(|x| x.id.as_str()),
+            prize.as_ref().map(|x| x.label.as_str()),
+            prize.as_ref().map(|_| p.now),
+            p.answers,
+            p.now,
+        ],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(Participation {
+        participation_id: p.id,
+        outcome,
+        prize,
+        eligibility: p.eligibility,
+        replayed: false,
+    })
+}
+
+/// id, outcome, eligibility, prize id, prize label.
+type StoredRow = (String, String, String, Option<String>, Option<String>);
+
+fn find_by_token(
+    tx: &rusqlite::Transaction<'_>,
+    campaign: &str,
+    token_hash: &str,
+) -> Result<Option<Participation>, StoreError> {
+    let row: Option<StoredRow> = tx
+        .query_row(
+            "SELECT id, outcome, eligibility, prize_id, prize_label FROM participations
+             WHERE campaign = ?1 AND token_hash = ?2",
+            params![campaign, token_hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    row.map(|(id, outcome, eligibility, prize_id, prize_label)| {
+        Ok(Participation {
+            participation_id: id,
+            outcome: Outcome::parse(&outcome)?,
+            prize: match (prize_id, prize_label) {
+                (Some(id), Some(label)) => Some(PrizeWon { id, label }),
+                _ => None,
+            },
+            eligibility: parse_eligibility(&eligibility)?,
+            replayed: true,
+        })
+    })
+    .transpose()
+}
+
+/// Takes one unit of a prize that must have stock (a winning moment's prize).
+fn take_unit(
+    tx: &rusqlite::Transaction<'_>,
+    campaign: &str,
+    prize: &str,
+) -> Result<(), StoreError> {
+    if take_unit_if_any(tx, campaign, prize)? {
+        Ok(())
+    } else {
+        Err(StoreError(format!(
+            "prize {prize} has no stock left for a winning moment"
+        )))
+    }
+}
+
+fn take_unit_if_any(
+    tx: &rusqlite::Transaction<'_>,
+    campaign: &str,
+    prize: &str,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(
+            "UPDATE prizes SET remaining = remaining - 1
+             WHERE campaign = ?1 AND id = ?2 AND remaining > 0",
+            params![campaign, prize],
+        )
+        .map_err(db)?;
+    Ok(n == 1)
+}
+
+fn stats(conn: &mut Connection, campaign: &str) -> Result<Stats, StoreError> {
+    let tx = conn.transaction().map_err(db)?;
+    let (participations, participants): (i64, i64) = tx
+        .query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT sub) FROM participations WHERE campaign = ?1",
+            [campaign],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db)?;
+    let mut outcomes = std::collections::BTreeMap::new();
+    {
+        let mut q = tx
+            .prepare(
+                "SELECT outcome, COUNT(*) FROM participations WHERE campaign = ?1 GROUP BY outcome",
+            )
+            .map_err(db)?;
+        let rows = q
+            .query_map([campaign], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (k, v) = row.map_err(db)?;
+            outcomes.insert(k, v);
+        }
+    }
+    let prizes: Vec<PrizeStock> = {
+        let mut q = tx
+            .prepare(
+                "SELECT id, name, quantity, remaining FROM prizes WHERE campaign = ?1 ORDER BY ord",
+            )
+            .map_err(db)?;
+        let rows = q
+            .query_map([campaign], |r| {
+                Ok(PrizeStock {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    quantity: r.get(2)?,
+                    remaining: r.get(3)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
+    };
+    let unclaimed_moments: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM moments WHERE campaign = ?1 AND participation_id IS NULL",
+            [campaign],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    let draw = tx
+        .query_row(
+            "SELECT drawn_by, drawn_at, winners FROM draws WHERE campaign = ?1",
+            [campaign],
+            |r| {
+                Ok(DrawRecord {
+                    drawn_by: r.get(0)?,
+                    drawn_at: r.get(1)?,
+                    winners: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(db)?;
+    let winners = outcomes.get("won").copied().unwrap_or(0);
+    Ok(Stats {
+        participations,
+        participants,
+        outcomes,
+        winners,
+        prizes,
+        unclaimed_moments,
+        draw,
+    })
+}
+
+fn winners(conn: &mut Connection, campaign: &str) -> Result<Vec<Winner>, StoreError> {
+    let mut q = conn
+        .prepare(
+            "SELECT id, sub, prize_id, prize_label, won_at, drawn FROM participations
+             WHERE campaign = ?1 AND outcome = 'won' ORDER BY won_at, created_at, id",
+        )
+        .map_err(db)?;
+    let rows = q
+        .query_map([campaign], |r| {
+            Ok(Winner {
+                participation_id: r.get(0)?,
+                sub: r.get(1)?,
+                prize: PrizeWon {
+                    id: r.get(2)?,
+                    label: r.get(3)?,
+                },
+                won_at: r.get(4)?,
+                drawn: r.get::<_, i64>(5)? != 0,
+            })
+        })
+        .map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
+}
+
+fn draw(conn: &mut Connection, c: &Campaign, by: &str, now: i64) -> Result<Vec<Winner>, DrawError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO draws (campaign, drawn_by, drawn_at, winners) VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT DO NOTHING",
+            params![c.id, by, now],
+        )
+        .map_err(db)?;
+    if inserted != 1 {
+        return Err(DrawError::AlreadyDrawn);
+    }
+    let units: Vec<(String, i64)> = {
+        let mut q = tx
+            .prepare("SELECT id, remaining FROM prizes WHERE campaign = ?1 ORDER BY ord")
+            .map_err(db)?;
+        let rows = q
+            .query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
+    };
+    let units: Vec<String> = units
+        .into_iter()
+        .flat_map(|(id, n)| std::iter::repeat_n(id, usize::try_from(n).unwrap_or(0)))
+        .collect();
+    let candidates: Vec<Candidate> = {
+        let mut q = tx
+            .prepare(
+                "SELECT p.id, p.sub, p.token_label FROM participations p
+                 WHERE p.campaign = ?1 AND p.eligibility <> 'cannot-win' AND p.outcome <> 'won'
+                   AND NOT EXISTS (SELECT 1 FROM participations w
+                                   WHERE w.campaign = p.campaign AND w.sub = p.sub
+                                     AND w.outcome = 'won')
+                 ORDER BY p.created_at, p.id",
+            )
+            .map_err(db)?;
+        let rows = q
+            .query_map([&c.id], |r| {
+                Ok(Candidate {
+                    id: r.get(0)?,
+                    sub: r.get(1)?,
+                    token_label: r.get(2)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
+    };
+    let chosen = pick(one_per_sub(candidates), units.len())?;
+    let mut out = Vec::with_capacity(chosen.len());
+    for (cand, prize_id) in chosen.into_iter().zip(units) {
+        take_unit(&tx, &c.id, &prize_id)?;
+        let label = label_for(&c.prizes, &prize_id, cand.token_label.as_deref());
+        tx.execute(
+            "UPDATE participations SET outcome = 'won', prize_id = ?2, prize_label = ?3,
+                won_at = ?4, drawn = 1 WHERE id = ?1",
+            params![cand.id, prize_id, label, now],
+        )
+        .map_err(db)?;
+        out.push(Winner {
+            participation_id: cand.id,
+            sub: cand.sub,
+            prize: PrizeWon {
+                id: prize_id,
+                label,
+            },
+            won_at: now,
+            drawn: true,
+        });
+    }
+    tx.execute(
+        "UPDATE draws SET winners = ?2 WHERE campaign = ?1",
+        params![c.id, out.len() as i64],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(out)
+}
