@@ -214,9 +214,7 @@ fn run(command: Command) -> Result<(), Failure> {
             claims.nbf = nbf;
             let token = mint::mint(&signer, &claims)
                 .map_err(|e| Failure::Usage(format!("cannot sign: {}", e.message())))?;
-            let mut out = io::stdout().lock();
-            writeln!(out, "{token}")?;
-            Ok(())
+            write_stdout(&token)
         }
         Command::Inspect { token } => {
             let token = read_token(&token)?;
@@ -347,8 +345,15 @@ fn read_token(arg: &str) -> Result<String, Failure> {
 fn print_json(value: &Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::Usage(format!("cannot print JSON: {e}")))?;
+    write_stdout(&text)
+}
+
+/// Prints one line. A reader that stops early (`| head`) is not an error: the exit code
+/// still tells the verdict.
+fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
-    writeln!(out, "{text}")?;
-    out.flush()?;
-    Ok(())
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
