@@ -10,27 +10,46 @@ cd "$ROOT"
 ensure_node_modules
 ensure_chromium
 
-# Whatever this script started (a build, node --test and its browsers) ends with it.
-cleanup() {
-  local pids
-  pids=$(jobs -p)
-  [ -z "$pids" ] || kill $pids 2>/dev/null || true
+# Each step runs in its own process group (setsid), so that an interrupted run can end the
+# whole step — node's test runner, its test processes and their Chromium — and nothing else.
+group=
+stop_group() {
+  if [ -n "$group" ]; then
+    kill -TERM -- "-$group" 2>/dev/null || true
+    sleep 1
+    kill -KILL -- "-$group" 2>/dev/null || true
+  fi
 }
-trap cleanup EXIT INT TERM
+trap stop_group EXIT
+trap 'stop_group; exit 130' INT
+trap 'stop_group; exit 143' TERM
+step() {
+  setsid "$@" &
+  group=$!
+  local rc=0
+  wait "$group" || rc=$?
+  group=
+  return "$rc"
+}
+
+# OUT_DIR (as for build-wasm.sh) builds and tests the module somewhere other than pkg/.
+PKG=${OUT_DIR:-$ROOT/pkg}
+export CAMPAIGN_TOKEN_PKG_DIR=$PKG
 
 if [ -f scripts/test-package.sh ]; then
   log "npm package: wasm build, wasm-bindgen tests, Node tests, TypeScript types"
-  bash scripts/test-package.sh
+  step bash scripts/test-package.sh
 else
   ensure_wasm_target
   ensure_wasm_bindgen
   log "building the wasm module (scripts/build-wasm.sh)"
-  bash scripts/build-wasm.sh
+  step bash scripts/build-wasm.sh
 fi
 
-[ -f pkg/index.js ] && [ -f pkg/integrator.js ] && [ -f pkg/campaign_token_bg.wasm ] \
-  || die "pkg/ is incomplete after the build (index.js, integrator.js, campaign_token_bg.wasm)"
+for f in index.js integrator.js campaign_token.js campaign_token_bg.wasm; do
+  [ -f "$PKG/$f" ] || die "$PKG/$f is missing after the build"
+done
 
 log "end-to-end tests of the demo pages in Chromium ($CHROMIUM)"
 # One test file at a time: each launches a browser, and the machine's cores are shared.
-node --test --test-concurrency=1 tests/e2e/
+step node --test --test-concurrency=1 tests/e2e/
