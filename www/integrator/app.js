@@ -35,11 +35,21 @@ function showResult(name, result) {
     : `${name}: rejected — ${result.code}`;
 }
 
-async function send(name) {
+// One token at a time: a `result` message does not say which token it answers, so two
+// overlapping sendToken calls could each take the other's answer.
+let queue = Promise.resolve();
+function send(name) {
+  queue = queue.then(() => sendOne(name));
+  return queue;
+}
+
+async function sendOne(name) {
   const token = tokens[name];
   for (const b of casesEl.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.case === name));
   log(`→ token "${name}"`);
   lastEl.dataset.state = 'pending';
+  lastEl.dataset.case = name;
+  delete lastEl.dataset.result;
   lastEl.textContent = `${name}: waiting for the campaign…`;
   try {
     showResult(name, await sendToken(iframe, token, { targetOrigin: campaignOrigin, timeoutMs: 15000 }));
