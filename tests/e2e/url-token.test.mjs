@@ -20,12 +20,14 @@ async function open(url, expected) {
 }
 
 function assertLabelEverywhere(state, label) {
+  assert.ok(!state.allText.includes('{{'), 'a raw placeholder is left in the page');
   assert.equal(state.headline, `Play and win ${label}`);
   assert.equal(state.prizeName, label);
   assert.equal(state.winnersNote, `Winners of ${label} receive an email within three working days.`);
 }
 
 function assertFallbacks(state) {
+  assert.ok(!state.allText.includes('{{'), 'a raw placeholder is left in the page');
   assert.equal(state.headline, FALLBACK.headline);
   assert.equal(state.prizeName, FALLBACK.prizeName);
   assert.ok(state.winnersNote.startsWith(FALLBACK.winnersNote), state.winnersNote);
