@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -119,9 +119,7 @@ impl Server {
         });
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| StartError::Bind(config.listen, e))?;
+        let listener = bind(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
         let addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(config.listen, e))?;
@@ -130,9 +128,7 @@ impl Server {
         tracing::info!(%addr, campaigns = config.campaigns.len(), "campaign site and API listening");
         let mut integrator_addr = None;
         if let Some(i) = &config.integrator {
-            let listener = TcpListener::bind(i.listen)
-                .await
-                .map_err(|e| StartError::Bind(i.listen, e))?;
+            let listener = bind(i.listen).map_err(|e| StartError::Bind(i.listen, e))?;
             let a = listener
                 .local_addr()
                 .map_err(|e| StartError::Bind(i.listen, e))?;
@@ -160,6 +156,20 @@ impl Server {
             }
         }
     }
+}
+
+/// Binds with a deep accept queue: a burst of participations (a campaign going live, a
+/// newsletter sent) must queue, not be reset by the kernel.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Lets a restarted server take its port back at once (never shares an active port).
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 fn spawn_serve(
