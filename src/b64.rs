@@ -10,8 +10,9 @@ use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
 /// Decodes a canonical base64url segment, or `None`.
 pub(crate) fn decode(segment: &str) -> Option<Vec<u8>> {
     let bytes = Base64UrlSafeNoPadding::decode_to_vec(segment, None).ok()?;
-    // The decoder is lenient about leftover bits; re-encoding is the simplest exact check
-    // that `segment` is the one canonical spelling of `bytes`.
+    // Re-encoding is the simplest exact check that `segment` is the one canonical spelling
+    // of `bytes`, whatever the decoder's own leniency (padding, leftover bits) is in the
+    // version we happen to build with.
     let again = Base64UrlSafeNoPadding::encode_to_string(&bytes).ok()?;
     (again == segment).then_some(bytes)
 }

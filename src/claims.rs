@@ -37,14 +37,22 @@ fn invalid(claim: &'static str, message: &'static str) -> Error {
     Error::claim(ErrorCode::InvalidClaim, claim, message)
 }
 
-/// A NumericDate: an integer number of seconds since the epoch, not negative.
+/// Largest NumericDate accepted: JavaScript's `Number.MAX_SAFE_INTEGER`, so that the
+/// browser result carries exactly the value the server checked.
+const MAX_DATE: u64 = (1 << 53) - 1;
+
+/// A NumericDate: an integer number of seconds since the epoch, not negative, at most 2^53-1.
 fn date(payload: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, Error> {
     match payload.get(claim) {
         None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or(invalid(
-            claim,
-            "must be a whole, non-negative number of seconds since 1970",
-        )),
+        Some(v) => v
+            .as_u64()
+            .filter(|d| *d <= MAX_DATE)
+            .map(Some)
+            .ok_or(invalid(
+                claim,
+                "must be a whole, non-negative number of seconds since 1970 (at most 2^53-1)",
+            )),
     }
 }
 
@@ -165,6 +173,8 @@ mod tests {
         assert_eq!(err(with("exp", json!("2000"))), (i, Some("exp")));
         assert_eq!(err(with("exp", json!(2000.5))), (i, Some("exp")));
         assert_eq!(err(with("exp", json!(-1))), (i, Some("exp")));
+        assert_eq!(err(with("exp", json!(1u64 << 53))), (i, Some("exp")));
+        assert!(parse(with("exp", json!((1u64 << 53) - 1))).is_ok());
         assert_eq!(
             err(with("campaignId", json!(123456))),
             (i, Some("campaignId"))
