@@ -96,12 +96,6 @@ impl Variables {
             }
         }
     }
-
-    /// Whether the page has any variable (for tests and diagnostics).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.texts.len() + self.elements.len()
-    }
 }
 
 /// Whether a strict ancestor of `node` matches `selector`.

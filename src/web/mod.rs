@@ -16,6 +16,8 @@ mod session;
 mod url;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;
 
 use serde::Serialize;

@@ -97,7 +97,6 @@ fn keys(options: &JsValue) -> Result<KeySet, Error> {
 /// What only `init` needs.
 pub(crate) struct Page {
     pub(crate) token_param: String,
-    pub(crate) allowed_origins: Vec<String>,
     pub(crate) root: Element,
     pub(crate) default_label: Option<String>,
 }
@@ -109,15 +108,6 @@ impl Page {
         if token_param.is_empty() {
             return Err(config("tokenParam must not be empty"));
         }
-        let allowed_origins = strings(
-            options,
-            "allowedOrigins",
-            "allowedOrigins must be an array of origins",
-        )?
-        .unwrap_or_default();
-        for origin in &allowed_origins {
-            check_origin(origin)?;
-        }
         let default_label = string(
             options,
             "defaultPrizeLabel",
@@ -125,11 +115,24 @@ impl Page {
         )?;
         Ok(Page {
             token_param,
-            allowed_origins,
             root: root(options, document)?,
             default_label,
         })
     }
+}
+
+/// The exact origins postMessage tokens are accepted from (none: no listener at all).
+pub(crate) fn allowed_origins(options: &JsValue) -> Result<Vec<String>, Error> {
+    let origins = strings(
+        options,
+        "allowedOrigins",
+        "allowedOrigins must be an array of origins",
+    )?
+    .unwrap_or_default();
+    for origin in &origins {
+        check_origin(origin)?;
+    }
+    Ok(origins)
 }
 
 /// An allowed origin must be exactly what `MessageEvent.origin` will say: no wildcard, no

@@ -94,6 +94,7 @@ impl Session {
 impl Session {
     fn start(options: &JsValue, on_change: Option<Function>) -> Result<Session, Error> {
         let verify = options::Verify::read(options)?;
+        let allowed_origins = options::allowed_origins(options)?;
         let window = web_sys::window().ok_or(Error::new(
             ErrorCode::InvalidConfig,
             "init needs a browser page (use verifyToken elsewhere)",
@@ -114,7 +115,7 @@ impl Session {
             window,
             document,
             variables,
-            allowed_origins: page.allowed_origins,
+            allowed_origins,
             on_change,
             state: RefCell::new(state_object(&JsValue::NULL, &JsValue::NULL)),
             token: RefCell::new(None),
