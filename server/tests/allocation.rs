@@ -2,6 +2,14 @@
 //! in-process and a manual clock. Every test runs on SQLite, and on PostgreSQL when
 //! `CAMPAIGN_TOKEN_TEST_PG` is set.
 
+// Test helpers outside #[test] functions: a panic there is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::collections::HashSet;
@@ -111,9 +119,7 @@ async fn draw_campaign_allocates_at_once_while_stock_lasts_and_standard_enters_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instant_win_gives_each_moment_to_the_first_eligible_participant_at_or_after_it() {
     for db in databases("instant_rules").await {
-        let calendar = format!(
-            "[campaign.calendar]\nmoments = [\"2033-05-18T03:35:00Z\", {{ at = \"2033-05-18T03:36:40Z\", prize = \"b\" }}]\n"
-        );
+        let calendar = "[campaign.calendar]\nmoments = [\"2033-05-18T03:35:00Z\", { at = \"2033-05-18T03:36:40Z\", prize = \"b\" }]\n";
         // Moments at START+100 (first free unit: prize a) and START+200 (prize b).
         let cfg = config_toml(
             &db.url,
@@ -122,7 +128,7 @@ async fn instant_win_gives_each_moment_to_the_first_eligible_participant_at_or_a
                 "instant-win",
                 START_RFC,
                 END_RFC,
-                &calendar,
+                calendar,
                 &[("a", "Alpha", 1), ("b", "Beta", 1)],
             )],
         );

@@ -1,6 +1,14 @@
 //! The built binary as a child process: two processes sharing one PostgreSQL database, and
 //! crash safety (SIGKILL in the middle of a burst, then restart on the same database).
 
+// Test helpers outside #[test] functions: a panic there is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::collections::{HashMap, HashSet};

@@ -3,11 +3,13 @@
 //! lock before it reads the stock. Several processes may share the file: `busy_timeout`
 //! makes them wait for each other instead of failing.
 //!
-//! rusqlite is synchronous; each call runs on tokio's blocking pool with the one connection
-//! of this process behind a mutex (SQLite has one writer at a time anyway).
+//! rusqlite is synchronous; each call takes the one connection of this process (an async
+//! mutex: SQLite has one writer at a time anyway) and runs on tokio's blocking pool.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -68,14 +70,12 @@ impl SqliteStore {
     {
         let conn = Arc::clone(&self.conn);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let mut guard = conn
-                    .lock()
-                    .map_err(|_| StoreError("sqlite: connection lock poisoned".into()))?;
-                f(&mut guard)
-            })
-            .await
-            .map_err(|e| E::from(StoreError(format!("sqlite task failed: {e}"))))?
+            // Wait for the connection as a task, not as a blocked thread: a burst of requests
+            // then queues here instead of filling tokio's blocking pool.
+            let mut guard = conn.lock_owned().await;
+            tokio::task::spawn_blocking(move || f(&mut guard))
+                .await
+                .map_err(|e| E::from(StoreError(format!("sqlite task failed: {e}"))))?
         })
     }
 }

@@ -4,6 +4,13 @@
 //! child process.
 
 #![allow(dead_code)]
+// Test helpers outside #[test] functions: a panic there is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 use std::path::Path;
