@@ -762,3 +762,137 @@ fn configuration_errors_are_clear() {
     }
     assert!(parse(&base(&draw_campaign("c", "", &[("a", "A", 1)]))).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hmac_secrets_from_the_environment_and_key_files_relative_to_the_config() {
+    use campaign_token::mint::{mint, SigningKey, TokenClaims};
+    use campaign_token::Algorithm;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("brand.pem"), public_pem()).unwrap();
+    let db = format!("sqlite:{}", dir.path().join("t.db").display());
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase = \"{db}\"\n\
+         [[campaign]]\nid = \"c\"\ntype = \"draw\"\nstart = \"{START_RFC}\"\nend = \"{END_RFC}\"\n\
+         [[campaign.keys]]\npem_file = \"brand.pem\"\nkid = \"pem\"\n\
+         [[campaign.keys]]\nhmac_secret_env = \"{HMAC_ENV}\"\nalg = \"HS256\"\nkid = \"hs\"\n\
+         [[campaign.prizes]]\nid = \"a\"\nname = \"Alpha\"\nquantity = 2\n"
+    );
+    let path = dir.path().join("campaign.toml");
+    std::fs::write(&path, &toml).unwrap();
+    // Config::load resolves brand.pem against the config's directory, wherever we run from.
+    let err = campaign_token_server::config::Config::load(&path)
+        .expect_err("the HMAC env var is not set in this process");
+    assert!(err.0.contains(HMAC_ENV), "{err}");
+    let config =
+        campaign_token_server::config::Config::parse(&toml, dir.path(), &test_env).unwrap();
+    let clock = campaign_token_server::Clock::manual(START + 10);
+    let server = campaign_token_server::Server::start(config, clock)
+        .await
+        .unwrap();
+
+    let hs = SigningKey::hmac(Algorithm::Hs256, HMAC_SECRET.as_bytes())
+        .unwrap()
+        .with_kid(Some("hs".into()));
+    let claims = TokenClaims::new("h1", "c", (START - 10) as u64, 3600).with_gift(Some(true), None);
+    let (s, v) = participate(server.addr, "c", &mint(&hs, &claims).unwrap()).await;
+    assert_eq!((s, v["outcome"].as_str()), (200, Some("won")), "{v}");
+
+    let es = SigningKey::from_pem(&key().private_pem().unwrap(), Some(Algorithm::Es256))
+        .unwrap()
+        .with_kid(Some("pem".into()));
+    let claims = TokenClaims::new("e1", "c", (START - 10) as u64, 3600).with_gift(Some(true), None);
+    let (s, v) = participate(server.addr, "c", &mint(&es, &claims).unwrap()).await;
+    assert_eq!((s, v["outcome"].as_str()), (200, Some("won")), "{v}");
+
+    let wrong = SigningKey::hmac(Algorithm::Hs256, &[7u8; 32])
+        .unwrap()
+        .with_kid(Some("hs".into()));
+    let (s, v) = participate(
+        server.addr,
+        "c",
+        &mint(
+            &wrong,
+            &TokenClaims::new("x", "c", (START - 10) as u64, 3600),
+        )
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{v}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaign_site_and_the_integrator_page_are_served_with_their_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    for (sub, file, text) in [
+        ("campaign", "index.html", "campaign page"),
+        ("extra", "more.txt", "second dir"),
+        ("pkg", "index.js", "export {}"),
+        ("integrator", "index.html", "brand page"),
+    ] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        std::fs::write(dir.path().join(sub).join(file), text).unwrap();
+    }
+    let db = format!("sqlite:{}", dir.path().join("t.db").display());
+    let mut toml = config_toml(&db, &[draw_campaign("c", "", &[("a", "Alpha", 1)])]);
+    toml = toml.replacen(
+        "[[campaign]]",
+        "[site]\ndirs = [\"campaign\", \"extra\"]\npkg = \"pkg\"\nintegrator_origins = [\"https://brand.example\"]\n\
+         [integrator]\nlisten = \"127.0.0.1:0\"\ndir = \"integrator\"\npkg = \"pkg\"\n[[campaign]]",
+        1,
+    );
+    let config =
+        campaign_token_server::config::Config::parse(&toml, dir.path(), &test_env).unwrap();
+    let server =
+        campaign_token_server::Server::start(config, campaign_token_server::Clock::manual(START))
+            .await
+            .unwrap();
+    let get =
+        |addr, path: &'static str| async move { raw(addr, "GET", path, &[], b"", true).await };
+
+    let (s, head, body) = get(server.addr, "/").await;
+    assert_eq!((s, body.as_slice()), (200, &b"campaign page"[..]));
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains(
+            "content-security-policy: default-src 'self'; script-src 'self' 'wasm-unsafe-eval';"
+        ),
+        "{head}"
+    );
+    assert!(
+        head.contains("frame-ancestors 'self' https://brand.example;"),
+        "{head}"
+    );
+    assert!(head.contains("referrer-policy: no-referrer"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let (s, _, body) = get(server.addr, "/more.txt").await;
+    assert_eq!((s, body.as_slice()), (200, &b"second dir"[..]));
+    let (s, _, body) = get(server.addr, "/pkg/index.js").await;
+    assert_eq!((s, body.as_slice()), (200, &b"export {}"[..]));
+    let (s, _, _) = get(server.addr, "/../t.db").await;
+    assert_ne!(s, 200);
+    let (s, head, _) = get(server.addr, "/api/campaigns/c/stats").await;
+    assert_eq!(s, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: no-store"),
+        "{head}"
+    );
+
+    let integrator = server.integrator_addr.unwrap();
+    assert_ne!(integrator, server.addr);
+    let (s, head, body) = get(integrator, "/").await;
+    assert_eq!((s, body.as_slice()), (200, &b"brand page"[..]));
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("referrer-policy: no-referrer"));
+    let (s, _, _) = get(integrator, "/pkg/index.js").await;
+    assert_eq!(s, 200);
+    let (s, _, _) = get(integrator, "/healthz").await;
+    assert_eq!(s, 404, "the integrator origin has no API");
+    server.shutdown().await;
+}

@@ -192,8 +192,15 @@ pub fn config_toml(database: &str, campaigns: &[String]) -> String {
     s
 }
 
-fn test_env(name: &str) -> Option<String> {
-    (name == OPERATOR_ENV).then(|| OPERATOR_TOKEN.to_owned())
+pub const HMAC_ENV: &str = "CT_TEST_HMAC_SECRET";
+pub const HMAC_SECRET: &str = "a shared secret of at least 32 bytes, server side only";
+
+pub fn test_env(name: &str) -> Option<String> {
+    match name {
+        OPERATOR_ENV => Some(OPERATOR_TOKEN.to_owned()),
+        HMAC_ENV => Some(HMAC_SECRET.to_owned()),
+        _ => None,
+    }
 }
 
 /// A server running in this process with a manual clock at `now`.
