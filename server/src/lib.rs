@@ -101,6 +101,11 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, store::StoreError> 
 impl Server {
     /// Opens the database, applies migrations, binds the listeners and starts serving.
     pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
+        if config.operator_token.is_none() {
+            tracing::warn!(
+                "no operator_token_env in the configuration: stats, winners and draw answer 401"
+            );
+        }
         let store = open_store(&config).map_err(StartError::Store)?;
         store
             .prepare(&config.campaigns)

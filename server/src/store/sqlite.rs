@@ -35,11 +35,10 @@ impl SqliteStore {
     /// Opens (or creates) the database file.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() && !dir.is_dir() {
-                return Err(StoreError(format!(
-                    "sqlite: the directory of {} does not exist",
-                    path.display()
-                )));
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError(format!("sqlite: cannot create {}: {e}", dir.display()))
+                })?;
             }
         }
         let conn = Connection::open(path).map_err(db)?;
