@@ -107,13 +107,13 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
     with_page_headers(app, Some(campaign_csp(&site.integrator_origins)))
 }
 
-/// The router of the integrator demo listener: one directory (and `/pkg`), nothing else.
-pub fn integrator_router(dir: PathBuf, pkg: Option<PathBuf>, csp: Option<String>) -> Router {
+/// The router of the integrator demo listener: its directories (and `/pkg`), nothing else.
+pub fn integrator_router(dirs: Vec<PathBuf>, pkg: Option<PathBuf>, csp: Option<String>) -> Router {
     let mut app = Router::new();
     if let Some(pkg) = pkg {
         app = app.nest_service("/pkg", ServeDir::new(pkg));
     }
-    let dirs = Arc::new(vec![dir]);
+    let dirs = Arc::new(dirs);
     app = app.fallback(move |req: Request| serve_dirs(Arc::clone(&dirs), req));
     with_page_headers(app, csp)
 }

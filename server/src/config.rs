@@ -77,7 +77,10 @@ struct RawSite {
 #[serde(deny_unknown_fields)]
 struct RawIntegrator {
     listen: String,
-    dir: PathBuf,
+    #[serde(default)]
+    dir: Option<PathBuf>,
+    #[serde(default)]
+    dirs: Vec<PathBuf>,
     #[serde(default)]
     pkg: Option<PathBuf>,
     #[serde(default)]
@@ -187,8 +190,8 @@ pub struct Site {
 pub struct Integrator {
     /// Address of the second listener.
     pub listen: SocketAddr,
-    /// Directory served at `/`.
-    pub dir: PathBuf,
+    /// Directories served at `/`, tried in order.
+    pub dirs: Vec<PathBuf>,
     /// Directory served at `/pkg`, if any.
     pub pkg: Option<PathBuf>,
     /// Content-Security-Policy for the integrator page, if any.
@@ -350,12 +353,14 @@ impl Config {
         let integrator = match raw.integrator {
             None => None,
             Some(i) => {
-                let dir = resolve(&i.dir);
-                if !dir.is_dir() {
-                    return err(format!(
-                        "integrator.dir: {} is not a directory",
-                        dir.display()
-                    ));
+                let dirs: Vec<PathBuf> = i.dirs.iter().chain(&i.dir).map(|d| resolve(d)).collect();
+                if dirs.is_empty() {
+                    return err("integrator: give `dir` or `dirs` (the integrator page)");
+                }
+                for d in &dirs {
+                    if !d.is_dir() {
+                        return err(format!("integrator: {} is not a directory", d.display()));
+                    }
                 }
                 let pkg = i.pkg.map(|p| resolve(&p));
                 if let Some(p) = &pkg {
@@ -371,7 +376,7 @@ impl Config {
                 }
                 Some(Integrator {
                     listen: parse_addr("integrator.listen", &i.listen)?,
-                    dir,
+                    dirs,
                     pkg,
                     csp: i.csp,
                 })

@@ -137,7 +137,7 @@ impl Server {
             let a = listener
                 .local_addr()
                 .map_err(|e| StartError::Bind(i.listen, e))?;
-            let app = api::integrator_router(i.dir.clone(), i.pkg.clone(), i.csp.clone());
+            let app = api::integrator_router(i.dirs.clone(), i.pkg.clone(), i.csp.clone());
             tasks.push(spawn_serve(listener, app, rx));
             tracing::info!(addr = %a, "integrator demo page listening");
             integrator_addr = Some(a);
