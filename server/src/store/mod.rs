@@ -423,3 +423,50 @@ pub(crate) fn check_moments(
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cands(n: usize) -> Vec<Candidate> {
+        (0..n)
+            .map(|i| Candidate {
+                id: format!("p{i}"),
+                sub: format!("s{i}"),
+                token_label: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_draw_picks_distinct_candidates_and_never_more_than_asked() {
+        for (n, k) in [(0, 3), (2, 5), (10, 3), (10, 10)] {
+            let got = pick(cands(n), k).unwrap();
+            assert_eq!(got.len(), k.min(n));
+            let ids: std::collections::HashSet<_> = got.iter().map(|c| c.id.clone()).collect();
+            assert_eq!(ids.len(), got.len(), "no one is drawn twice");
+        }
+    }
+
+    #[test]
+    fn every_candidate_can_be_drawn() {
+        // 5 candidates, 1 pick, 400 rounds: each is missed with probability (4/5)^400.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..400 {
+            seen.insert(pick(cands(5), 1).unwrap()[0].id.clone());
+        }
+        assert_eq!(seen.len(), 5);
+    }
+
+    #[test]
+    fn one_chance_per_participant() {
+        let mut rows = cands(3);
+        rows.push(Candidate {
+            id: "again".into(),
+            sub: "s1".into(),
+            token_label: None,
+        });
+        let kept: Vec<String> = one_per_sub(rows).into_iter().map(|c| c.id).collect();
+        assert_eq!(kept, ["p0", "p1", "p2"]);
+    }
+}
