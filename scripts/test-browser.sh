@@ -32,9 +32,10 @@ step() {
   return "$rc"
 }
 
-# OUT_DIR (as for build-wasm.sh) builds and tests the module somewhere other than pkg/.
-PKG=${OUT_DIR:-$ROOT/pkg}
+# The end-to-end tests load the same pkg/ that the package tests just built and tested.
+PKG=$ROOT/pkg
 export CAMPAIGN_TOKEN_PKG_DIR=$PKG
+unset OUT_DIR
 
 if [ -f scripts/test-package.sh ]; then
   log "npm package: wasm build, wasm-bindgen tests, Node tests, TypeScript types"
