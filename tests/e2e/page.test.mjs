@@ -117,6 +117,8 @@ describe('participation', () => {
       await page.click('#participate');
       await page.waitForSelector('#outcome[data-outcome="won"]', WAIT);
       assert.match(await page.textContent('#outcome'), new RegExp(`You won ${LABEL}`));
+      // One entry per invitation: the button does not invite a second (replayed) one.
+      assert.equal(await page.isDisabled('#participate'), true);
       assert.equal(env.campaign.apiCalls.length, 1);
       const call = env.campaign.apiCalls[0];
       assert.equal(call.method, 'POST');
@@ -157,6 +159,8 @@ describe('participation', () => {
       await page.waitForSelector('#outcome[data-outcome="error"]', WAIT);
       assert.equal(await page.getAttribute('#outcome', 'data-code'), 'campaign_ended');
       assert.ok((await page.textContent('#outcome')).includes('campaign_ended'));
+      // A refusal records nothing: the visitor may try again.
+      assert.equal(await page.isDisabled('#participate'), false);
     } finally {
       env.campaign.api = null;
       await context.close();

@@ -11,6 +11,9 @@ const codeEl = $('status-code');
 const button = $('participate');
 const outcomeEl = $('outcome');
 
+/** Set once the server has recorded this token's participation: one entry per invitation. */
+let participated = false;
+
 const VERDICTS = {
   'given-prize': 'verified — a prize was chosen for you',
   'any-prize': 'verified — eligible for any prize',
@@ -38,6 +41,8 @@ function render({ result, error }) {
     showCode(null);
   }
   // Only a verified token can take part; the server verifies it again and decides.
+  participated = false;
+  button.textContent = 'Take part';
   button.disabled = !result;
   outcomeEl.hidden = true;
   outcomeEl.textContent = '';
@@ -72,12 +77,13 @@ async function participate(session) {
         showOutcome('unknown', `Participation recorded (${r.outcome}).`);
     }
     outcomeEl.dataset.participationId = r.participationId ?? '';
+    participated = true;
   } catch (err) {
     showOutcome('error', `Participation failed: ${err?.code ?? err?.message ?? err}`);
     outcomeEl.dataset.code = err?.code ?? 'error';
   } finally {
-    button.textContent = 'Take part';
-    button.disabled = !session.result;
+    button.textContent = participated ? 'Entry recorded' : 'Take part';
+    button.disabled = participated || !session.result;
   }
 }
 
