@@ -32,4 +32,7 @@ bash scripts/test-interop.sh
 log "browser module: wasm build, wasm-bindgen tests, npm package, end-to-end in Chromium"
 bash scripts/test-browser.sh
 
+log "the README's main command starts, serves the pages and allocates (demo --smoke)"
+bash scripts/demo.sh --smoke
+
 log "all tests passed"
