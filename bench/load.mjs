@@ -8,6 +8,8 @@
 //
 // node bench/load.mjs --server BIN --fixtures BIN --loadgen BIN --work DIR --out DIR
 //                     [--pg-url URL] [--reps N] [--max-requests N] [--max-seconds S]
+//                     [--server-o3 BIN]   (the same server built at opt-level 3: one extra
+//                                          SQLite row, to show what the build profile costs)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -39,7 +41,7 @@ async function waitHealthy(port, proc, log) {
   throw new Error('server did not become healthy');
 }
 
-async function run(storage, processes, concurrency, rep) {
+async function run(storage, processes, concurrency, rep, server = args.server) {
   const id = `bench-${storage}-${concurrency}-${rep}-${Date.now()}`.toLowerCase();
   const dir = path.join(work, id);
   await fs.mkdir(dir, { recursive: true });
@@ -70,7 +72,7 @@ quantity = ${PRIZES}
       const port = await freePort();
       const log = path.join(dir, `server-${i}.log`);
       const fh = await fs.open(log, 'w');
-      const proc = spawn(args.server, ['--config', path.join(dir, 'server.toml'), '--listen', `127.0.0.1:${port}`], {
+      const proc = spawn(server, ['--config', path.join(dir, 'server.toml'), '--listen', `127.0.0.1:${port}`], {
         env: { ...process.env, BENCH_OPERATOR_TOKEN: OPERATOR, RUST_LOG: 'warn' }, stdio: ['ignore', fh.fd, fh.fd],
       });
       servers.push({ port, proc, log, fh });
@@ -97,18 +99,19 @@ quantity = ${PRIZES}
   }
 }
 
-const plan = [['sqlite', 1], ...(args['pg-url'] ? [['postgres', 2]] : [])];
+const plan = [['sqlite', 1, [64, 512]], ...(args['pg-url'] ? [['postgres', 2, [64, 512]]] : []),
+  ...(args['server-o3'] ? [['sqlite', 1, [64], args['server-o3']]] : [])];
 const runs = [];
-for (const [storage, processes] of plan) {
-  for (const concurrency of [64, 512]) {
+for (const [storage, processes, clients, server] of plan) {
+  for (const concurrency of clients) {
     const rs = [];
     for (let rep = 0; rep < reps; rep++) {
-      const r = await run(storage, processes, concurrency, rep);
+      const r = await run(storage, processes, concurrency, rep, server);
       console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
       rs.push(r);
     }
     runs.push({
-      storage: storage === 'sqlite' ? 'SQLite' : 'PostgreSQL', processes, concurrency,
+      storage: (storage === 'sqlite' ? 'SQLite' : 'PostgreSQL') + (server ? ' (server at opt-level 3)' : ''), processes, concurrency,
       perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
       responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),
       check: rs.map((r) => `${r.winners}/${r.prizes}${r.checkOk ? '' : ' FAILED'}`).join(', '), checkOk: rs.every((r) => r.checkOk),

@@ -13,11 +13,12 @@ const read = async (f) => JSON.parse(await fs.readFile(path.join(parts, f), 'utf
 const [native, size, browser, load, meta] = await Promise.all(
   ['native.json', 'size.json', 'browser.json', 'load.json', 'meta.json'].map(read));
 
+const loadavg = (await fs.readFile(path.join(parts, 'loadavg.txt'), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
 const cpu = (await fs.readFile('/proc/cpuinfo', 'utf8')).match(/model name\s*:\s*(.*)/)?.[1] ?? os.cpus()[0]?.model;
 const machine = {
   nproc: os.cpus().length, cpu, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
   kernel: os.release(), node: process.version, date: new Date().toISOString(),
-  ...(meta ?? {}),
+  ...(meta ?? {}), loadavg,
 };
 
 const ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
@@ -99,7 +100,8 @@ if (load?.runs) {
 md.push('\n### Targets (issue 5)\n', table(['target', 'result', 'measured'], targets.map((t) => [t.what, t.met ? 'met' : '**missed**', t.value])));
 const command = opt('--command') ?? './scripts/bench.sh';
 const header = `Measured with \`${command}\` on ${machine.nproc} vCPU (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}, node ${machine.node}, ${machine.date.slice(0, 16).replace('T', ' ')} UTC${machine.quick ? ', `--quick` (fewer repetitions)' : ''}. ${machine.noise ?? ''}`;
-const text = [header, '', ...md].join('\n');
+const loadNote = loadavg.length ? `\n\n1-minute load average when each part started: ${loadavg.map((l) => { const [k, a] = l.split(' '); return `${k.replace(':start', '')} ${a}`; }).join(', ')} (${machine.nproc} cores; other work on the machine makes every absolute number lower, while ours-vs-alternative pairs are interleaved in the same run).` : '';
+const text = [header + loadNote, '', ...md].join('\n');
 const latest = { machine, command, targets, native, size, browser, load };
 await fs.writeFile(path.join(resultsDir, 'latest.json'), JSON.stringify(latest, null, 2));
 await fs.writeFile(path.join(resultsDir, 'latest.md'), text + '\n');

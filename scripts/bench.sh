@@ -36,7 +36,10 @@ want() { [[ ",$PARTS," == *",$1,"* ]]; }
 WORK=$ROOT/bench/.work
 RESULTS=$ROOT/bench/results
 mkdir -p "$WORK" "$RESULTS/parts"
-BIN=$TARGET_DIR/release
+# The benchmark crate is its own workspace (own lock file): give it its own target dir, or
+# its build of the core and the workspace's could trip over each other's artifacts.
+BENCH_TARGET=$TARGET_DIR/bench-native
+BIN=$BENCH_TARGET/release
 
 # Whatever this script started ends with it (servers, PostgreSQL, browsers).
 cleanup() {
@@ -51,17 +54,22 @@ trap cleanup EXIT INT TERM
 ensure_node_modules
 
 log "building the benchmark tools (bench/native: fixtures, loadgen)"
-cargo build --quiet --release --manifest-path bench/native/Cargo.toml --bins
+CARGO_TARGET_DIR=$BENCH_TARGET cargo build --quiet --release --manifest-path bench/native/Cargo.toml --bins
 "$BIN/fixtures" browser "$WORK/fixtures.json"
 printf '{"quick": %s, "noise": "%s"}\n' "$([ $QUICK = 1 ] && echo true || echo false)" "${BENCH_NOISE_NOTE:-}" >"$RESULTS/parts/meta.json"
+# The machine's load around each part: the cores are shared, and timings are only as good as
+# the quiet they were taken in. The report prints it next to the tables.
+: >"$RESULTS/parts/loadavg.txt"
+loadavg() { echo "$1 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/parts/loadavg.txt"; }
 
 if want native; then
+  loadavg "native:start"
   log "native verify speed (criterion)"
   if [ $QUICK = 1 ]; then crit=(--warm-up-time 1 --measurement-time 2 --sample-size 10)
   else crit=(--warm-up-time 2 --measurement-time 5 --sample-size 20); fi
-  cargo bench --quiet --manifest-path bench/native/Cargo.toml --bench verify -- "${crit[@]}" >"$WORK/criterion.log" 2>&1 \
+  CARGO_TARGET_DIR=$BENCH_TARGET cargo bench --quiet --manifest-path bench/native/Cargo.toml --bench verify -- "${crit[@]}" >"$WORK/criterion.log" 2>&1 \
     || { cat "$WORK/criterion.log" >&2; die "criterion failed"; }
-  node bench/native/report.mjs "$TARGET_DIR/criterion" "$RESULTS/parts"
+  node bench/native/report.mjs "$BENCH_TARGET/criterion" "$RESULTS/parts"
 fi
 
 # The module under test: the default build, and a single-key build that embeds the
@@ -72,6 +80,7 @@ if want size || want browser; then
 fi
 
 if want size; then
+  loadavg "size:start"
   command -v twiggy >/dev/null || { log "installing twiggy (crates.io)"; cargo install twiggy; }
   node bench/build.mjs "$WORK/jose-bundle/main.js"
   node bench/size.mjs --build "default=$PKG_DEFAULT:$NAMED_DEFAULT" \
@@ -80,6 +89,7 @@ if want size; then
 fi
 
 if want browser; then
+  loadavg "browser:start"
   ensure_chromium
   log "Chromium: verify speed and time to personalised page"
   node bench/browser.mjs --fixtures "$WORK/fixtures.json" --site "$WORK/site" \
@@ -88,11 +98,13 @@ if want browser; then
 fi
 
 if want load; then
+  loadavg "load:start"
   . scripts/pg.sh
   . bench/load.sh
   run_load "$WORK/load" "$RESULTS/parts" "$QUICK"
 fi
 
+loadavg "end"
 log "report"
 args=("$RESULTS" --command "./scripts/bench.sh${ORIG_ARGS:+ $ORIG_ARGS}")
 [ $README = 1 ] && args+=(--readme "$ROOT/README.md")
