@@ -53,18 +53,20 @@ async function assembleSite(dir, pkgDir, { embeddedKey = false } = {}) {
   if (embeddedKey) delete config.keys;
   const ours = path.join(dir, 'ours');
   await fs.mkdir(ours);
-  for (const f of ['index.html', 'app.js', 'style.css']) await fs.copyFile(path.join(campaign, f), path.join(ours, f));
+  // Everything the demo page ships (HTML, app.js, CSS, icons), never a generated config.js.
+  const assets = (await fs.readdir(campaign, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== 'config.js').map((e) => e.name);
+  for (const f of assets) await fs.copyFile(path.join(campaign, f), path.join(ours, f));
   await writeConfig(ours, config);
 
   const jose = path.join(dir, 'jose');
   await fs.mkdir(jose);
   const joseHtml = html
-    .replace(/^\s*<link rel="modulepreload"[^>]*>\n/m, '')
+    .replace(/^\s*<link rel="modulepreload"[^>]*>\n/gm, '')
     .replace(/^\s*<link rel="preload"[^>]*wasm[^>]*>\n/m, '')
     .replace(/<script type="module" src="app\.js"><\/script>/, '<script type="module" src="main.js"></script>');
   if (!joseHtml.includes('src="main.js"')) throw new Error('could not swap the script of www/campaign/index.html');
   await fs.writeFile(path.join(jose, 'index.html'), joseHtml);
-  await fs.copyFile(path.join(campaign, 'style.css'), path.join(jose, 'style.css'));
+  for (const f of assets.filter((f) => !['index.html', 'app.js'].includes(f))) await fs.copyFile(path.join(campaign, f), path.join(jose, f));
   await buildJosePage(path.join(jose, 'main.js'));
   await writeConfig(jose, { ...config, keys: { keys: [es.jwk] }, root: '#campaign' });
 
