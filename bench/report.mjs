@@ -101,7 +101,8 @@ md.push('\n### Targets (issue 5)\n', table(['target', 'result', 'measured'], tar
 const command = opt('--command') ?? './scripts/bench.sh';
 const header = `Measured with \`${command}\` on ${machine.nproc} vCPU (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}, node ${machine.node}, ${machine.date.slice(0, 16).replace('T', ' ')} UTC${machine.quick ? ', `--quick` (fewer repetitions)' : ''}. ${machine.noise ?? ''}`;
 const loadNote = loadavg.length ? `\n\n1-minute load average when each part started: ${loadavg.map((l) => { const [k, a] = l.split(' '); return `${k.replace(':start', '')} ${a}`; }).join(', ')} (${machine.nproc} cores; other work on the machine makes every absolute number lower, while ours-vs-alternative pairs are interleaved in the same run).` : '';
-const text = [header + loadNote, '', ...md].join('\n');
+const analysis = (await fs.readFile(new URL('./analysis.md', import.meta.url), 'utf8').catch(() => '')).trim();
+const text = [header + loadNote, '', ...md, ...(analysis ? ['', analysis] : [])].join('\n');
 const latest = { machine, command, targets, native, size, browser, load };
 await fs.writeFile(path.join(resultsDir, 'latest.json'), JSON.stringify(latest, null, 2));
 await fs.writeFile(path.join(resultsDir, 'latest.md'), text + '\n');
