@@ -74,6 +74,7 @@ export interface ParticipationResult {
 }
 
 export interface Session extends SessionState {
+  /** Calls `listener` at once with the current state, then after every token; returns the unsubscribe function. */
   subscribe(listener: (state: SessionState) => void): () => void;
   /** Verifies, renders, notifies; never throws on a bad token. */
   setToken(token: string): SessionState;

@@ -90,8 +90,15 @@ export async function init(options) {
   return {
     get result() { return session.state.result; },
     get error() { return session.state.error; },
+    // Like a store: the listener hears the current state at once (so the URL's token, applied
+    // before init resolved, is never missed), then every change.
     subscribe(listener) {
       listeners.add(listener);
+      try {
+        listener(session.state);
+      } catch (err) {
+        setTimeout(() => { throw err; });
+      }
       return () => listeners.delete(listener);
     },
     setToken(token) {

@@ -21,6 +21,8 @@ const CHANGE_EVENT: &str = "campaign-token:change";
 const MESSAGE_TYPE: &str = "campaign-token";
 const READY_TYPE: &str = "campaign-token:ready";
 const RESULT_TYPE: &str = "campaign-token:result";
+/// The longest request `id` echoed back; a longer one makes the message malformed.
+const MAX_ID_CHARS: usize = 64;
 
 /// A campaign page's token session (see the module doc).
 #[wasm_bindgen]
@@ -71,7 +73,9 @@ impl Session {
     /// Never throws on a bad token: the error is in the state.
     #[wasm_bindgen(js_name = setToken)]
     pub fn set_token(&self, token: &JsValue) -> JsValue {
-        self.inner.apply(token)
+        let state = self.inner.apply(token);
+        self.inner.announce_result();
+        state
     }
 
     /// Stops listening, puts the fallbacks back and removes the eligibility attribute.
@@ -147,14 +151,18 @@ impl Session {
 
         if let Some(token) = url::take_token(&inner.window, &page.token_param) {
             inner.apply(&JsValue::from_str(&token));
+            inner.announce_result();
         }
         Ok(Session { inner, listener })
     }
 }
 
 impl Inner {
-    /// A message from the embedding page. Anything but `{type: "campaign-token", token}`
-    /// from an allowed origin is ignored, and changes nothing.
+    /// A message from the embedding page. Anything but `{type: "campaign-token", token, id?}`
+    /// (`id` a string of at most 64 characters) from an allowed origin is ignored, and
+    /// changes nothing. The answer goes to the sender only (`event.source`, at the origin
+    /// just checked), carrying the request's `id` when it had one, so that each request
+    /// gets its own answer.
     fn on_message(&self, event: &MessageEvent) {
         let origin = event.origin();
         if !self.allowed_origins.contains(&origin) {
@@ -175,22 +183,32 @@ impl Inner {
         if token.as_string().is_none() {
             return;
         }
-        let parent = self.parent();
+        let id = Reflect::get(&data, &JsValue::from_str("id")).unwrap_or_default();
+        let id = if id.is_undefined() {
+            None
+        } else {
+            match id.as_string() {
+                Some(id) if id.chars().count() <= MAX_ID_CHARS => Some(id),
+                _ => return,
+            }
+        };
         let source = event.source();
         self.apply(&token);
-        // The parent has had its answer; a different allowed sender (an opener) gets one too.
+        if !self.live.get() {
+            return;
+        }
         if let Some(source) = source {
-            let from_parent = parent.is_some_and(|p| Object::is(&p, &source));
-            if !from_parent && self.live.get() {
-                let reply = self.state_reply();
-                let _ = source
-                    .unchecked_ref::<Window>()
-                    .post_message(&reply, &origin);
+            let reply = self.state_reply();
+            if let Some(id) = &id {
+                set(&reply, "id", &JsValue::from_str(id));
             }
+            let _ = source
+                .unchecked_ref::<Window>()
+                .post_message(&reply, &origin);
         }
     }
 
-    /// Verifies `token`, publishes the new state and answers the embedding page.
+    /// Verifies `token` and publishes the new state (attribute, variables, listeners, event).
     fn apply(&self, token: &JsValue) -> JsValue {
         let outcome = super::verify_value(&self.verifier, token, self.now);
         let (state, label, eligibility) = match &outcome {
@@ -227,12 +245,19 @@ impl Inner {
         if let Ok(event) = CustomEvent::new_with_event_init_dict(CHANGE_EVENT, &init) {
             let _ = self.document.dispatch_event(&event);
         }
-        self.post_to_parent(&self.state_reply());
         state
     }
 
+    /// Tells the embedding page the verdict on a token that did not come from it (the URL's,
+    /// or `setToken`'s): a `result` without `id`, which no pending `sendToken` takes.
+    fn announce_result(&self) {
+        if self.live.get() {
+            self.post_to_parent(&self.state_reply());
+        }
+    }
+
     /// `{type: "campaign-token:result", ok: true, eligibility}` or `{…, ok: false, code}`.
-    fn state_reply(&self) -> JsValue {
+    fn state_reply(&self) -> Object {
         let state = self.state.borrow();
         let reply = Object::new();
         set(&reply, "type", &JsValue::from_str(RESULT_TYPE));
@@ -248,7 +273,7 @@ impl Inner {
             let code = Reflect::get(&error, &JsValue::from_str("code")).unwrap_or_default();
             set(&reply, "code", &code);
         }
-        reply.into()
+        reply
     }
 
     /// The embedding window, if this page is framed.
@@ -257,14 +282,38 @@ impl Inner {
         (!Object::is(&parent, &self.window)).then_some(parent)
     }
 
-    /// Posts `message` to the parent once per allowed origin, each named explicitly: the
-    /// browser delivers it only if the parent is at that origin, so it never leaks to "*".
+    /// The parent's origin, where the browser tells it (`location.ancestorOrigins`, not in
+    /// every browser; "null" when the frame's referrer policy hides it).
+    fn parent_origin(&self) -> Option<String> {
+        let location = Reflect::get(&self.window, &JsValue::from_str("location")).ok()?;
+        let ancestors = Reflect::get(&location, &JsValue::from_str("ancestorOrigins")).ok()?;
+        if !ancestors.is_object() {
+            return None;
+        }
+        let first = Reflect::get(&ancestors, &JsValue::from_f64(0.0))
+            .ok()?
+            .as_string()?;
+        (first != "null").then_some(first)
+    }
+
+    /// Posts `message` to the parent, addressed to its origin when the browser tells it
+    /// (nothing is sent if that origin is not allowed), else once per allowed origin, each
+    /// named explicitly: the browser delivers only the one that matches. Never to "*".
     fn post_to_parent(&self, message: &JsValue) {
         let Some(parent) = self.parent() else {
             return;
         };
-        for origin in &self.allowed_origins {
-            let _ = parent.post_message(message, origin);
+        match self.parent_origin() {
+            Some(origin) => {
+                if self.allowed_origins.contains(&origin) {
+                    let _ = parent.post_message(message, &origin);
+                }
+            }
+            None => {
+                for origin in &self.allowed_origins {
+                    let _ = parent.post_message(message, origin);
+                }
+            }
         }
     }
 }

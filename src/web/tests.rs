@@ -602,3 +602,79 @@ async fn a_real_postmessage_from_an_allowed_origin_is_applied_and_answered() {
     s.destroy();
     root.remove();
 }
+
+fn token_message_with_id(token: &str, id: &JsValue) -> JsValue {
+    let o = token_message(token);
+    Reflect::set(&o, &js("id"), id).unwrap();
+    o
+}
+
+#[wasm_bindgen_test]
+fn a_request_id_that_is_not_a_short_string_makes_the_message_malformed() {
+    let root = page(MARKUP);
+    let allowed = "https://brand.example";
+    let mut s = session(&[
+        ("root", root.clone().into()),
+        ("allowedOrigins", origins(&[allowed])),
+    ]);
+    let too_long = "x".repeat(65);
+    for id in [
+        JsValue::NULL,
+        JsValue::from_f64(7.0),
+        js(&too_long),
+        Object::new().into(),
+        JsValue::TRUE,
+    ] {
+        window()
+            .dispatch_event(&message(
+                &token_message_with_id(GIVEN_PRIZE, &id),
+                allowed,
+                None,
+            ))
+            .unwrap();
+        assert_eq!(eligibility_attribute().as_deref(), Some("none"), "{id:?}");
+    }
+    // 64 characters (not bytes) is the limit.
+    let longest = "é".repeat(64);
+    window()
+        .dispatch_event(&message(
+            &token_message_with_id(GIVEN_PRIZE, &js(&longest)),
+            allowed,
+            None,
+        ))
+        .unwrap();
+    assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
+    s.destroy();
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn the_answer_to_a_message_echoes_its_request_id() {
+    let root = page(MARKUP);
+    let own = window().location().origin().unwrap();
+    let mut s = session(&[
+        ("root", root.clone().into()),
+        ("allowedOrigins", origins(&[&own])),
+    ]);
+    let id = "a".repeat(64);
+    let (answer, slot) = next_result_message();
+    window()
+        .post_message(&token_message_with_id(ANY_PRIZE, &js(&id)), &own)
+        .unwrap();
+    let reply = JsFuture::from(answer).await.unwrap();
+    stop_listening(&slot);
+    assert_eq!(get_str(&reply, "id"), Some(id));
+    assert_eq!(get_str(&reply, "eligibility").as_deref(), Some("any-prize"));
+
+    // Without an id (an integrator of the first protocol version): no id in the answer.
+    let (answer, slot) = next_result_message();
+    window()
+        .post_message(&token_message(EXPIRED), &own)
+        .unwrap();
+    let reply = JsFuture::from(answer).await.unwrap();
+    stop_listening(&slot);
+    assert!(get(&reply, "id").is_undefined());
+    assert_eq!(get_str(&reply, "code").as_deref(), Some("expired"));
+    s.destroy();
+    root.remove();
+}

@@ -22,6 +22,9 @@ export const SECRET_LABEL = 'Golden ticket — must never show';
 export const HTML_LABEL = '<img src=x onerror=window.__pwned=1>';
 export const SCRIPT_LABEL = '<script>window.__pwned=2</script>';
 
+/** Allowed by the campaign page, but no page of it is ever loaded in the tests. */
+export const UNUSED_ALLOWED_ORIGIN = 'https://staging.brand.example';
+
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
   '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
 
@@ -87,7 +90,9 @@ export async function setup() {
   await writeConfig(path.join(dir, 'campaign'), {
     campaignId: CAMPAIGN_ID,
     keys: jwks,
-    allowedOrigins: [integrator.origin],
+    // A second allowed origin where nothing runs (a staging brand site, say): the page
+    // must answer only the origin that is really there, with no console error for the other.
+    allowedOrigins: [integrator.origin, UNUSED_ALLOWED_ORIGIN],
     endpoint: `/api/campaigns/${CAMPAIGN_ID}/participations`,
     defaultPrizeLabel: DEFAULT_PRIZE_LABEL,
   });
@@ -110,7 +115,7 @@ export async function setup() {
 
 /**
  * A fresh context and page that records CSP violations (from every frame, from the first
- * script on), console errors and uncaught exceptions.
+ * script on), console errors, security log entries and uncaught exceptions.
  */
 export async function newPage(browser) {
   const context = await browser.newContext();
@@ -124,6 +129,13 @@ export async function newPage(browser) {
   const problems = [];
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console.error: ${msg.text()}`); });
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  // Chromium reports some problems only to DevTools' log, not as console calls: e.g. a
+  // postMessage whose targetOrigin does not match the recipient ("security" warning).
+  const cdp = await context.newCDPSession(page);
+  cdp.on('Log.entryAdded', ({ entry }) => {
+    if (entry.source === 'security') problems.push(`${entry.source} ${entry.level}: ${entry.text}`);
+  });
+  await cdp.send('Log.enable');
   return { context, page, problems };
 }
 

@@ -82,7 +82,11 @@ describe('postMessage from the allowed integrator origin', () => {
       assert.ok(state.winnersNote.includes(LABEL));
       const msgs = await received(page);
       assert.deepEqual(msgs[0], { type: 'campaign-token:ready' });
-      assert.deepEqual(msgs.at(-1), { type: 'campaign-token:result', ok: true, eligibility: 'given-prize' });
+      const { id, ...reply } = msgs.at(-1);
+      assert.deepEqual(reply, { type: 'campaign-token:result', ok: true, eligibility: 'given-prize' });
+      assert.match(id, /^[0-9a-f]{32}$/, 'the reply echoes the request id sendToken generated');
+      // The campaign allows a second origin that is not the parent: its replies go to the
+      // parent's origin only, so Chromium logs no "target origin does not match" error.
       assert.deepEqual(state.cspViolations, []);
       assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
       assert.deepEqual(problems, []);
@@ -120,7 +124,8 @@ describe('postMessage from the allowed integrator origin', () => {
       assert.ok(!state.allText.includes(LABEL));
       assert.equal(state.code, 'bad_signature');
       const msgs = await received(page);
-      assert.deepEqual(msgs.at(-1), { type: 'campaign-token:result', ok: false, code: 'bad_signature' });
+      assert.deepEqual({ ...msgs.at(-1), id: undefined },
+        { type: 'campaign-token:result', ok: false, code: 'bad_signature', id: undefined });
       assert.equal(msgs.filter((m) => m.type === 'campaign-token:ready').length, 1);
       // Page code can follow every change through the DOM event, whose detail is the state.
       assert.deepEqual(await frame.evaluate(() => window.__events), ['any-prize', 'given-prize', 'bad_signature']);
@@ -147,16 +152,75 @@ describe('postMessage from the allowed integrator origin', () => {
         w.postMessage({ type: 'campaign-token', token: 42 }, origin);
         w.postMessage({ type: 'campaign-token', jwt: token }, origin);
         w.postMessage({ type: 'campaign-token', token: { toString: null } }, origin);
+        // A request id that is not a string of at most 64 characters makes the message malformed.
+        w.postMessage({ type: 'campaign-token', token, id: 42 }, origin);
+        w.postMessage({ type: 'campaign-token', token, id: null }, origin);
+        w.postMessage({ type: 'campaign-token', token, id: 'x'.repeat(65) }, origin);
+        w.postMessage({ type: 'campaign-token', token, id: ['a'] }, origin);
       }, { token, origin: env.campaign.origin });
       await page.evaluate(({ token, origin }) => {
         document.getElementById('campaign').contentWindow.postMessage({ type: 'token', token }, origin);
         document.getElementById('campaign').contentWindow.postMessage(token, origin);
       }, { token, origin: env.campaign.origin });
-      const changes = await settledAfterMessages(frame, 5);
+      const changes = await settledAfterMessages(frame, 9);
       assert.deepEqual({ attr: changes.attr, events: changes.events, text: changes.text }, { attr: 0, events: 0, text: 0 });
       const state = await readCampaign(frame);
       assert.equal(state.eligibility, 'none');
       assert.ok(!state.allText.includes(LABEL));
+      assert.deepEqual((await received(page)).filter((m) => m.type !== 'campaign-token:ready'), []);
+    } finally { await context.close(); }
+  });
+});
+
+/** Runs sendToken in the integrator page, as the brand's own code would. */
+function sendTokens(page, requests) {
+  return page.evaluate(async ({ requests, origin }) => {
+    const { sendToken } = await import('/pkg/integrator.js');
+    return Promise.all(requests.map(({ token, frameSrc, timeoutMs }) => {
+      let iframe = document.getElementById('campaign');
+      if (frameSrc) {
+        iframe = document.createElement('iframe');
+        iframe.src = frameSrc;
+        document.body.append(iframe);
+      }
+      return sendToken(iframe, token, { targetOrigin: origin, timeoutMs });
+    }));
+  }, { requests, origin: env.campaign.origin });
+}
+
+describe('each sendToken gets the answer to its own token (request ids)', () => {
+  test('two overlapping sendToken calls each resolve with their own verdict', async () => {
+    const { context, page, frame } = await openIntegrator(env.integrator);
+    try {
+      const results = await sendTokens(page, [
+        { token: env.tokens['given-prize'] }, { token: env.tokens.expired }, { token: env.tokens.standard },
+      ]);
+      assert.deepEqual(results, [
+        { ok: true, eligibility: 'given-prize' }, { ok: false, code: 'expired' }, { ok: true, eligibility: 'standard' },
+      ]);
+      await waitForVerdict(frame, 'standard');
+    } finally { await context.close(); }
+  });
+
+  test('the verdict on the token in the campaign URL is not taken as the answer to sendToken', async () => {
+    const { context, page } = await openIntegrator(env.integrator);
+    try {
+      // A second frame whose URL carries a cannot-win token: at load it announces that
+      // verdict (a result without id) before it answers the token sendToken sends on ready.
+      const frameSrc = `${env.campaign.origin}/?token=${encodeURIComponent(env.tokens['cannot-win'])}`;
+      const [result] = await sendTokens(page, [{ token: env.tokens['given-prize'], frameSrc }]);
+      assert.deepEqual(result, { ok: true, eligibility: 'given-prize' });
+      const frame = await (await page.$('iframe:not(#campaign)')).contentFrame();
+      await waitForVerdict(frame, 'given-prize');
+    } finally { await context.close(); }
+  });
+
+  test('no answer within timeoutMs resolves (does not reject) { ok: false, code: "timeout" }', async () => {
+    // The campaign does not allow the third origin, so it never answers it.
+    const { context, page } = await openIntegrator(env.other);
+    try {
+      const [result] = await sendTokens(page, [{ token: env.tokens['given-prize'], timeoutMs: 300 }]);
+      assert.deepEqual(result, { ok: false, code: 'timeout' });
     } finally { await context.close(); }
   });
 });

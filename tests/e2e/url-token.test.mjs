@@ -49,6 +49,24 @@ describe('token in the URL', () => {
     });
   }
 
+  test('subscribe hears the URL token at once (applied before init resolved), then every later token', async () => {
+    const { context, page } = await open(campaignUrl(env.campaign.origin, { query: env.tokens['given-prize'] }), 'given-prize');
+    try {
+      const heard = await page.evaluate(async (later) => {
+        const { campaignSession: session } = window;
+        const seen = [];
+        const unsubscribe = session.subscribe((s) => seen.push(s.result?.eligibility ?? s.error?.code));
+        const atOnce = [...seen];
+        const stateIsCurrent = seen.length === 1 && session.result?.eligibility === seen[0];
+        session.setToken(later);
+        unsubscribe();
+        session.setToken(later);
+        return { atOnce, stateIsCurrent, seen };
+      }, env.tokens.expired);
+      assert.deepEqual(heard, { atOnce: ['given-prize'], stateIsCurrent: true, seen: ['given-prize', 'expired'] });
+    } finally { await context.close(); }
+  });
+
   test('only the token leaves the URL: other query parameters and the fragment stay', async () => {
     const token = env.tokens['given-prize'];
     const { context, page, state } = await open(`${env.campaign.origin}/?utm_source=mail&token=${token}&lang=en#how`, 'given-prize');

@@ -35,8 +35,8 @@ function showResult(name, result) {
     : `${name}: rejected — ${result.code}`;
 }
 
-// One token at a time: a `result` message does not say which token it answers, so two
-// overlapping sendToken calls could each take the other's answer.
+// One token at a time, so that the log and the last result read in click order (each
+// sendToken call would get its own answer anyway: it matches the reply by request id).
 let queue = Promise.resolve();
 function send(name) {
   queue = queue.then(() => sendOne(name));
