@@ -99,6 +99,20 @@ quantity = ${PRIZES}
   }
 }
 
+// One fsync per durable commit is what SQLite's synchronous=FULL costs: measure it on the
+// disk the databases live on, in the same run, to put the throughput in context.
+async function fsyncMs() {
+  const f = path.join(work, 'fsync-probe');
+  const fh = await fs.open(f, 'w');
+  const n = 200, t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) { await fh.write('x'.repeat(100)); await fh.datasync(); }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6 / n;
+  await fh.close();
+  await fs.rm(f);
+  return ms;
+}
+const fsync = await fsyncMs();
+
 const plan = [['sqlite', 1, [64, 512]], ...(args['pg-url'] ? [['postgres', 2, [64, 512]]] : []),
   ...(args['server-o3'] ? [['sqlite', 1, [64], args['server-o3']]] : [])];
 const runs = [];
@@ -121,7 +135,7 @@ for (const [storage, processes, clients, server] of plan) {
 }
 await fs.mkdir(args.out, { recursive: true });
 await fs.writeFile(path.join(args.out, 'load.json'), JSON.stringify({
-  maxRequests, maxSeconds, reps, prizes: PRIZES,
-  note: `Each repetition: a fresh campaign with ${PRIZES} prizes, unique pre-minted ES256 tokens that may all win (gift.cw = true), closed-loop keep-alive clients, at most ${maxRequests} requests or ${maxSeconds} s; the load generator (1 thread) shares the machine's cores with the server(s) (and PostgreSQL). Server built with the workspace release profile.`,
+  maxRequests, maxSeconds, reps, prizes: PRIZES, fsyncMs: fsync,
+  note: `Each repetition: a fresh campaign with ${PRIZES} prizes, unique pre-minted ES256 tokens that may all win (gift.cw = true), closed-loop keep-alive clients, at most ${maxRequests} requests or ${maxSeconds} s; the load generator (1 thread) shares the machine's cores with the server(s) (and PostgreSQL). Server built with the workspace release profile. One fdatasync on this disk took ${fsync.toFixed(2)} ms in this run (at most ~${Math.round(1000 / fsync)} serial durable commits/s).`,
   runs,
 }, null, 2));

@@ -46,7 +46,7 @@ if (size) {
   for (const [name, b] of Object.entries(size.builds)) {
     const t = b.twiggy;
     if (!t || t.error || !t.crates) continue;
-    md.push(`\n#### Where the bytes go (${name}, twiggy on the named pre-\`wasm-opt\` module, ${kb(t.total)})\n`,
+    md.push(`\n#### Where the bytes go (${name}, twiggy on the same optimised code built with \`wasm-opt -Oz -g\` to keep names, ${kb(t.total)})\n`,
       table(['crate / section', 'bytes', 'share'], t.crates.slice(0, 10).map((c) => [c.crate, fmt(c.bytes), `${(100 * c.bytes / t.total).toFixed(1)} %`])),
       '\n', table(['largest items', 'bytes'], t.top.slice(0, 10).map((x) => ['`' + x.name.replace(/\|/g, '\\|') + '`', fmt(x.bytes)])));
   }
@@ -60,7 +60,7 @@ if (native || browser?.verify) {
   });
   md.push('\n### Verify speed (tokens/s, median (min–max))\n',
     table(['alg', 'native (criterion, opt-level 3)', 'Chromium: ours (wasm `verifyToken`)', 'Chromium: jose (WebCrypto)', 'native / ours', 'ours / jose'], rows),
-    '\nOurs in Chromium is the public `verifyToken(token, options)` call (key set given per call); jose is `jwtVerify` with a pre-imported `CryptoKey` and the same claim options. `ours / jose` above 1 means ours is faster.');
+    '\nOurs in Chromium is the public `verifyToken(token, options)` call (key set given per call); jose is `jwtVerify` with a pre-imported `CryptoKey` and the same claim options. `ours / jose` above 1 means ours is faster. Native and Chromium run one after the other, not interleaved: on a busy machine the native min–max shows how much the ratio can move.');
   for (const alg of ['EdDSA', 'ES256']) {
     const n = native?.[alg]?.median, o = v[alg]?.ours?.median;
     if (n && o) target(`Chromium ${alg} within 1.5× of native`, n / o <= 1.5, `${(n / o).toFixed(2)}× slower`);
