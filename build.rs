@@ -1,7 +1,8 @@
 //! Embeds a brand's public key(s) in the wasm module at build time.
 //!
-//! With `CAMPAIGN_TOKEN_EMBED_KEYS=/path/to/jwks.json` (or a PEM public key) set, the module
-//! trusts that key set and `keys` becomes optional in the JS options; a page that passes
+//! With `CAMPAIGN_TOKEN_EMBED_KEYS=/path/to/jwks.json` (or a PEM public key, in a build with
+//! the `pem` feature) set, the module trusts that key set and `keys` becomes optional in the
+//! JS options; a page that passes
 //! `keys` as well gets `invalid_config`, so there is never a doubt about which key is
 //! trusted. Unset, nothing is embedded and `keys` is required.
 //!
@@ -34,6 +35,15 @@ fn main() {
             }
             if text.trim().is_empty() {
                 fail(&format!("{VAR}={} is empty", path.display()));
+            }
+            // Without the `pem` feature the module has no PEM parser: refuse a PEM here rather
+            // than ship a module that rejects its own key at run time.
+            if env::var_os("CARGO_FEATURE_PEM").is_none() && !text.trim_start().starts_with('{') {
+                fail(&format!(
+                    "{VAR}={}: this build has no `pem` feature, so embed a JWKS \
+                     (`campaign-token keygen` writes jwks.json), or add the `pem` feature",
+                    path.display()
+                ));
             }
             let copy = out.with_file_name("embedded_keys.txt");
             write(&copy, &text);

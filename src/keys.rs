@@ -401,6 +401,15 @@ impl KeySet {
     }
 }
 
+#[cfg(not(feature = "pem"))]
+fn parse_pem(_pem: &str) -> Result<Material, Error> {
+    Err(Error::invalid_key(
+        "this build accepts JWK/JWKS keys only (built without the `pem` feature): configure \
+         the JWKS (`campaign-token keygen` writes jwks.json)",
+    ))
+}
+
+#[cfg(feature = "pem")]
 fn parse_pem(pem: &str) -> Result<Material, Error> {
     #[cfg(feature = "alg-es256")]
     if let Ok(k) = ES256PublicKey::from_pem(pem) {
