@@ -20,7 +20,8 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use serde::Serialize;
+use js_sys::{Array, Object};
+use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 use crate::error::ErrorCode;
@@ -92,6 +93,8 @@ pub(crate) fn verify_value(
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// The `VerifiedToken` object: camelCase, maps as plain objects, `null` for absent values.
+///
+/// Built member by member with `Reflect` (no serde serializer: that costs kilobytes of wasm).
 fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
     // A date beyond 2^53 s would be rounded by JS; such a token is nonsense, so say which claim.
     for (claim, value) in [("exp", Some(v.exp)), ("iat", v.iat), ("nbf", v.nbf)] {
@@ -103,15 +106,69 @@ fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
             ));
         }
     }
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_maps_as_objects(true)
-        .serialize_missing_as_null(true);
     // The only free-form part is `gift`: a number there beyond 2^53 cannot cross into JS.
-    v.serialize(&serializer).map_err(|_| {
-        Error::claim(
-            ErrorCode::InvalidClaim,
-            "gift",
-            "the gift claim holds a number JavaScript cannot represent",
-        )
+    let gift = match &v.gift {
+        None => JsValue::NULL,
+        Some(map) => object_to_js(map).ok_or_else(|| {
+            Error::claim(
+                ErrorCode::InvalidClaim,
+                "gift",
+                "the gift claim holds a number JavaScript cannot represent",
+            )
+        })?,
+    };
+    let date = |n: Option<u64>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
+    let text = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
+    let o = Object::new();
+    errors::set(&o, "sub", &JsValue::from_str(&v.sub));
+    errors::set(&o, "campaignId", &JsValue::from_str(&v.campaign_id));
+    errors::set(&o, "exp", &date(Some(v.exp)));
+    errors::set(&o, "iat", &date(v.iat));
+    errors::set(&o, "nbf", &date(v.nbf));
+    errors::set(&o, "iss", &text(v.iss.as_deref()));
+    errors::set(&o, "gift", &gift);
+    errors::set(
+        &o,
+        "eligibility",
+        &JsValue::from_str(v.eligibility.as_str()),
+    );
+    errors::set(&o, "prizeLabel", &text(v.prize_label.as_deref()));
+    errors::set(&o, "alg", &JsValue::from_str(v.alg.name()));
+    errors::set(&o, "kid", &text(v.kid.as_deref()));
+    Ok(o.into())
+}
+
+/// A JSON object as a plain JS object; `None` if a number in it is not exactly representable.
+fn object_to_js(map: &Map<String, Value>) -> Option<JsValue> {
+    let o = Object::new();
+    for (key, value) in map {
+        errors::set(&o, key, &json_to_js(value)?);
+    }
+    Some(o.into())
+}
+
+/// A JSON value as a JS value (what `JSON.parse` would give), refusing integers beyond 2^53.
+fn json_to_js(value: &Value) -> Option<JsValue> {
+    Some(match value {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                (u <= MAX_SAFE_INTEGER).then_some(JsValue::from_f64(u as f64))?
+            } else if let Some(i) = n.as_i64() {
+                (i.unsigned_abs() <= MAX_SAFE_INTEGER).then_some(JsValue::from_f64(i as f64))?
+            } else {
+                JsValue::from_f64(n.as_f64()?)
+            }
+        }
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => {
+            let array = Array::new();
+            for item in items {
+                array.push(&json_to_js(item)?);
+            }
+            array.into()
+        }
+        Value::Object(map) => object_to_js(map)?,
     })
 }
