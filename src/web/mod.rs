@@ -20,7 +20,7 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use js_sys::{Array, Object};
+use js_sys::Object;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -138,37 +138,11 @@ fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
     Ok(o.into())
 }
 
-/// A JSON object as a plain JS object; `None` if a number in it is not exactly representable.
+/// A JSON object as a plain JS object (what `JSON.parse` would give); `None` if a number in it
+/// is not exactly representable. serde-wasm-bindgen's JSON-compatible serializer refuses
+/// integers beyond 2^53 instead of rounding them.
 fn object_to_js(map: &Map<String, Value>) -> Option<JsValue> {
-    let o = Object::new();
-    for (key, value) in map {
-        errors::set(&o, key, &json_to_js(value)?);
-    }
-    Some(o.into())
-}
-
-/// A JSON value as a JS value (what `JSON.parse` would give), refusing integers beyond 2^53.
-fn json_to_js(value: &Value) -> Option<JsValue> {
-    Some(match value {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                (u <= MAX_SAFE_INTEGER).then_some(JsValue::from_f64(u as f64))?
-            } else if let Some(i) = n.as_i64() {
-                (i.unsigned_abs() <= MAX_SAFE_INTEGER).then_some(JsValue::from_f64(i as f64))?
-            } else {
-                JsValue::from_f64(n.as_f64()?)
-            }
-        }
-        Value::String(s) => JsValue::from_str(s),
-        Value::Array(items) => {
-            let array = Array::new();
-            for item in items {
-                array.push(&json_to_js(item)?);
-            }
-            array.into()
-        }
-        Value::Object(map) => object_to_js(map)?,
-    })
+    use serde::Serialize as _;
+    map.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .ok()
 }
