@@ -3,13 +3,22 @@
 //! lock before it reads the stock. Several processes may share the file: `busy_timeout`
 //! makes them wait for each other instead of failing.
 //!
-//! rusqlite is synchronous; each call takes the one connection of this process (an async
-//! mutex: SQLite has one writer at a time anyway) and runs on tokio's blocking pool.
+//! Participations use group commit: one writer thread of this process owns a connection and
+//! is fed by a channel. The participations queued when it is ready (at most [`MAX_BATCH`], no
+//! artificial wait) are applied in queue order in ONE `BEGIN IMMEDIATE` transaction, each in
+//! its own SAVEPOINT (a participation that fails rolls back only itself), then one COMMIT
+//! (one fsync); the answers are sent only after that COMMIT returned, so a `won` is never
+//! answered for an allocation that is not on disk. If the COMMIT (or the transaction) fails,
+//! every participation of the batch gets an error and none was recorded.
+//!
+//! The other calls (prepare, stats, winners, draw, ping) take a second connection of this
+//! process (an async mutex) and run on tokio's blocking pool; the draw competes with the
+//! writer for SQLite's write lock through `busy_timeout`, as a second process would.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
-use tokio::sync::Mutex;
+use tokio::sync::{oneshot, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -25,6 +34,17 @@ use crate::config::Campaign;
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    writer: mpsc::Sender<Job>,
+}
+
+/// Most participations committed together.
+pub const MAX_BATCH: usize = 256;
+
+/// A participation queued for the writer thread, with where to send its answer.
+struct Job {
+    campaign: Arc<Campaign>,
+    p: NewParticipation,
+    reply: oneshot::Sender<Result<Participation, ParticipateError>>,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -41,22 +61,16 @@ impl SqliteStore {
                 })?;
             }
         }
-        let conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(db)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError(format!(
-                "sqlite: could not switch {} to WAL (got {mode})",
-                path.display()
-            )));
-        }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(db)?;
+        let conn = connect(path)?;
+        let write_conn = connect(path)?;
+        let (writer, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(write_conn, &queue))
+            .map_err(|e| StoreError(format!("sqlite: cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            writer,
         })
     }
 
@@ -146,7 +160,18 @@ impl Store for SqliteStore {
         campaign: Arc<Campaign>,
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>> {
-        self.with(move |conn| participate(conn, &campaign, p))
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            writer
+                .send(Job { campaign, p, reply })
+                .map_err(|_| StoreError("sqlite: the writer thread has stopped".into()))?;
+            answer.await.map_err(|_| {
+                ParticipateError::from(StoreError(
+                    "sqlite: the writer thread stopped before answering".into(),
+                ))
+            })?
+        })
     }
 
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
@@ -177,15 +202,99 @@ impl Store for SqliteStore {
     }
 }
 
-fn participate(
-    conn: &mut Connection,
-    c: &Campaign,
-    p: NewParticipation,
-) -> Result<Participation, ParticipateError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
+/// Opens one connection with the store's settings.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db)?;
-    if let Some(existing) = find_by_token(&tx, &c.id, &p.token_hash)? {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(db)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError(format!(
+            "sqlite: could not switch {} to WAL (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(db)?;
+    Ok(conn)
+}
+
+/// The writer thread: takes whatever is queued (at most [`MAX_BATCH`]), commits it as one
+/// transaction, then answers. Ends when every handle of the store is dropped.
+fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        tracing::debug!(batch = batch.len(), "sqlite: group commit");
+        let answers = commit_batch(&mut conn, &batch);
+        for (job, answer) in batch.into_iter().zip(answers) {
+            // The requester may have gone away; its participation stands.
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+/// Applies `jobs` in order in one transaction, each in its own savepoint, and commits. The
+/// answers are final only because this returns after the COMMIT: on any failure of the
+/// transaction itself, every job gets an error.
+fn commit_batch(
+    conn: &mut Connection,
+    jobs: &[Job],
+) -> Vec<Result<Participation, ParticipateError>> {
+    let fail_all = |e: StoreError| -> Vec<Result<Participation, ParticipateError>> {
+        jobs.iter()
+            .map(|_| Err(ParticipateError::Store(e.clone())))
+            .collect()
+    };
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(db(e)),
+    };
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut sp = match tx.savepoint() {
+            Ok(sp) => sp,
+            Err(e) => return fail_all(db(e)),
+        };
+        sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+        let answer = participate(&sp, &job.campaign, &job.p);
+        let closed = if answer.is_ok() {
+            sp.commit()
+        } else {
+            // ROLLBACK TO + RELEASE: this participation leaves no trace.
+            sp.finish()
+        };
+        if let Err(e) = closed {
+            return fail_all(db(e));
+        }
+        if tx.is_autocommit() {
+            // SQLite rolled the whole transaction back (e.g. I/O error, disk full).
+            return fail_all(StoreError(
+                "sqlite: the group-commit transaction was rolled back".into(),
+            ));
+        }
+        answers.push(answer);
+    }
+    match tx.commit() {
+        Ok(()) => answers,
+        Err(e) => fail_all(db(e)),
+    }
+}
+
+/// One participation, inside the writer's transaction (its savepoint); commits nothing.
+fn participate(
+    tx: &Connection,
+    c: &Campaign,
+    p: &NewParticipation,
+) -> Result<Participation, ParticipateError> {
+    if let Some(existing) = find_by_token(tx, &c.id, &p.token_hash)? {
         return Ok(existing);
     }
     let count: i64 = tx
@@ -227,7 +336,7 @@ fn participate(
                                 StoreError("a winning moment was claimed twice".into()).into()
                             );
                         }
-                        take_unit(&tx, &c.id, &prize_id)?;
+                        take_unit(tx, &c.id, &prize_id)?;
                         Some(prize_id)
                     }
                 }
@@ -235,7 +344,7 @@ fn participate(
             crate::config::CampaignKind::Draw => {
                 let mut won = None;
                 for pr in &c.prizes {
-                    if take_unit_if_any(&tx, &c.id, &pr.id)? {
+                    if take_unit_if_any(tx, &c.id, &pr.id)? {
                         won = Some(pr.id.clone());
                         break;
                     }
@@ -274,9 +383,8 @@ fn participate(
         ],
     )
     .map_err(db)?;
-    tx.commit().map_err(db)?;
     Ok(Participation {
-        participation_id: p.id,
+        participation_id: p.id.clone(),
         outcome,
         prize,
         eligibility: p.eligibility,
@@ -288,7 +396,7 @@ fn participate(
 type StoredRow = (String, String, String, Option<String>, Option<String>);
 
 fn find_by_token(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     campaign: &str,
     token_hash: &str,
 ) -> Result<Option<Participation>, StoreError> {
@@ -317,11 +425,7 @@ fn find_by_token(
 }
 
 /// Takes one unit of a prize that must have stock (a winning moment's prize).
-fn take_unit(
-    tx: &rusqlite::Transaction<'_>,
-    campaign: &str,
-    prize: &str,
-) -> Result<(), StoreError> {
+fn take_unit(tx: &Connection, campaign: &str, prize: &str) -> Result<(), StoreError> {
     if take_unit_if_any(tx, campaign, prize)? {
         Ok(())
     } else {
@@ -331,11 +435,7 @@ fn take_unit(
     }
 }
 
-fn take_unit_if_any(
-    tx: &rusqlite::Transaction<'_>,
-    campaign: &str,
-    prize: &str,
-) -> Result<bool, StoreError> {
+fn take_unit_if_any(tx: &Connection, campaign: &str, prize: &str) -> Result<bool, StoreError> {
     let n = tx
         .execute(
             "UPDATE prizes SET remaining = remaining - 1
@@ -525,4 +625,170 @@ fn draw(conn: &mut Connection, c: &Campaign, by: &str, now: i64) -> Result<Vec<W
     .map_err(db)?;
     tx.commit().map_err(db)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use super::*;
+    use campaign_token::Eligibility;
+
+    const CONFIG: &str = r#"
+listen = "127.0.0.1:0"
+database = "sqlite:unused.db"
+[[campaign]]
+id = "c"
+type = "draw"
+start = "2020-01-01T00:00:00Z"
+end = "2040-01-01T00:00:00Z"
+participation_limit = 2
+[[campaign.keys]]
+hmac_secret_env = "K"
+alg = "HS256"
+kid = "hs"
+[[campaign.prizes]]
+id = "a"
+name = "Alpha"
+quantity = 2
+"#;
+
+    fn campaign() -> Arc<Campaign> {
+        let env = |_: &str| Some("a shared secret of at least 32 bytes, for tests".to_owned());
+        let cfg = crate::config::Config::parse(CONFIG, Path::new("."), &env).unwrap();
+        Arc::clone(&cfg.campaigns[0])
+    }
+
+    fn job(
+        c: &Arc<Campaign>,
+        id: &str,
+        token: &str,
+        sub: &str,
+    ) -> (
+        Job,
+        oneshot::Receiver<Result<Participation, ParticipateError>>,
+    ) {
+        let (reply, answer) = oneshot::channel();
+        let p = NewParticipation {
+            id: id.into(),
+            token_hash: token.into(),
+            sub: sub.into(),
+            eligibility: Eligibility::AnyPrize,
+            token_label: None,
+            answers: None,
+            now: 1_800_000_000,
+        };
+        (
+            Job {
+                campaign: Arc::clone(c),
+                p,
+                reply,
+            },
+            answer,
+        )
+    }
+
+    async fn prepared() -> (tempfile::TempDir, std::path::PathBuf, Arc<Campaign>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let c = campaign();
+        let store = SqliteStore::open(&path).unwrap();
+        store.prepare(std::slice::from_ref(&c)).await.unwrap();
+        (dir, path, c)
+    }
+
+    #[tokio::test]
+    async fn one_batch_applies_replays_and_limits_in_queue_order() {
+        let (_dir, path, c) = prepared().await;
+        let jobs: Vec<Job> = [
+            ("p1", "t1", "alice"), // wins the first unit
+            ("p2", "t1", "alice"), // a replay of p1 in the same batch
+            ("p3", "t2", "alice"), // alice's second participation: the last unit
+            ("p4", "t3", "alice"), // past alice's limit: rolled back alone
+            ("p5", "t4", "bob"),   // no stock left
+            ("p6", "t4", "bob"),   // a replay of p5
+        ]
+        .into_iter()
+        .map(|(id, t, sub)| job(&c, id, t, sub).0)
+        .collect();
+        let mut conn = connect(&path).unwrap();
+        let answers = commit_batch(&mut conn, &jobs);
+        let ok = |i: usize| match &answers[i] {
+            Ok(p) => p.clone(),
+            Err(e) => panic!("job {i}: {e:?}"),
+        };
+        assert_eq!(
+            (ok(0).participation_id.as_str(), ok(0).outcome),
+            ("p1", Outcome::Won)
+        );
+        assert!(!ok(0).replayed);
+        assert_eq!(ok(1).participation_id, "p1");
+        assert!(ok(1).replayed);
+        assert_eq!(ok(1).prize, ok(0).prize);
+        assert_eq!(ok(2).outcome, Outcome::Won);
+        assert!(matches!(answers[3], Err(ParticipateError::Limit)));
+        assert_eq!(ok(4).outcome, Outcome::Lost);
+        assert_eq!(
+            (ok(5).participation_id.as_str(), ok(5).replayed),
+            ("p5", true)
+        );
+
+        let s = stats(&mut conn, "c").unwrap();
+        assert_eq!(s.participations, 3);
+        assert_eq!(s.winners, 2);
+        assert_eq!(s.prizes[0].remaining, 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_transaction_fails_answers_errors_and_records_nothing() {
+        let (_dir, path, c) = prepared().await;
+        let blocker = connect(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut conn = connect(&path).unwrap();
+        conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let jobs: Vec<Job> = (0..3)
+            .map(|i| job(&c, &format!("p{i}"), &format!("t{i}"), &format!("s{i}")).0)
+            .collect();
+        let answers = commit_batch(&mut conn, &jobs);
+        assert!(answers
+            .iter()
+            .all(|a| matches!(a, Err(ParticipateError::Store(_)))));
+        blocker.execute_batch("ROLLBACK").unwrap();
+        let s = stats(&mut conn, "c").unwrap();
+        assert_eq!((s.participations, s.prizes[0].remaining), (0, 2));
+    }
+
+    #[tokio::test]
+    async fn answers_come_back_through_the_writer_thread() {
+        let (_dir, path, c) = prepared().await;
+        let store = SqliteStore::open(&path).unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = store.clone();
+                let c = Arc::clone(&c);
+                let mut p = job(&c, &format!("p{i}"), &format!("t{i}"), &format!("s{i}"))
+                    .0
+                    .p;
+                if i % 2 == 1 {
+                    p.token_hash = format!("t{}", i - 1); // a replay of its neighbour
+                }
+                tokio::spawn(async move { store.participate(c, p).await })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            let p = t.await.unwrap().unwrap();
+            if p.outcome == Outcome::Won && !p.replayed {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 2);
+        let s = store.stats(Arc::clone(&c)).await.unwrap();
+        assert_eq!((s.participations, s.prizes[0].remaining), (25, 0));
+    }
 }
