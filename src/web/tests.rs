@@ -1,20 +1,29 @@
 //! The web layer in a real browser (headless Chromium, via wasm-bindgen-test-runner):
 //! what a campaign page relies on. Run by `scripts/test-package.sh`.
+//!
+//! Signatures are checked by WebCrypto, so the API is asynchronous: `Verifier.create`,
+//! `verifier.verify`, `Session.create` and `session.setToken` are awaited, and a posted
+//! token is applied in a later task (the tests wait for its change event, or long enough for
+//! a change that must not happen).
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 
-use js_sys::{Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-use web_sys::{Document, Element, MessageEvent, MessageEventInit, Window};
+use web_sys::{Document, Element, MessageEvent, MessageEventInit, Node, Window};
 
 use super::fixtures::*;
 use super::session::Session;
 use super::JsVerifier;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+const CHANGE_EVENT: &str = "campaign-token:change";
+const ELIGIBILITY_ATTRIBUTE: &str = "data-token-eligibility";
 
 fn window() -> Window {
     web_sys::window().unwrap()
@@ -53,7 +62,7 @@ fn options(extra: &[(&str, JsValue)]) -> JsValue {
 }
 
 fn origins(list: &[&str]) -> JsValue {
-    list.iter().map(|o| js(o)).collect::<js_sys::Array>().into()
+    list.iter().map(|o| js(o)).collect::<Array>().into()
 }
 
 /// A fresh root element holding `html` (the test's own markup), attached to the body.
@@ -76,15 +85,93 @@ fn eligibility_attribute() -> Option<String> {
     document()
         .document_element()
         .unwrap()
-        .get_attribute("data-token-eligibility")
+        .get_attribute(ELIGIBILITY_ATTRIBUTE)
 }
 
-fn session(extra: &[(&str, JsValue)]) -> Session {
-    Session::new(&options(extra), None).unwrap()
+async fn verifier(extra: &[(&str, JsValue)]) -> JsVerifier {
+    JsVerifier::create(options(extra)).await.unwrap()
+}
+
+/// `verifier.verify(token)`, awaited: the `VerifiedToken` or the rejection.
+async fn verify(v: &JsVerifier, token: &JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(v.verify(token.clone())).await
+}
+
+/// A session with `options(extra)` and no callback (the options are read now, so the
+/// future borrows nothing).
+fn session(extra: &[(&str, JsValue)]) -> impl Future<Output = Session> {
+    let options = options(extra);
+    async move { Session::create(options, None).await.unwrap() }
+}
+
+/// `session.setToken(token)`, awaited: the `{result, error}` state of that token.
+async fn set_token(s: &Session, token: &str) -> JsValue {
+    JsFuture::from(s.set_token(js(token))).await.unwrap()
 }
 
 fn error_code(thrown: &JsValue) -> String {
     get_str(thrown, "code").unwrap()
+}
+
+/// Resolves after `ms` milliseconds (a macrotask later at least).
+async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        window()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// Waits long enough for a posted token to be verified and applied (a WebCrypto `verify`
+/// takes well under a millisecond): after this, a change that did not happen will not.
+async fn settle() {
+    sleep(50).await;
+}
+
+/// The detail of the next `campaign-token:change` event. The listener is added now, so call
+/// this before doing what should cause the change, then await it.
+fn next_change() -> impl Future<Output = JsValue> {
+    let mut listener: Option<Function> = None;
+    let promise = Promise::new(&mut |resolve, _reject| {
+        document()
+            .add_event_listener_with_callback(CHANGE_EVENT, &resolve)
+            .unwrap();
+        listener = Some(resolve);
+    });
+    let listener = listener.unwrap();
+    async move {
+        let event = JsFuture::from(promise).await.unwrap();
+        document()
+            .remove_event_listener_with_callback(CHANGE_EVENT, &listener)
+            .unwrap();
+        get(&event, "detail")
+    }
+}
+
+/// Each state a change callback was called with, and the eligibility attribute then.
+type CallLog = Rc<RefCell<Vec<(JsValue, Option<String>)>>>;
+
+/// A change callback that records every state it is called with, and the eligibility
+/// attribute at that moment.
+struct Calls {
+    seen: CallLog,
+    closure: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Calls {
+    fn new() -> Calls {
+        let seen = CallLog::default();
+        let sink = Rc::clone(&seen);
+        let closure = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+            sink.borrow_mut().push((state, eligibility_attribute()))
+        });
+        Calls { seen, closure }
+    }
+
+    fn function(&self) -> Option<Function> {
+        Some(self.closure.as_ref().unchecked_ref::<Function>().clone())
+    }
 }
 
 const MARKUP: &str = r#"
@@ -97,9 +184,9 @@ const MARKUP: &str = r#"
 "#;
 
 #[wasm_bindgen_test]
-fn verifier_returns_the_verified_token_as_a_plain_object() {
-    let v = JsVerifier::new(&options(&[])).unwrap();
-    let r = v.verify(&js(GIVEN_PRIZE)).unwrap();
+async fn verifier_returns_the_verified_token_as_a_plain_object() {
+    let v = verifier(&[]).await;
+    let r = verify(&v, &js(GIVEN_PRIZE)).await.unwrap();
     assert_eq!(get_str(&r, "sub").as_deref(), Some("participant-1"));
     assert_eq!(get_str(&r, "campaignId").as_deref(), Some(CAMPAIGN));
     assert_eq!(get_str(&r, "eligibility").as_deref(), Some("given-prize"));
@@ -118,14 +205,14 @@ fn verifier_returns_the_verified_token_as_a_plain_object() {
     );
     assert_eq!(get(&gift, "cw").as_bool(), Some(true));
 
-    let standard = v.verify(&js(STANDARD)).unwrap();
+    let standard = verify(&v, &js(STANDARD)).await.unwrap();
     assert!(get(&standard, "gift").is_null());
     assert!(get(&standard, "prizeLabel").is_null());
 }
 
 #[wasm_bindgen_test]
-fn rejections_are_errors_with_a_code_and_the_claim() {
-    let v = JsVerifier::new(&options(&[])).unwrap();
+async fn rejections_are_errors_with_a_code_and_the_claim() {
+    let v = verifier(&[]).await;
     let cases: [(JsValue, &str, Option<&str>); 7] = [
         (js(EXPIRED), "expired", Some("exp")),
         (js(WRONG_CAMPAIGN), "wrong_campaign", Some("campaignId")),
@@ -136,7 +223,7 @@ fn rejections_are_errors_with_a_code_and_the_claim() {
         (JsValue::from_f64(42.0), "malformed", None),
     ];
     for (token, code, claim) in cases {
-        let err = v.verify(&token).unwrap_err();
+        let err = verify(&v, &token).await.unwrap_err();
         assert!(
             err.is_instance_of::<js_sys::Error>(),
             "{code}: a real Error"
@@ -147,47 +234,72 @@ fn rejections_are_errors_with_a_code_and_the_claim() {
         assert!(!get_str(&err, "message").unwrap_or_default().is_empty());
     }
     // The same token passes at a time it is valid and fails once expired.
-    let late = JsVerifier::new(&options(&[("now", JsValue::from_f64(2_000_000_061.0))])).unwrap();
+    let late = verifier(&[("now", JsValue::from_f64(2_000_000_061.0))]).await;
     assert_eq!(
-        error_code(&late.verify(&js(GIVEN_PRIZE)).unwrap_err()),
+        error_code(&verify(&late, &js(GIVEN_PRIZE)).await.unwrap_err()),
         "expired"
     );
 }
 
+/// The fixture's JWK with `y` replaced by `x`: the right lengths, but not a point of P-256.
+fn off_curve_jwks() -> JsValue {
+    js_sys::JSON::parse(
+        r#"{"keys":[{"kty":"EC","crv":"P-256","x":"R4gBCTZOEktZ3EU7sDOovRxWIrHwJDVkieAGgI9QTr4","y":"R4gBCTZOEktZ3EU7sDOovRxWIrHwJDVkieAGgI9QTr4"}]}"#,
+    )
+    .unwrap()
+}
+
 #[wasm_bindgen_test]
-fn bad_configuration_is_refused_with_a_code() {
-    let thrown = |extra: &[(&str, JsValue)]| {
-        let err = JsVerifier::new(&options(extra)).err().expect("refused");
+async fn bad_configuration_is_refused_with_a_code() {
+    async fn thrown(extra: &[(&str, JsValue)]) -> String {
+        let err = JsVerifier::create(options(extra))
+            .await
+            .err()
+            .expect("refused");
         error_code(&err)
-    };
-    assert_eq!(thrown(&[("keys", JsValue::UNDEFINED)]), "invalid_config");
-    assert_eq!(thrown(&[("keys", js("not a key"))]), "invalid_key");
+    }
     assert_eq!(
-        thrown(&[("keys", JsValue::from_f64(1.0))]),
+        thrown(&[("keys", JsValue::UNDEFINED)]).await,
         "invalid_config"
     );
-    assert_eq!(thrown(&[("campaignId", js(""))]), "invalid_config");
-    assert_eq!(thrown(&[("campaignId", JsValue::NULL)]), "invalid_config");
+    assert_eq!(thrown(&[("keys", js("not a key"))]).await, "invalid_key");
     assert_eq!(
-        thrown(&[("clockToleranceSeconds", JsValue::from_f64(601.0))]),
+        thrown(&[("keys", JsValue::from_f64(1.0))]).await,
+        "invalid_config"
+    );
+    assert_eq!(thrown(&[("campaignId", js(""))]).await, "invalid_config");
+    assert_eq!(
+        thrown(&[("campaignId", JsValue::NULL)]).await,
         "invalid_config"
     );
     assert_eq!(
-        thrown(&[("clockToleranceSeconds", JsValue::from_f64(1.5))]),
+        thrown(&[("clockToleranceSeconds", JsValue::from_f64(601.0))]).await,
         "invalid_config"
     );
-    assert_eq!(thrown(&[("maxTokenBytes", js("8k"))]), "invalid_config");
     assert_eq!(
-        thrown(&[("issuers", js("https://brand"))]),
+        thrown(&[("clockToleranceSeconds", JsValue::from_f64(1.5))]).await,
+        "invalid_config"
+    );
+    assert_eq!(
+        thrown(&[("maxTokenBytes", js("8k"))]).await,
+        "invalid_config"
+    );
+    assert_eq!(
+        thrown(&[("issuers", js("https://brand"))]).await,
         "invalid_config"
     );
     let private = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----";
-    assert_eq!(thrown(&[("keys", js(private))]), "invalid_key");
+    assert_eq!(thrown(&[("keys", js(private))]).await, "invalid_key");
+    // WebCrypto checks the point when the key is imported, at creation.
+    assert_eq!(thrown(&[("keys", off_curve_jwks())]).await, "invalid_key");
 
-    let session_error = |extra: &[(&str, JsValue)]| {
-        let err = Session::new(&options(extra), None).err().expect("refused");
+    async fn session_error(extra: &[(&str, JsValue)]) -> String {
+        let err = Session::create(options(extra), None)
+            .await
+            .err()
+            .expect("refused");
         error_code(&err)
-    };
+    }
     for bad in [
         "*",
         "https://brand.example/",
@@ -196,32 +308,40 @@ fn bad_configuration_is_refused_with_a_code() {
         "brand.example",
     ] {
         assert_eq!(
-            session_error(&[("allowedOrigins", origins(&[bad]))]),
+            session_error(&[("allowedOrigins", origins(&[bad]))]).await,
             "invalid_config",
             "{bad}"
         );
     }
     assert_eq!(
-        session_error(&[("root", js("#no-such-element"))]),
+        session_error(&[("root", js("#no-such-element"))]).await,
         "invalid_config"
     );
-    assert_eq!(session_error(&[("tokenParam", js(""))]), "invalid_config");
+    assert_eq!(
+        session_error(&[("tokenParam", js(""))]).await,
+        "invalid_config"
+    );
+    assert_eq!(
+        session_error(&[("keys", off_curve_jwks())]).await,
+        "invalid_key"
+    );
 }
 
 #[wasm_bindgen_test]
-fn a_jwks_given_as_an_object_or_as_text_is_accepted() {
+async fn a_jwks_given_as_an_object_or_as_text_is_accepted() {
     let object = js_sys::JSON::parse(PUBLIC_JWKS).unwrap();
     for keys in [object, js(PUBLIC_JWKS)] {
-        let v = JsVerifier::new(&options(&[("keys", keys)])).unwrap();
-        let r = v.verify(&js(GIVEN_PRIZE)).unwrap();
+        let v = verifier(&[("keys", keys)]).await;
+        let r = verify(&v, &js(GIVEN_PRIZE)).await.unwrap();
         assert_eq!(get_str(&r, "eligibility").as_deref(), Some("given-prize"));
         assert_eq!(
-            error_code(&v.verify(&js(FORGED)).unwrap_err()),
+            error_code(&verify(&v, &js(FORGED)).await.unwrap_err()),
             "bad_signature"
         );
     }
     let secret = js_sys::JSON::parse(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).unwrap();
-    let err = JsVerifier::new(&options(&[("keys", secret)]))
+    let err = JsVerifier::create(options(&[("keys", secret)]))
+        .await
         .err()
         .unwrap();
     assert_eq!(
@@ -232,12 +352,13 @@ fn a_jwks_given_as_an_object_or_as_text_is_accepted() {
 }
 
 #[wasm_bindgen_test]
-fn placeholders_show_fallbacks_then_the_label_then_fallbacks_again() {
+async fn placeholders_show_fallbacks_then_the_label_then_fallbacks_again() {
     let root = page(MARKUP);
     let mut s = session(&[
         ("root", root.clone().into()),
         ("defaultPrizeLabel", js("a prize")),
-    ]);
+    ])
+    .await;
     // No token yet: fallbacks everywhere, the page's own variables untouched.
     assert_eq!(eligibility_attribute().as_deref(), Some("none"));
     assert_eq!(text_of(&root, "#inline"), "Win a surprise prize today!");
@@ -252,7 +373,7 @@ fn placeholders_show_fallbacks_then_the_label_then_fallbacks_again() {
     );
     assert_eq!(text_of(&root, "#empty"), "a prize");
 
-    let state = s.set_token(&js(GIVEN_PRIZE));
+    let state = set_token(&s, GIVEN_PRIZE).await;
     assert!(get(&state, "error").is_null());
     assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
     assert_eq!(text_of(&root, "#inline"), "Win a spa day today!");
@@ -264,12 +385,12 @@ fn placeholders_show_fallbacks_then_the_label_then_fallbacks_again() {
     assert_eq!(text_of(&root, "#script"), "{{gift.label}}");
 
     // A later token renders from the original text, not from the previous label.
-    s.set_token(&js(OTHER_PRIZE));
+    set_token(&s, OTHER_PRIZE).await;
     assert_eq!(text_of(&root, "#inline"), "Win a bike today!");
     assert_eq!(text_of(&root, "#marked"), "a bike");
 
     // An invalid token puts every fallback back, markup included.
-    let state = s.set_token(&js(FORGED));
+    let state = set_token(&s, FORGED).await;
     assert!(get(&state, "result").is_null());
     assert_eq!(error_code(&get(&state, "error")), "bad_signature");
     assert_eq!(eligibility_attribute().as_deref(), Some("invalid"));
@@ -283,7 +404,8 @@ fn placeholders_show_fallbacks_then_the_label_then_fallbacks_again() {
         "<em>our grand prize</em>"
     );
 
-    s.set_token(&js(GIVEN_PRIZE));
+    set_token(&s, GIVEN_PRIZE).await;
+    assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
     s.destroy();
     assert_eq!(eligibility_attribute(), None);
     assert_eq!(text_of(&root, "#inline"), "Win a surprise prize today!");
@@ -291,10 +413,10 @@ fn placeholders_show_fallbacks_then_the_label_then_fallbacks_again() {
 }
 
 #[wasm_bindgen_test]
-fn a_label_with_markup_is_shown_as_text_and_runs_nothing() {
+async fn a_label_with_markup_is_shown_as_text_and_runs_nothing() {
     let root = page(MARKUP);
-    let mut s = session(&[("root", root.clone().into())]);
-    s.set_token(&js(HTML_LABEL));
+    let mut s = session(&[("root", root.clone().into())]).await;
+    set_token(&s, HTML_LABEL).await;
     let label = r#"<img src=x onerror="window.__pwned=1">"#;
     assert_eq!(text_of(&root, "#marked"), label);
     assert_eq!(text_of(&root, "#inline"), format!("Win {label} today!"));
@@ -309,15 +431,17 @@ fn a_label_with_markup_is_shown_as_text_and_runs_nothing() {
             .child_element_count(),
         0
     );
+    // An image's error handler would run in a later task.
+    settle().await;
     assert!(get(&window(), "__pwned").is_undefined());
     s.destroy();
     root.remove();
 }
 
 #[wasm_bindgen_test]
-fn every_eligibility_is_exposed_on_the_html_element() {
+async fn every_eligibility_is_exposed_on_the_html_element() {
     let root = page(MARKUP);
-    let mut s = session(&[("root", root.clone().into())]);
+    let mut s = session(&[("root", root.clone().into())]).await;
     for (token, expected, inline) in [
         (GIVEN_PRIZE, "given-prize", "Win a spa day today!"),
         (ANY_PRIZE, "any-prize", "Win a surprise prize today!"),
@@ -328,7 +452,7 @@ fn every_eligibility_is_exposed_on_the_html_element() {
         (WRONG_CAMPAIGN, "invalid", "Win a surprise prize today!"),
         ("", "none", "Win a surprise prize today!"),
     ] {
-        let state = s.set_token(&js(token));
+        let state = set_token(&s, token).await;
         assert_eq!(
             eligibility_attribute().as_deref(),
             Some(expected),
@@ -358,10 +482,7 @@ impl ChangeEvents {
                 sink.borrow_mut().push(e.detail())
             });
         document()
-            .add_event_listener_with_callback(
-                "campaign-token:change",
-                listener.as_ref().unchecked_ref(),
-            )
+            .add_event_listener_with_callback(CHANGE_EVENT, listener.as_ref().unchecked_ref())
             .unwrap();
         ChangeEvents { seen, listener }
     }
@@ -370,37 +491,28 @@ impl ChangeEvents {
 impl Drop for ChangeEvents {
     fn drop(&mut self) {
         let _ = document().remove_event_listener_with_callback(
-            "campaign-token:change",
+            CHANGE_EVENT,
             self.listener.as_ref().unchecked_ref(),
         );
     }
 }
 
 #[wasm_bindgen_test]
-fn each_token_dispatches_a_change_event_and_calls_back() {
+async fn each_token_dispatches_a_change_event_and_calls_back() {
     let root = page(MARKUP);
     let events = ChangeEvents::listen();
-    let called = Rc::new(RefCell::new(0));
-    let counter = Rc::clone(&called);
-    let on_change =
-        Closure::<dyn FnMut(JsValue)>::new(move |_state: JsValue| *counter.borrow_mut() += 1);
-    let mut s = Session::new(
-        &options(&[("root", root.clone().into())]),
-        Some(
-            on_change
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone(),
-        ),
-    )
-    .unwrap();
+    let calls = Calls::new();
+    let mut s = Session::create(options(&[("root", root.clone().into())]), calls.function())
+        .await
+        .unwrap();
     assert_eq!(events.seen.borrow().len(), 0, "no token, no change");
+    assert_eq!(calls.seen.borrow().len(), 0, "no token, no call");
 
-    s.set_token(&js(ANY_PRIZE));
-    s.set_token(&js(EXPIRED));
+    set_token(&s, ANY_PRIZE).await;
+    set_token(&s, EXPIRED).await;
     let seen = events.seen.borrow();
     assert_eq!(seen.len(), 2);
-    assert_eq!(*called.borrow(), 2);
+    assert_eq!(calls.seen.borrow().len(), 2);
     let first = get(&seen[0], "result");
     assert_eq!(get_str(&first, "eligibility").as_deref(), Some("any-prize"));
     assert_eq!(error_code(&get(&seen[1], "error")), "expired");
@@ -408,19 +520,24 @@ fn each_token_dispatches_a_change_event_and_calls_back() {
         get_str(&get(&seen[1], "error"), "claim").as_deref(),
         Some("exp")
     );
+    // The callback gets the same state objects as the events, in the same order.
+    for (i, (state, _)) in calls.seen.borrow().iter().enumerate() {
+        assert!(Object::is(state, &seen[i]), "call {i}");
+    }
     drop(seen);
     s.destroy();
     root.remove();
 }
 
-/// Runs `f` with the page URL temporarily set to `url` (same origin), then puts it back.
-fn with_url<T>(url: &str, f: impl FnOnce() -> T) -> (T, String) {
+/// Runs `f` with the page URL temporarily set to `url` (same origin), then puts it back;
+/// also returns the URL as it was once `f`'s future completed.
+async fn with_url<T, F: Future<Output = T>>(url: &str, f: impl FnOnce() -> F) -> (T, String) {
     let history = window().history().unwrap();
     let original = window().location().href().unwrap();
     history
         .replace_state_with_url(&JsValue::NULL, "", Some(url))
         .unwrap();
-    let out = f();
+    let out = f().await;
     let after = window().location().href().unwrap();
     history
         .replace_state_with_url(&JsValue::NULL, "", Some(&original))
@@ -429,10 +546,10 @@ fn with_url<T>(url: &str, f: impl FnOnce() -> T) -> (T, String) {
 }
 
 #[wasm_bindgen_test]
-fn a_token_in_the_query_is_used_and_removed_from_the_address_bar() {
+async fn a_token_in_the_query_is_used_and_removed_from_the_address_bar() {
     let root = page(MARKUP);
     let url = format!("?utm=mail&token={GIVEN_PRIZE}#section");
-    let (mut s, after) = with_url(&url, || session(&[("root", root.clone().into())]));
+    let (mut s, after) = with_url(&url, || session(&[("root", root.clone().into())])).await;
     assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
     assert_eq!(text_of(&root, "#marked"), "a spa day");
     assert!(!after.contains("token="), "{after}");
@@ -447,12 +564,13 @@ fn a_token_in_the_query_is_used_and_removed_from_the_address_bar() {
 }
 
 #[wasm_bindgen_test]
-fn a_token_in_the_fragment_under_a_custom_name_is_used_and_removed() {
+async fn a_token_in_the_fragment_under_a_custom_name_is_used_and_removed() {
     let root = page(MARKUP);
     let url = format!("?keep=1#t={CANNOT_WIN}");
     let (mut s, after) = with_url(&url, || {
         session(&[("root", root.clone().into()), ("tokenParam", js("t"))])
-    });
+    })
+    .await;
     assert_eq!(eligibility_attribute().as_deref(), Some("cannot-win"));
     assert!(
         !after.contains('#'),
@@ -463,13 +581,252 @@ fn a_token_in_the_fragment_under_a_custom_name_is_used_and_removed() {
 
     // An invalid token in the URL is removed too.
     let url = format!("#token={FORGED}");
-    let (mut s, after) = with_url(&url, || session(&[("root", root.clone().into())]));
+    let (mut s, after) = with_url(&url, || session(&[("root", root.clone().into())])).await;
     assert_eq!(eligibility_attribute().as_deref(), Some("invalid"));
     assert!(!after.contains(FORGED));
     assert!(
         s.token().is_none(),
         "an invalid token is never kept for participation"
     );
+    s.destroy();
+    root.remove();
+}
+
+// `MutationObserver`, bound here (web-sys's binding is behind features the crate does not
+// enable): records every change the session makes to the page.
+#[wasm_bindgen]
+extern "C" {
+    type MutationObserver;
+    #[wasm_bindgen(constructor)]
+    fn new(callback: &Function) -> MutationObserver;
+    #[wasm_bindgen(method)]
+    fn observe(this: &MutationObserver, target: &Node, options: &JsValue);
+    #[wasm_bindgen(method, js_name = takeRecords)]
+    fn take_records(this: &MutationObserver) -> Array;
+    #[wasm_bindgen(method)]
+    fn disconnect(this: &MutationObserver);
+}
+
+/// The mutation records of the whole document (text, child lists, the eligibility
+/// attribute, with old values) from `observe` on.
+struct Mutations {
+    observer: MutationObserver,
+    records: Rc<RefCell<Vec<JsValue>>>,
+    _callback: Closure<dyn FnMut(Array)>,
+}
+
+impl Mutations {
+    fn observe() -> Mutations {
+        let records = Rc::new(RefCell::new(Vec::new()));
+        let sink = Rc::clone(&records);
+        let callback = Closure::<dyn FnMut(Array)>::new(move |list: Array| {
+            sink.borrow_mut().extend(list.iter())
+        });
+        let observer = MutationObserver::new(callback.as_ref().unchecked_ref());
+        let init = Object::new();
+        for flag in [
+            "subtree",
+            "childList",
+            "characterData",
+            "characterDataOldValue",
+            "attributes",
+            "attributeOldValue",
+        ] {
+            Reflect::set(&init, &js(flag), &JsValue::TRUE).unwrap();
+        }
+        Reflect::set(
+            &init,
+            &js("attributeFilter"),
+            &Array::of1(&js(ELIGIBILITY_ATTRIBUTE)),
+        )
+        .unwrap();
+        observer.observe(&document().document_element().unwrap(), &init);
+        Mutations {
+            observer,
+            records,
+            _callback: callback,
+        }
+    }
+
+    /// The records so far of `kind` whose target is `target`.
+    fn of(&self, kind: &str, target: &JsValue) -> Vec<JsValue> {
+        let pending = self.observer.take_records();
+        self.records.borrow_mut().extend(pending.iter());
+        self.records
+            .borrow()
+            .iter()
+            .filter(|r| get_str(r, "type").as_deref() == Some(kind))
+            .filter(|r| Object::is(&get(r, "target"), target))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Mutations {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_url_token_is_shown_once_without_the_fallbacks_first() {
+    for (token, eligibility, inline, marked) in [
+        (
+            GIVEN_PRIZE,
+            "given-prize",
+            "Win a spa day today!",
+            "a spa day",
+        ),
+        (
+            FORGED,
+            "invalid",
+            "Win a surprise prize today!",
+            "our grand prize",
+        ),
+    ] {
+        let root = page(MARKUP);
+        let html: JsValue = document().document_element().unwrap().into();
+        let inline_text: JsValue = root
+            .query_selector("#inline")
+            .unwrap()
+            .unwrap()
+            .first_child()
+            .unwrap()
+            .into();
+        let marked_element: JsValue = root.query_selector("#marked").unwrap().unwrap().into();
+        assert_eq!(eligibility_attribute(), None, "no session left over");
+        let events = ChangeEvents::listen();
+        let calls = Calls::new();
+        let mutations = Mutations::observe();
+
+        let url = format!("?token={token}");
+        let (s, _) = with_url(&url, || {
+            Session::create(options(&[("root", root.clone().into())]), calls.function())
+        })
+        .await;
+        let mut s = s.unwrap();
+
+        // Shown once, with the token's verdict; never "none" nor the fallbacks first.
+        let seen_calls = calls.seen.borrow();
+        assert_eq!(seen_calls.len(), 1, "{eligibility}: one call");
+        let (state, attribute_then) = &seen_calls[0];
+        assert_eq!(attribute_then.as_deref(), Some(eligibility));
+        assert!(Object::is(state, &s.state()));
+        if eligibility == "invalid" {
+            assert!(get(state, "result").is_null());
+            assert_eq!(error_code(&get(state, "error")), "bad_signature");
+        } else {
+            assert!(get(state, "error").is_null());
+            assert_eq!(
+                get_str(&get(state, "result"), "eligibility").as_deref(),
+                Some(eligibility)
+            );
+        }
+        assert_eq!(events.seen.borrow().len(), 1, "{eligibility}: one event");
+        assert!(Object::is(&events.seen.borrow()[0], state));
+
+        // The attribute went from absent to the verdict in one step.
+        let attribute = mutations.of("attributes", &html);
+        assert_eq!(
+            attribute.len(),
+            1,
+            "{eligibility}: the attribute was set once"
+        );
+        assert!(get(&attribute[0], "oldValue").is_null());
+        assert_eq!(eligibility_attribute().as_deref(), Some(eligibility));
+
+        // The variables went from the page's own text to the verdict's in one step.
+        let text = mutations.of("characterData", &inline_text);
+        assert_eq!(text.len(), 1, "{eligibility}: the text was rendered once");
+        assert_eq!(
+            get_str(&text[0], "oldValue").as_deref(),
+            Some("Win {{gift.label|a surprise prize}} today!")
+        );
+        assert_eq!(text_of(&root, "#inline"), inline);
+        // (For an invalid token the element shows its fallback all along; rendering it puts
+        // the original nodes back, which takes two records and changes nothing visible.)
+        if eligibility != "invalid" {
+            let children = mutations.of("childList", &marked_element);
+            assert_eq!(
+                children.len(),
+                1,
+                "{eligibility}: the element was rendered once"
+            );
+        }
+        assert_eq!(text_of(&root, "#marked"), marked);
+
+        drop(seen_calls);
+        drop(mutations);
+        drop(events);
+        s.destroy();
+        root.remove();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn only_the_latest_of_two_tokens_set_back_to_back_is_shown() {
+    let root = page(MARKUP);
+    let events = ChangeEvents::listen();
+    let calls = Calls::new();
+    let mut s = Session::create(options(&[("root", root.clone().into())]), calls.function())
+        .await
+        .unwrap();
+
+    // A valid token then an invalid one: the invalid one is shown.
+    let a = s.set_token(js(GIVEN_PRIZE));
+    let b = s.set_token(js(EXPIRED));
+    let a = JsFuture::from(a).await.unwrap();
+    let b = JsFuture::from(b).await.unwrap();
+    assert_eq!(
+        get_str(&get(&a, "result"), "eligibility").as_deref(),
+        Some("given-prize"),
+        "each promise resolves to its own token's state"
+    );
+    assert!(get(&a, "error").is_null());
+    assert!(get(&b, "result").is_null());
+    assert_eq!(error_code(&get(&b, "error")), "expired");
+    assert!(
+        Object::is(&s.state(), &b),
+        "the session's state is the latest"
+    );
+    assert_eq!(eligibility_attribute().as_deref(), Some("invalid"));
+    assert_eq!(text_of(&root, "#inline"), "Win a surprise prize today!");
+    assert!(s.token().is_none(), "no valid token to participate with");
+    settle().await;
+    assert!(Object::is(&s.state(), &b), "and stays so");
+    assert_eq!(eligibility_attribute().as_deref(), Some("invalid"));
+    {
+        let seen = events.seen.borrow();
+        assert_eq!(seen.len(), 1, "only the latest verdict is published");
+        assert!(Object::is(&seen[0], &b));
+        assert_eq!(calls.seen.borrow().len(), 1);
+        assert!(Object::is(&calls.seen.borrow()[0].0, &b));
+    }
+
+    // An invalid token then a valid one: the valid one is shown, and participates.
+    let a = s.set_token(js(EXPIRED));
+    let b = s.set_token(js(OTHER_PRIZE));
+    let a = JsFuture::from(a).await.unwrap();
+    let b = JsFuture::from(b).await.unwrap();
+    assert_eq!(error_code(&get(&a, "error")), "expired");
+    assert_eq!(
+        get_str(&get(&b, "result"), "prizeLabel").as_deref(),
+        Some("a bike")
+    );
+    assert!(Object::is(&s.state(), &b));
+    assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
+    assert_eq!(text_of(&root, "#inline"), "Win a bike today!");
+    assert!(s.token().is_some_and(|t| t == OTHER_PRIZE));
+    settle().await;
+    assert!(Object::is(&s.state(), &b));
+    assert_eq!(text_of(&root, "#inline"), "Win a bike today!");
+    {
+        let seen = events.seen.borrow();
+        assert_eq!(seen.len(), 2);
+        assert!(Object::is(&seen[1], &b));
+        assert_eq!(calls.seen.borrow().len(), 2);
+    }
+
     s.destroy();
     root.remove();
 }
@@ -489,20 +846,24 @@ fn token_message(token: &str) -> JsValue {
     o.into()
 }
 
+/// Dispatches a synthetic `message` event on the window. The session's listener runs at
+/// once but verifies in a later task: await `next_change()` or `settle()` after it.
+fn send(data: &JsValue, origin: &str) {
+    window()
+        .dispatch_event(&message(data, origin, None))
+        .unwrap();
+}
+
 #[wasm_bindgen_test]
-fn messages_from_other_origins_or_of_other_shapes_change_nothing() {
+async fn messages_from_other_origins_or_of_other_shapes_change_nothing() {
     let root = page(MARKUP);
     let allowed = "https://brand.example";
+    let events = ChangeEvents::listen();
     let mut s = session(&[
         ("root", root.clone().into()),
         ("allowedOrigins", origins(&[allowed])),
-    ]);
-    let send = |data: &JsValue, origin: &str| {
-        // dispatchEvent runs the listener synchronously: no waiting needed.
-        window()
-            .dispatch_event(&message(data, origin, None))
-            .unwrap();
-    };
+    ])
+    .await;
     for origin in [
         "https://evil.example",
         "https://brand.example.evil.example",
@@ -511,6 +872,7 @@ fn messages_from_other_origins_or_of_other_shapes_change_nothing() {
         "null",
     ] {
         send(&token_message(GIVEN_PRIZE), origin);
+        settle().await;
         assert_eq!(eligibility_attribute().as_deref(), Some("none"), "{origin}");
     }
     let wrong_type = Object::new();
@@ -526,19 +888,33 @@ fn messages_from_other_origins_or_of_other_shapes_change_nothing() {
         JsValue::NULL,
     ] {
         send(&data, allowed);
-        assert_eq!(eligibility_attribute().as_deref(), Some("none"));
+        settle().await;
+        assert_eq!(eligibility_attribute().as_deref(), Some("none"), "{data:?}");
     }
     assert_eq!(text_of(&root, "#inline"), "Win a surprise prize today!");
+    assert_eq!(events.seen.borrow().len(), 0, "no change at all");
+    assert!(get(&s.state(), "result").is_null());
+    assert!(get(&s.state(), "error").is_null());
 
     // The allowed origin, right shape: applied.
+    let change = next_change();
     send(&token_message(GIVEN_PRIZE), allowed);
+    let state = change.await;
+    assert_eq!(
+        get_str(&get(&state, "result"), "eligibility").as_deref(),
+        Some("given-prize")
+    );
     assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
     assert_eq!(text_of(&root, "#inline"), "Win a spa day today!");
+    assert_eq!(events.seen.borrow().len(), 1);
 
     // After destroy the listener is gone.
     s.destroy();
     send(&token_message(ANY_PRIZE), allowed);
+    settle().await;
     assert_eq!(eligibility_attribute(), None);
+    assert_eq!(text_of(&root, "#inline"), "Win a surprise prize today!");
+    assert_eq!(events.seen.borrow().len(), 1);
     root.remove();
 }
 
@@ -577,7 +953,8 @@ async fn a_real_postmessage_from_an_allowed_origin_is_applied_and_answered() {
     let mut s = session(&[
         ("root", root.clone().into()),
         ("allowedOrigins", origins(&[&own])),
-    ]);
+    ])
+    .await;
     // A sender that is not the parent (here: this window itself) gets the answer directly,
     // addressed to its origin.
     let (answer, slot) = next_result_message();
@@ -610,13 +987,15 @@ fn token_message_with_id(token: &str, id: &JsValue) -> JsValue {
 }
 
 #[wasm_bindgen_test]
-fn a_request_id_that_is_not_a_short_string_makes_the_message_malformed() {
+async fn a_request_id_that_is_not_a_short_string_makes_the_message_malformed() {
     let root = page(MARKUP);
     let allowed = "https://brand.example";
+    let events = ChangeEvents::listen();
     let mut s = session(&[
         ("root", root.clone().into()),
         ("allowedOrigins", origins(&[allowed])),
-    ]);
+    ])
+    .await;
     let too_long = "x".repeat(65);
     for id in [
         JsValue::NULL,
@@ -625,25 +1004,18 @@ fn a_request_id_that_is_not_a_short_string_makes_the_message_malformed() {
         Object::new().into(),
         JsValue::TRUE,
     ] {
-        window()
-            .dispatch_event(&message(
-                &token_message_with_id(GIVEN_PRIZE, &id),
-                allowed,
-                None,
-            ))
-            .unwrap();
+        send(&token_message_with_id(GIVEN_PRIZE, &id), allowed);
+        settle().await;
         assert_eq!(eligibility_attribute().as_deref(), Some("none"), "{id:?}");
     }
+    assert_eq!(events.seen.borrow().len(), 0, "no change at all");
     // 64 characters (not bytes) is the limit.
     let longest = "é".repeat(64);
-    window()
-        .dispatch_event(&message(
-            &token_message_with_id(GIVEN_PRIZE, &js(&longest)),
-            allowed,
-            None,
-        ))
-        .unwrap();
+    let change = next_change();
+    send(&token_message_with_id(GIVEN_PRIZE, &js(&longest)), allowed);
+    change.await;
     assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
+    assert_eq!(events.seen.borrow().len(), 1);
     s.destroy();
     root.remove();
 }
@@ -655,7 +1027,8 @@ async fn the_answer_to_a_message_echoes_its_request_id() {
     let mut s = session(&[
         ("root", root.clone().into()),
         ("allowedOrigins", origins(&[&own])),
-    ]);
+    ])
+    .await;
     let id = "a".repeat(64);
     let (answer, slot) = next_result_message();
     window()
