@@ -85,7 +85,25 @@ impl Verifier {
 
     /// Verifies `token` at time `now` (seconds since the epoch; an argument so that tests
     /// and replays use fixed clocks).
+    ///
+    /// Native only: in the browser the signature check is WebCrypto's, which is
+    /// asynchronous, so `src/web` runs [`Verifier::prepare`], `crypto.subtle.verify` and
+    /// [`Verifier::conclude`] itself. Both paths share every other step.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
+        let signed = self.prepare(token)?;
+        let valid = self.keys.check(
+            signed.key,
+            signed.alg,
+            signed.signing_input.as_bytes(),
+            &signed.signature,
+        );
+        self.conclude(signed, valid, now)
+    }
+
+    /// Steps 1 to 4 of the module doc: everything before the signature check, which says
+    /// which key (by index in the key set) and algorithm must check which signature.
+    pub(crate) fn prepare<'t>(&self, token: &'t str) -> Result<Signed<'t>, Error> {
         if token.is_empty() {
             return Err(Error::new(ErrorCode::NoToken, "no token was given"));
         }
@@ -102,13 +120,32 @@ impl Verifier {
         if compact.signature.is_empty() {
             return Err(Error::malformed("the token has no signature"));
         }
-        self.keys.verify(
-            header.kid.as_deref(),
-            header.alg,
-            compact.signing_input.as_bytes(),
-            &compact.signature,
-        )?;
-        let claims = Claims::parse(&compact.payload)?;
+        let key = self.keys.select_index(header.kid.as_deref(), header.alg)?;
+        Ok(Signed {
+            key,
+            alg: header.alg,
+            signing_input: compact.signing_input,
+            signature: compact.signature,
+            payload: compact.payload,
+            kid: header.kid,
+        })
+    }
+
+    /// Steps 5 and 6: `bad_signature` unless `signature_valid` (the verdict of the key
+    /// [`Signed::key`] on the signature), then the claims at time `now`.
+    pub(crate) fn conclude(
+        &self,
+        signed: Signed<'_>,
+        signature_valid: bool,
+        now: u64,
+    ) -> Result<Verified, Error> {
+        if !signature_valid {
+            return Err(Error::new(
+                ErrorCode::BadSignature,
+                "the signature does not verify",
+            ));
+        }
+        let claims = Claims::parse(&signed.payload)?;
         self.policy.check(&claims, now)?;
         let (eligibility, label) = Eligibility::of(claims.gift.as_ref());
         let prize_label = label.map(str::to_owned);
@@ -122,10 +159,25 @@ impl Verifier {
             gift: claims.gift_raw,
             eligibility,
             prize_label,
-            alg: header.alg,
-            kid: header.kid,
+            alg: signed.alg,
+            kid: signed.kid,
         })
     }
+}
+
+/// A token whose structure, header and key selection passed, awaiting its signature check.
+/// Its claims are not to be read before [`Verifier::conclude`].
+pub(crate) struct Signed<'t> {
+    /// Index of the selected key in the verifier's key set.
+    pub(crate) key: usize,
+    /// The algorithm of the header, which the selected key accepts.
+    pub(crate) alg: Algorithm,
+    /// `header.payload`, the bytes the signature covers.
+    pub(crate) signing_input: &'t str,
+    /// The decoded signature.
+    pub(crate) signature: Vec<u8>,
+    payload: Map<String, Value>,
+    kid: Option<String>,
 }
 
 /// A token's header and payload, decoded but **not verified**: for display and debugging.

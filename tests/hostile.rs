@@ -1008,6 +1008,35 @@ fn an_rsa_key_of_1024_bits_is_invalid_key() {
 }
 
 #[test]
+fn an_ed25519_key_of_small_order_is_invalid_key() {
+    use ct_codecs::{Base64, Encoder};
+    // The identity (y = 1), y = -1 (order 2), an order-8 point, and y = 0 with the sign bit set:
+    // with such a key some verifiers accept `S = 0` signatures over any message.
+    let mut order8 = [0u8; 32];
+    order8.copy_from_slice(&decode("JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU"));
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let mut zero_signed = [0u8; 32];
+    zero_signed[31] = 0x80;
+    for x in [one, minus_one, order8, zero_signed] {
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&x)}).to_string();
+        assert_eq!(key_error(KeySet::from_jwks(&jwk)), InvalidKey, "{jwk}");
+        let mut spki = decode("MCowBQYDK2VwAyEA");
+        spki.extend_from_slice(&x);
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            Base64::encode_to_string(&spki).unwrap()
+        );
+        assert_eq!(key_error(KeySet::from_pem(&pem)), InvalidKey, "{pem}");
+    }
+    // A real key still loads.
+    KeySet::from_jwks(&key(Algorithm::EdDsa).public_jwk().to_string()).unwrap();
+}
+
+#[test]
 fn a_private_pem_given_as_the_public_key_is_invalid_key() {
     for alg in [
         Algorithm::Es256,

@@ -1,0 +1,189 @@
+//! Native key material: jwt-simple's key types, whose RustCrypto / superboring verifying keys
+//! check signatures here (the token tool, the allocation server, native tests).
+
+#[cfg(feature = "alg-rsa")]
+use jwt_simple::prelude::RSAPublicKey;
+#[cfg(feature = "alg-es256")]
+use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ES256PublicKey};
+#[cfg(feature = "alg-es384")]
+use jwt_simple::prelude::{ECDSAP384PublicKeyLike, ES384PublicKey};
+#[cfg(feature = "alg-eddsa")]
+use jwt_simple::prelude::{Ed25519PublicKey, EdDSAPublicKeyLike};
+#[cfg(feature = "alg-rsa")]
+use superboring::{
+    hash::MessageDigest,
+    pkey::{PKey, Public},
+    rsa::Padding,
+    sign::Verifier,
+};
+
+use super::Family;
+#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
+use super::{bad_ec_point, ec_point};
+use crate::alg::Algorithm;
+use crate::error::Error;
+
+/// The key material of one trusted key.
+// A set holds a handful of keys built once at start-up; boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Material {
+    #[cfg(feature = "alg-es256")]
+    P256(ES256PublicKey),
+    #[cfg(feature = "alg-es384")]
+    P384(ES384PublicKey),
+    #[cfg(feature = "alg-eddsa")]
+    Ed25519(Ed25519PublicKey),
+    #[cfg(feature = "alg-rsa")]
+    Rsa(PKey<Public>),
+    #[cfg(feature = "hmac")]
+    Hmac(Vec<u8>),
+}
+
+impl Material {
+    pub(super) fn family(&self) -> Family {
+        match self {
+            #[cfg(feature = "alg-es256")]
+            Material::P256(_) => Family::P256,
+            #[cfg(feature = "alg-es384")]
+            Material::P384(_) => Family::P384,
+            #[cfg(feature = "alg-eddsa")]
+            Material::Ed25519(_) => Family::Ed25519,
+            #[cfg(feature = "alg-rsa")]
+            Material::Rsa(_) => Family::Rsa,
+            #[cfg(feature = "hmac")]
+            Material::Hmac(_) => Family::Hmac,
+        }
+    }
+
+    /// Checks `signature` over `signing_input` with `alg`, which the caller has checked the
+    /// key accepts. Any failure, whatever its cause, is just `false`.
+    // Only RSA and HMAC keys serve several algorithms; a build without them ignores `alg`.
+    #[cfg_attr(
+        not(any(feature = "alg-rsa", feature = "hmac")),
+        allow(unused_variables)
+    )]
+    pub(super) fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            #[cfg(feature = "alg-es256")]
+            Material::P256(k) => {
+                use p256::ecdsa::signature::Verifier as _;
+                // `from_slice` refuses r = 0 or s = 0 and anything but 64 bytes.
+                p256::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok())
+            }
+            #[cfg(feature = "alg-es384")]
+            Material::P384(k) => {
+                use p384::ecdsa::signature::Verifier as _;
+                p384::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok())
+            }
+            #[cfg(feature = "alg-eddsa")]
+            Material::Ed25519(k) => ed25519_compact::Signature::from_slice(signature)
+                .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok()),
+            #[cfg(feature = "alg-rsa")]
+            Material::Rsa(pkey) => rsa_verify(pkey, alg, signing_input, signature),
+            #[cfg(feature = "hmac")]
+            Material::Hmac(secret) => hmac_verify(secret, alg, signing_input, signature),
+        }
+    }
+
+    #[cfg(feature = "hmac")]
+    pub(super) fn hmac(secret: &[u8]) -> Material {
+        Material::Hmac(secret.to_vec())
+    }
+
+    #[cfg(feature = "alg-es256")]
+    pub(super) fn p256(x: &[u8], y: &[u8]) -> Result<Material, Error> {
+        ES256PublicKey::from_bytes(&ec_point(x, y, 32)?)
+            .map(Material::P256)
+            .map_err(|_| bad_ec_point())
+    }
+
+    #[cfg(feature = "alg-es384")]
+    pub(super) fn p384(x: &[u8], y: &[u8]) -> Result<Material, Error> {
+        ES384PublicKey::from_bytes(&ec_point(x, y, 48)?)
+            .map(Material::P384)
+            .map_err(|_| bad_ec_point())
+    }
+
+    #[cfg(feature = "alg-eddsa")]
+    pub(super) fn ed25519(x: &[u8]) -> Result<Material, Error> {
+        super::check_ed25519(x)?;
+        Ed25519PublicKey::from_bytes(x)
+            .map(Material::Ed25519)
+            .map_err(|_| Error::invalid_key("an Ed25519 JWK is not a valid public key"))
+    }
+
+    #[cfg(feature = "alg-rsa")]
+    pub(super) fn rsa(n: &[u8], e: &[u8]) -> Result<Material, Error> {
+        let key = RSAPublicKey::from_components(n, e)
+            .map_err(|_| Error::invalid_key("an RSA JWK is not a valid public key"))?;
+        rsa_material(key)
+    }
+
+    #[cfg(feature = "pem")]
+    pub(super) fn from_pem(pem: &str) -> Result<Material, Error> {
+        #[cfg(feature = "alg-es256")]
+        if let Ok(k) = ES256PublicKey::from_pem(pem) {
+            return Ok(Material::P256(k));
+        }
+        #[cfg(feature = "alg-es384")]
+        if let Ok(k) = ES384PublicKey::from_pem(pem) {
+            return Ok(Material::P384(k));
+        }
+        #[cfg(feature = "alg-eddsa")]
+        if let Ok(k) = Ed25519PublicKey::from_pem(pem) {
+            super::check_ed25519(&k.to_bytes())?;
+            return Ok(Material::Ed25519(k));
+        }
+        #[cfg(feature = "alg-rsa")]
+        if let Ok(k) = RSAPublicKey::from_pem(pem) {
+            return rsa_material(k);
+        }
+        Err(super::unsupported_pem())
+    }
+}
+
+#[cfg(feature = "alg-rsa")]
+fn rsa_material(key: RSAPublicKey) -> Result<Material, Error> {
+    super::check_rsa_modulus(&key.to_components().n)?;
+    PKey::from_rsa(key.as_ref().clone())
+        .map(Material::Rsa)
+        .map_err(|_| Error::invalid_key("unusable RSA public key"))
+}
+
+#[cfg(feature = "alg-rsa")]
+fn rsa_verify(pkey: &PKey<Public>, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
+    let (digest, padding) = match alg {
+        Algorithm::Rs256 => (MessageDigest::sha256(), Padding::PKCS1),
+        Algorithm::Rs384 => (MessageDigest::sha384(), Padding::PKCS1),
+        Algorithm::Rs512 => (MessageDigest::sha512(), Padding::PKCS1),
+        Algorithm::Ps256 => (MessageDigest::sha256(), Padding::PKCS1_PSS),
+        Algorithm::Ps384 => (MessageDigest::sha384(), Padding::PKCS1_PSS),
+        Algorithm::Ps512 => (MessageDigest::sha512(), Padding::PKCS1_PSS),
+        _ => return false,
+    };
+    let Ok(mut verifier) = Verifier::new(digest, pkey) else {
+        return false;
+    };
+    verifier.set_rsa_padding(padding).is_ok()
+        && verifier.update(signing_input).is_ok()
+        && verifier.verify(signature).unwrap_or(false)
+}
+
+#[cfg(feature = "hmac")]
+fn hmac_verify(secret: &[u8], alg: Algorithm, signing_input: &[u8], tag: &[u8]) -> bool {
+    let expected: Vec<u8> = match alg {
+        Algorithm::Hs256 => hmac_sha256::HMAC::mac(signing_input, secret).to_vec(),
+        Algorithm::Hs384 => hmac_sha512::sha384::HMAC::mac(signing_input, secret).to_vec(),
+        Algorithm::Hs512 => hmac_sha512::HMAC::mac(signing_input, secret).to_vec(),
+        _ => return false,
+    };
+    // Constant time in the tag's content; the length is public.
+    expected.len() == tag.len()
+        && expected
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}

@@ -1,0 +1,172 @@
+//! Browser key material: the public key data that WebCrypto imports. Parsing and every rule
+//! about which key is acceptable stay here in Rust; `src/web/crypto.rs` imports the key with
+//! `crypto.subtle.importKey` (which also checks that an EC point is on its curve) and checks
+//! signatures with `crypto.subtle.verify`.
+
+use super::Family;
+#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
+use super::{bad_ec_point, ec_point};
+use crate::b64;
+use crate::error::Error;
+
+/// How WebCrypto imports a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Import {
+    /// DER SubjectPublicKeyInfo (`importKey("spki", …)`), from a PEM `PUBLIC KEY`.
+    #[cfg_attr(not(feature = "pem"), allow(dead_code))]
+    Spki(Vec<u8>),
+    /// The public members of a JWK (`importKey("jwk", …)`): `kty`, `crv`, `x`, `y`, `n`, `e`,
+    /// values base64url where the JWK format says so. Nothing else (`alg`, `use`, `key_ops`)
+    /// is passed on: this module has applied those already.
+    Jwk(Vec<(&'static str, String)>),
+}
+
+/// The key material of one trusted key: its family and what WebCrypto imports.
+pub(super) struct Material {
+    family: Family,
+    import: Import,
+}
+
+impl Material {
+    pub(super) fn family(&self) -> Family {
+        self.family
+    }
+
+    pub(super) fn import(&self) -> &Import {
+        &self.import
+    }
+
+    #[cfg(feature = "alg-es256")]
+    pub(super) fn p256(x: &[u8], y: &[u8]) -> Result<Material, Error> {
+        ec(Family::P256, "P-256", x, y, 32)
+    }
+
+    #[cfg(feature = "alg-es384")]
+    pub(super) fn p384(x: &[u8], y: &[u8]) -> Result<Material, Error> {
+        ec(Family::P384, "P-384", x, y, 48)
+    }
+
+    #[cfg(feature = "alg-eddsa")]
+    pub(super) fn ed25519(x: &[u8]) -> Result<Material, Error> {
+        super::check_ed25519(x)?;
+        Ok(Material {
+            family: Family::Ed25519,
+            import: Import::Jwk(vec![
+                ("kty", "OKP".to_owned()),
+                ("crv", "Ed25519".to_owned()),
+                ("x", b64::encode(x)),
+            ]),
+        })
+    }
+
+    #[cfg(feature = "alg-rsa")]
+    pub(super) fn rsa(n: &[u8], e: &[u8]) -> Result<Material, Error> {
+        super::check_rsa_modulus(n)?;
+        let e = strip_zeros(e);
+        // WebCrypto refuses other exponents in some browsers; an even or tiny one is broken.
+        if e.is_empty() || e.len() > 8 || e.last().is_none_or(|b| b & 1 == 0) || e == [1] {
+            return Err(Error::invalid_key(
+                "an RSA key has an unusable public exponent",
+            ));
+        }
+        Ok(Material {
+            family: Family::Rsa,
+            import: Import::Jwk(vec![
+                ("kty", "RSA".to_owned()),
+                ("n", b64::encode(strip_zeros(n))),
+                ("e", b64::encode(e)),
+            ]),
+        })
+    }
+
+    /// A PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1), told apart by label; the SPKI
+    /// algorithm identifier names the family.
+    #[cfg(feature = "pem")]
+    pub(super) fn from_pem(pem: &str) -> Result<Material, Error> {
+        use der::asn1::{ObjectIdentifier as Oid, UintRef};
+        use der::Decode;
+
+        const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+        const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+        const P384: Oid = Oid::new_unwrap("1.3.132.0.34");
+        const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
+        const RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+
+        let unsupported = super::unsupported_pem;
+        let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|_| unsupported())?;
+        // PKCS#1 RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+        let rsa_components = |bytes: &[u8]| -> Result<(Vec<u8>, Vec<u8>), Error> {
+            der::asn1::AnyRef::from_der(bytes)
+                .and_then(|any| {
+                    any.sequence(|r| {
+                        let n = UintRef::decode(r)?;
+                        let e = UintRef::decode(r)?;
+                        Ok((n.as_bytes().to_vec(), e.as_bytes().to_vec()))
+                    })
+                })
+                .map_err(|_| Error::invalid_key("an RSA PEM key is not a valid public key"))
+        };
+        match label {
+            #[cfg(feature = "alg-rsa")]
+            "RSA PUBLIC KEY" => {
+                let (n, e) = rsa_components(&der)?;
+                Material::rsa(&n, &e)
+            }
+            "PUBLIC KEY" => {
+                let spki = spki::SubjectPublicKeyInfoRef::try_from(der.as_slice())
+                    .map_err(|_| unsupported())?;
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .and_then(|p| p.decode_as::<Oid>().ok());
+                let family = match (spki.algorithm.oid, curve) {
+                    (EC_PUBLIC_KEY, Some(P256)) if cfg!(feature = "alg-es256") => Family::P256,
+                    (EC_PUBLIC_KEY, Some(P384)) if cfg!(feature = "alg-es384") => Family::P384,
+                    #[cfg(feature = "alg-eddsa")]
+                    (ED25519, None) => {
+                        let key = spki.subject_public_key.as_bytes().ok_or(unsupported())?;
+                        super::check_ed25519(key)?;
+                        Family::Ed25519
+                    }
+                    #[cfg(feature = "alg-rsa")]
+                    (RSA, _) => {
+                        let bits = spki.subject_public_key.as_bytes().ok_or(unsupported())?;
+                        let (n, e) = rsa_components(bits)?;
+                        return Material::rsa(&n, &e);
+                    }
+                    _ => return Err(unsupported()),
+                };
+                // Some of these are unused in a build without RSA or EdDSA.
+                let _ = (&rsa_components, RSA, ED25519);
+                Ok(Material {
+                    family,
+                    import: Import::Spki(der),
+                })
+            }
+            _ => Err(unsupported()),
+        }
+    }
+}
+
+#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
+fn ec(family: Family, crv: &str, x: &[u8], y: &[u8], len: usize) -> Result<Material, Error> {
+    // Lengths here; that the point is on the curve, WebCrypto checks when it imports the key
+    // (at `init`, or when a `Verifier` is made), and refuses it as `invalid_key`.
+    ec_point(x, y, len)?;
+    let _ = bad_ec_point;
+    Ok(Material {
+        family,
+        import: Import::Jwk(vec![
+            ("kty", "EC".to_owned()),
+            ("crv", crv.to_owned()),
+            ("x", b64::encode(x)),
+            ("y", b64::encode(y)),
+        ]),
+    })
+}
+
+#[cfg(feature = "alg-rsa")]
+fn strip_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes.get(first..).unwrap_or_default()
+}
