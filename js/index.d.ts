@@ -76,8 +76,8 @@ export interface ParticipationResult {
 export interface Session extends SessionState {
   /** Calls `listener` at once with the current state, then after every token; returns the unsubscribe function. */
   subscribe(listener: (state: SessionState) => void): () => void;
-  /** Verifies, renders, notifies; never throws on a bad token. */
-  setToken(token: string): SessionState;
+  /** Verifies, renders, notifies; resolves to the state after this token (never rejects on a bad token). */
+  setToken(token: string): Promise<SessionState>;
   /** Rejects CampaignTokenError (server code, .status). */
   participate(answers?: unknown): Promise<ParticipationResult>;
   /** Removes listeners, restores fallbacks. */

@@ -1,9 +1,9 @@
 // campaign-token: the browser (and Node) entry of the npm package.
 //
-// A thin layer over the wasm module (src/web/): it loads the module once, turns its calls
-// into promises, fans out change notifications to subscribers, and posts participations to
-// the server. Verification, option checks, the postMessage allowlist and the page rendering
-// all happen in Rust.
+// A thin layer over the wasm module (src/web/): it loads the module once, fans out change
+// notifications to subscribers, and posts participations to the server. Verification (with the
+// platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
+// the page rendering all happen in Rust.
 import initWasm, { Session, Verifier, setErrorClass } from './campaign_token.js';
 
 /** A rejected token, key or configuration; `code` is stable, `message` is for humans. */
@@ -49,17 +49,20 @@ function urlOrNull(text) {
   }
 }
 
-// verifyToken parses the keys once per distinct configuration, not once per token.
+// verifyToken parses and imports the keys once per distinct configuration, not once per token.
 let cached = { key: null, verifier: null };
 
-function verifierFor(options) {
+async function verifierFor(options) {
   const keys = typeof options?.keys === 'string' ? options.keys : JSON.stringify(options?.keys);
   const key = JSON.stringify([options?.campaignId, keys, options?.issuers,
     options?.clockToleranceSeconds, options?.maxTokenBytes, options?.now]);
   if (cached.key !== key) {
-    const verifier = new Verifier(options); // throws invalid_config / invalid_key
-    cached.verifier?.free();
+    const verifier = Verifier.create(options); // rejects invalid_config / invalid_key
+    const previous = cached;
     cached = { key, verifier };
+    // A configuration that fails is not kept: the next call reports it again.
+    verifier.catch(() => { if (cached.verifier === verifier) cached = { key: null, verifier: null }; });
+    previous.verifier?.then((v) => v.free(), () => {});
   }
   return cached.verifier;
 }
@@ -67,7 +70,7 @@ function verifierFor(options) {
 /** Verifies `token`; resolves to the verified claims or rejects with a CampaignTokenError. */
 export async function verifyToken(token, options) {
   await load(options?.wasm);
-  return verifierFor(options).verify(token);
+  return (await verifierFor(options)).verify(token);
 }
 
 /** Starts the campaign page: URL token, postMessage tokens, page variables, participation. */
@@ -84,7 +87,9 @@ export async function init(options) {
       }
     }
   };
-  const session = new Session(options, notify); // throws invalid_config / invalid_key
+  // Resolves once the URL's token (if any) is verified and shown; rejects invalid_config /
+  // invalid_key.
+  const session = await Session.create(options, notify);
   const endpoint = options?.endpoint;
 
   return {

@@ -6,9 +6,12 @@
 //!
 //! Exports, as seen from the wasm-bindgen glue:
 //! - `setErrorClass(CampaignTokenError)`: the JS class errors are built from;
-//! - `new Verifier(options)` / `verifier.verify(token)`: for `verifyToken`;
-//! - `new Session(options, onChange)`: for `init` (URL token, postMessage, page rendering).
+//! - `Verifier.create(options)` / `verifier.verify(token)`: for `verifyToken`;
+//! - `Session.create(options, onChange)`: for `init` (URL token, postMessage, page rendering).
+//!
+//! All three return promises: signatures are checked by WebCrypto (`crypto.rs`).
 
+mod crypto;
 mod dom;
 mod errors;
 mod options;
@@ -20,37 +23,81 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use js_sys::Object;
+use std::rc::Rc;
+
+use js_sys::{Object, Promise};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::ErrorCode;
 use crate::{Error, Verified};
 
-/// A verifier for `verifyToken`: the key set is parsed once, so a caller that keeps it can
-/// verify many tokens cheaply.
+/// A verifier for `verifyToken`: the key set is parsed and imported once, so a caller that
+/// keeps it can verify many tokens cheaply.
 #[wasm_bindgen(js_name = Verifier)]
 pub struct JsVerifier {
-    inner: crate::Verifier,
+    inner: Rc<Checker>,
+}
+
+/// A verifier, its imported keys and its clock: what a session or `verifyToken` checks with.
+pub(crate) struct Checker {
+    verifier: crate::Verifier,
+    keys: crypto::KeyCache,
     now: Option<u64>,
+}
+
+impl Checker {
+    /// Reads `VerifyOptions` and imports every key into WebCrypto (`invalid_config`,
+    /// `invalid_key`).
+    pub(crate) async fn new(options: &JsValue) -> Result<Checker, Error> {
+        let o = options::Verify::read(options)?;
+        let checker = Checker {
+            verifier: o.verifier,
+            keys: crypto::KeyCache::default(),
+            now: o.now,
+        };
+        checker.keys.import_all(&checker.verifier).await?;
+        Ok(checker)
+    }
+
+    /// Verifies a JS value as a token; returns the Rust result and the `VerifiedToken` object.
+    pub(crate) async fn verify(&self, token: &JsValue) -> Result<(Verified, JsValue), Error> {
+        let token = match token.as_string() {
+            Some(t) => t,
+            None if token.is_undefined() || token.is_null() => String::new(),
+            None => return Err(Error::malformed("the token must be a string")),
+        };
+        let now = self.now.unwrap_or_else(now_secs);
+        let verified = crypto::verify(&self.verifier, &self.keys, &token, now).await?;
+        let js = to_js_value(&verified)?;
+        Ok((verified, js))
+    }
 }
 
 #[wasm_bindgen(js_class = Verifier)]
 impl JsVerifier {
-    /// Builds a verifier from `VerifyOptions`; throws `invalid_config` / `invalid_key`.
-    #[wasm_bindgen(constructor)]
-    pub fn new(options: &JsValue) -> Result<JsVerifier, JsValue> {
-        let o = options::Verify::read(options).map_err(|e| errors::to_js(&e))?;
+    /// Builds a verifier from `VerifyOptions`; rejects `invalid_config` / `invalid_key`.
+    pub async fn create(options: JsValue) -> Result<JsVerifier, JsValue> {
+        let checker = Checker::new(&options)
+            .await
+            .map_err(|e| errors::to_js(&e))?;
         Ok(JsVerifier {
-            inner: o.verifier,
-            now: o.now,
+            inner: Rc::new(checker),
         })
     }
 
-    /// Verifies `token` now (or at the `now` option); returns the `VerifiedToken` object or
-    /// throws a `CampaignTokenError`.
-    pub fn verify(&self, token: &JsValue) -> Result<JsValue, JsValue> {
-        verify_js(&self.inner, token, self.now).map_err(|e| errors::to_js(&e))
+    /// Verifies `token` now (or at the `now` option); resolves to the `VerifiedToken` object
+    /// or rejects with a `CampaignTokenError`.
+    pub fn verify(&self, token: JsValue) -> Promise {
+        let checker = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            checker
+                .verify(&token)
+                .await
+                .map(|(_, js)| js)
+                .map_err(|e| errors::to_js(&e))
+        })
     }
 }
 
@@ -62,31 +109,6 @@ pub(crate) fn now_secs() -> u64 {
     } else {
         0
     }
-}
-
-/// Verifies a JS value as a token and converts the result to a JS object.
-pub(crate) fn verify_js(
-    verifier: &crate::Verifier,
-    token: &JsValue,
-    now: Option<u64>,
-) -> Result<JsValue, Error> {
-    verify_value(verifier, token, now).map(|(_, js)| js)
-}
-
-/// Like [`verify_js`], keeping the Rust result for the session (label, eligibility).
-pub(crate) fn verify_value(
-    verifier: &crate::Verifier,
-    token: &JsValue,
-    now: Option<u64>,
-) -> Result<(Verified, JsValue), Error> {
-    let token = match token.as_string() {
-        Some(t) => t,
-        None if token.is_undefined() || token.is_null() => String::new(),
-        None => return Err(Error::malformed("the token must be a string")),
-    };
-    let verified = verifier.verify(&token, now.unwrap_or_else(now_secs))?;
-    let js = to_js_value(&verified)?;
-    Ok((verified, js))
 }
 
 /// Largest integer a JS number holds exactly.

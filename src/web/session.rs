@@ -5,15 +5,16 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local};
 use web_sys::{CustomEvent, CustomEventInit, Document, MessageEvent, Window};
 
 use super::dom::Variables;
 use super::errors::{self, set};
-use super::{options, url};
+use super::{options, url, Checker};
 use crate::error::ErrorCode;
-use crate::{Error, Verifier};
+use crate::{Error, Verified};
 
 /// The attribute on `<html>` that exposes the eligibility to style sheets and tests.
 const ELIGIBILITY_ATTRIBUTE: &str = "data-token-eligibility";
@@ -32,8 +33,7 @@ pub struct Session {
 }
 
 struct Inner {
-    verifier: Verifier,
-    now: Option<u64>,
+    checker: Checker,
     window: Window,
     document: Document,
     variables: Variables,
@@ -44,17 +44,24 @@ struct Inner {
     /// The last token that verified, for participation.
     token: RefCell<Option<String>>,
     live: Cell<bool>,
+    /// Tokens arrive in order but their signature checks finish in any order: each gets the
+    /// next number, and only the latest one's verdict is shown (every sender still gets the
+    /// answer about its own token).
+    arrivals: Cell<u64>,
 }
 
 #[wasm_bindgen]
 impl Session {
-    /// Starts a session from `InitOptions`; throws `invalid_config` / `invalid_key`.
+    /// Starts a session from `InitOptions`; rejects `invalid_config` / `invalid_key`.
+    /// Resolves once the URL's token, if any, is verified and shown (unless a token posted
+    /// meanwhile superseded it: the latest token to arrive is the one shown).
     ///
     /// `on_change(state)` is called after each token, before the DOM event is dispatched
     /// and before the embedding page is answered.
-    #[wasm_bindgen(constructor)]
-    pub fn new(options: &JsValue, on_change: Option<Function>) -> Result<Session, JsValue> {
-        Session::start(options, on_change).map_err(|e| errors::to_js(&e))
+    pub async fn create(options: JsValue, on_change: Option<Function>) -> Result<Session, JsValue> {
+        Session::start(&options, on_change)
+            .await
+            .map_err(|e| errors::to_js(&e))
     }
 
     /// The current `{result, error}`.
@@ -69,13 +76,18 @@ impl Session {
         self.inner.token.borrow().clone()
     }
 
-    /// Verifies and applies `token` as if it had just arrived; returns the new state.
-    /// Never throws on a bad token: the error is in the state.
+    /// Verifies and applies `token` as if it had just arrived; resolves to the state after
+    /// it. Never rejects on a bad token: the error is in the state.
     #[wasm_bindgen(js_name = setToken)]
-    pub fn set_token(&self, token: &JsValue) -> JsValue {
-        let state = self.inner.apply(token);
-        self.inner.announce_result();
-        state
+    pub fn set_token(&self, token: JsValue) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let (state, shown) = inner.receive(&token).await;
+            if shown {
+                inner.announce(&state);
+            }
+            Ok(state)
+        })
     }
 
     /// Stops listening, puts the fallbacks back and removes the eligibility attribute.
@@ -96,8 +108,7 @@ impl Session {
 }
 
 impl Session {
-    fn start(options: &JsValue, on_change: Option<Function>) -> Result<Session, Error> {
-        let verify = options::Verify::read(options)?;
+    async fn start(options: &JsValue, on_change: Option<Function>) -> Result<Session, Error> {
         let allowed_origins = options::allowed_origins(options)?;
         let window = web_sys::window().ok_or(Error::new(
             ErrorCode::InvalidConfig,
@@ -108,14 +119,22 @@ impl Session {
             "init needs a browser page (use verifyToken elsewhere)",
         ))?;
         let page = options::Page::read(options, &document)?;
+        // Out of the address bar (and so out of bookmarks, shares and Referer) before anything
+        // else can fail or wait.
+        let url_token = url::take_token(&window, &page.token_param);
+        let checker = Checker::new(options).await?;
 
         let variables = Variables::scan(&document, &page.root, page.default_label);
-        variables.render(None);
-        set_eligibility(&document, "none");
+        // With a token to verify, the page keeps its variables and its `.personal` parts
+        // hidden until the verdict, so that the visitor never sees the fallback flash before
+        // the prize.
+        if url_token.is_none() {
+            variables.render(None);
+            set_eligibility(&document, "none");
+        }
 
         let inner = Rc::new(Inner {
-            verifier: verify.verifier,
-            now: verify.now,
+            checker,
             window,
             document,
             variables,
@@ -124,15 +143,18 @@ impl Session {
             state: RefCell::new(state_object(&JsValue::NULL, &JsValue::NULL)),
             token: RefCell::new(None),
             live: Cell::new(true),
+            arrivals: Cell::new(0),
         });
 
-        // Listen before reading the URL and before saying ready, so no token is missed.
+        // Listen before verifying the URL's token and before saying ready, so no token is
+        // missed.
         let listener = if inner.allowed_origins.is_empty() {
             None
         } else {
             let for_listener = Rc::clone(&inner);
             let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                for_listener.on_message(&event);
+                let inner = Rc::clone(&for_listener);
+                spawn_local(async move { inner.on_message(&event).await });
             });
             inner
                 .window
@@ -149,9 +171,11 @@ impl Session {
             Some(listener)
         };
 
-        if let Some(token) = url::take_token(&inner.window, &page.token_param) {
-            inner.apply(&JsValue::from_str(&token));
-            inner.announce_result();
+        if let Some(token) = url_token {
+            let (state, shown) = inner.receive(&JsValue::from_str(&token)).await;
+            if shown {
+                inner.announce(&state);
+            }
         }
         Ok(Session { inner, listener })
     }
@@ -163,7 +187,7 @@ impl Inner {
     /// changes nothing. The answer goes to the sender only (`event.source`, at the origin
     /// just checked), carrying the request's `id` when it had one, so that each request
     /// gets its own answer.
-    fn on_message(&self, event: &MessageEvent) {
+    async fn on_message(&self, event: &MessageEvent) {
         let origin = event.origin();
         if !self.allowed_origins.contains(&origin) {
             return;
@@ -193,12 +217,12 @@ impl Inner {
             }
         };
         let source = event.source();
-        self.apply(&token);
+        let (state, _) = self.receive(&token).await;
         if !self.live.get() {
             return;
         }
         if let Some(source) = source {
-            let reply = self.state_reply();
+            let reply = reply(&state);
             if let Some(id) = &id {
                 set(&reply, "id", &JsValue::from_str(id));
             }
@@ -208,72 +232,66 @@ impl Inner {
         }
     }
 
-    /// Verifies `token` and publishes the new state (attribute, variables, listeners, event).
-    fn apply(&self, token: &JsValue) -> JsValue {
-        let outcome = super::verify_value(&self.verifier, token, self.now);
-        let (state, label, eligibility) = match &outcome {
-            Ok((verified, result)) => (
-                state_object(result, &JsValue::NULL),
+    /// Verifies `token` and, unless a later token arrived meanwhile, publishes the new
+    /// state; returns the state of this token either way, and whether it was published.
+    async fn receive(&self, token: &JsValue) -> (JsValue, bool) {
+        let arrival = self.arrivals.get().wrapping_add(1);
+        self.arrivals.set(arrival);
+        let outcome = self.checker.verify(token).await;
+        let state = match &outcome {
+            Ok((_, result)) => state_object(result, &JsValue::NULL),
+            Err(e) => state_object(&JsValue::NULL, &errors::to_js(e)),
+        };
+        let latest = self.arrivals.get() == arrival;
+        if latest {
+            self.publish(token, &outcome, &state);
+        }
+        (state, latest)
+    }
+
+    /// Makes `state` the session's: participation token, variables, attribute, listeners,
+    /// DOM event.
+    fn publish(
+        &self,
+        token: &JsValue,
+        outcome: &Result<(Verified, JsValue), Error>,
+        state: &JsValue,
+    ) {
+        let (label, eligibility) = match outcome {
+            Ok((verified, _)) => (
                 verified.prize_label.as_deref(),
                 verified.eligibility.as_str(),
             ),
-            Err(e) => (
-                state_object(&JsValue::NULL, &errors::to_js(e)),
-                None,
-                if e.code() == ErrorCode::NoToken {
-                    "none"
-                } else {
-                    "invalid"
-                },
-            ),
+            Err(e) if e.code() == ErrorCode::NoToken => (None, "none"),
+            Err(_) => (None, "invalid"),
         };
-        *self.token.borrow_mut() = match (&outcome, token.as_string()) {
+        *self.token.borrow_mut() = match (outcome, token.as_string()) {
             (Ok(_), Some(t)) => Some(t),
             _ => None,
         };
         *self.state.borrow_mut() = state.clone();
         if !self.live.get() {
-            return state;
+            return;
         }
         self.variables.render(label);
         set_eligibility(&self.document, eligibility);
         if let Some(on_change) = &self.on_change {
-            let _ = on_change.call1(&JsValue::NULL, &state);
+            let _ = on_change.call1(&JsValue::NULL, state);
         }
         let init = CustomEventInit::new();
-        init.set_detail(&state);
+        init.set_detail(state);
         if let Ok(event) = CustomEvent::new_with_event_init_dict(CHANGE_EVENT, &init) {
             let _ = self.document.dispatch_event(&event);
         }
-        state
     }
 
     /// Tells the embedding page the verdict on a token that did not come from it (the URL's,
-    /// or `setToken`'s): a `result` without `id`, which no pending `sendToken` takes.
-    fn announce_result(&self) {
+    /// or `setToken`'s) and is now shown: a `result` without `id`, which no pending
+    /// `sendToken` takes.
+    fn announce(&self, state: &JsValue) {
         if self.live.get() {
-            self.post_to_parent(&self.state_reply());
+            self.post_to_parent(&reply(state));
         }
-    }
-
-    /// `{type: "campaign-token:result", ok: true, eligibility}` or `{…, ok: false, code}`.
-    fn state_reply(&self) -> Object {
-        let state = self.state.borrow();
-        let reply = Object::new();
-        set(&reply, "type", &JsValue::from_str(RESULT_TYPE));
-        let result = Reflect::get(&state, &JsValue::from_str("result")).unwrap_or_default();
-        if result.is_object() {
-            set(&reply, "ok", &JsValue::TRUE);
-            let eligibility =
-                Reflect::get(&result, &JsValue::from_str("eligibility")).unwrap_or_default();
-            set(&reply, "eligibility", &eligibility);
-        } else {
-            set(&reply, "ok", &JsValue::FALSE);
-            let error = Reflect::get(&state, &JsValue::from_str("error")).unwrap_or_default();
-            let code = Reflect::get(&error, &JsValue::from_str("code")).unwrap_or_default();
-            set(&reply, "code", &code);
-        }
-        reply
     }
 
     /// The embedding window, if this page is framed.
@@ -316,6 +334,26 @@ impl Inner {
             }
         }
     }
+}
+
+/// `{type: "campaign-token:result", ok: true, eligibility}` or `{…, ok: false, code}` for a
+/// `{result, error}` state.
+fn reply(state: &JsValue) -> Object {
+    let reply = Object::new();
+    set(&reply, "type", &JsValue::from_str(RESULT_TYPE));
+    let result = Reflect::get(state, &JsValue::from_str("result")).unwrap_or_default();
+    if result.is_object() {
+        set(&reply, "ok", &JsValue::TRUE);
+        let eligibility =
+            Reflect::get(&result, &JsValue::from_str("eligibility")).unwrap_or_default();
+        set(&reply, "eligibility", &eligibility);
+    } else {
+        set(&reply, "ok", &JsValue::FALSE);
+        let error = Reflect::get(state, &JsValue::from_str("error")).unwrap_or_default();
+        let code = Reflect::get(&error, &JsValue::from_str("code")).unwrap_or_default();
+        set(&reply, "code", &code);
+    }
+    reply
 }
 
 fn state_object(result: &JsValue, error: &JsValue) -> JsValue {

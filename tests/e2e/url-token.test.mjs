@@ -58,9 +58,9 @@ describe('token in the URL', () => {
         const unsubscribe = session.subscribe((s) => seen.push(s.result?.eligibility ?? s.error?.code));
         const atOnce = [...seen];
         const stateIsCurrent = seen.length === 1 && session.result?.eligibility === seen[0];
-        session.setToken(later);
+        await session.setToken(later);
         unsubscribe();
-        session.setToken(later);
+        await session.setToken(later);
         return { atOnce, stateIsCurrent, seen };
       }, env.tokens.expired);
       assert.deepEqual(heard, { atOnce: ['given-prize'], stateIsCurrent: true, seen: ['given-prize', 'expired'] });

@@ -27,7 +27,7 @@ export async function campaignPage(): Promise<Session> {
   const show = ({ result, error }: SessionState): string =>
     result ? `${result.eligibility}: ${result.prizeLabel ?? 'no label'}` : error?.code ?? 'none';
   const unsubscribe: () => void = session.subscribe((state) => console.log(show(state)));
-  const state: SessionState = session.setToken('eyJ…');
+  const state: SessionState = await session.setToken('eyJ…');
   console.log(show(state), session.result?.sub, session.error?.claim);
   try {
     const r: ParticipationResult = await session.participate({ answer: 42 });

@@ -1,0 +1,225 @@
+//! Signature checks with WebCrypto (`crypto.subtle`), the browser's native implementation.
+//!
+//! The core decides everything up to the signature ([`Verifier::prepare`]: size, structure,
+//! header, key selection) and everything after it ([`Verifier::conclude`]: claims, time,
+//! campaign, issuer); this module only imports the selected key and asks
+//! `crypto.subtle.verify` for its verdict. Keys are imported once per key and algorithm and
+//! kept (a `CryptoKey` is not extractable and usable for `verify` only).
+//!
+//! WebCrypto exists in every current browser, in Node ≥ 20, and only in secure contexts
+//! (`https:`, or `http://localhost`): elsewhere `init`/`verifyToken` fail with
+//! `invalid_config`.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto};
+
+use super::errors::set;
+use crate::alg::Algorithm;
+use crate::error::ErrorCode;
+use crate::keys::{Family, Import};
+use crate::{Error, Verified, Verifier};
+
+/// Imported keys, by index in the verifier's key set and algorithm.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    keys: RefCell<Vec<(usize, Algorithm, CryptoKey)>>,
+}
+
+impl KeyCache {
+    fn get(&self, index: usize, alg: Algorithm) -> Option<CryptoKey> {
+        self.keys
+            .borrow()
+            .iter()
+            .find(|(i, a, _)| *i == index && *a == alg)
+            .map(|(_, _, k)| k.clone())
+    }
+
+    /// The `CryptoKey` for key `index` used with `alg`, imported on first use.
+    async fn key(
+        &self,
+        verifier: &Verifier,
+        index: usize,
+        alg: Algorithm,
+    ) -> Result<CryptoKey, Error> {
+        if let Some(key) = self.get(index, alg) {
+            return Ok(key);
+        }
+        let (family, import) = verifier
+            .keys()
+            .import(index)
+            .ok_or(Error::new(ErrorCode::UnknownKey, "no such key"))?;
+        let key = import_key(family, import, alg).await?;
+        let mut keys = self.keys.borrow_mut();
+        // Another verification may have imported it meanwhile; keep one.
+        if !keys.iter().any(|(i, a, _)| *i == index && *a == alg) {
+            keys.push((index, alg, key.clone()));
+        }
+        Ok(key)
+    }
+
+    /// Imports every key of the verifier's set once, so that a key WebCrypto refuses (an EC
+    /// point off its curve, say) is `invalid_key` when the page starts, not at the first token.
+    /// A key of an algorithm this browser lacks (Ed25519 in older browsers) is not an error
+    /// here: a key set may hold one beside the key actually used; its tokens are
+    /// `unsupported_algorithm` when they come.
+    pub(crate) async fn import_all(&self, verifier: &Verifier) -> Result<(), Error> {
+        let probes: Vec<_> = verifier.keys().probe_algorithms().collect();
+        for (index, alg) in probes {
+            match self.key(verifier, index, alg).await {
+                Err(e) if e.code() == ErrorCode::InvalidKey => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Verifies `token` at `now`: the core's checks around WebCrypto's signature check.
+pub(crate) async fn verify(
+    verifier: &Verifier,
+    cache: &KeyCache,
+    token: &str,
+    now: u64,
+) -> Result<Verified, Error> {
+    let signed = verifier.prepare(token)?;
+    let key = cache.key(verifier, signed.key, signed.alg).await?;
+    let valid = check(
+        &key,
+        signed.alg,
+        signed.signing_input.as_bytes(),
+        &signed.signature,
+    )
+    .await;
+    verifier.conclude(signed, valid, now)
+}
+
+fn subtle() -> Result<SubtleCrypto, Error> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).unwrap_or_default();
+    let subtle = if crypto.is_object() {
+        Reflect::get(&crypto, &JsValue::from_str("subtle")).unwrap_or_default()
+    } else {
+        JsValue::UNDEFINED
+    };
+    if subtle.is_object() {
+        Ok(subtle.unchecked_into())
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidConfig,
+            "WebCrypto (crypto.subtle) is not available: serve the page over https (a secure \
+             context) in a current browser, or run Node 20 or later",
+        ))
+    }
+}
+
+fn object(members: &[(&str, JsValue)]) -> Object {
+    let o = Object::new();
+    for (name, value) in members {
+        set(&o, name, value);
+    }
+    o
+}
+
+fn hash(alg: Algorithm) -> JsValue {
+    JsValue::from_str(match alg {
+        Algorithm::Es384 | Algorithm::Rs384 | Algorithm::Ps384 => "SHA-384",
+        Algorithm::Rs512 | Algorithm::Ps512 => "SHA-512",
+        _ => "SHA-256",
+    })
+}
+
+/// The WebCrypto algorithm a key is imported for.
+fn import_params(family: Family, alg: Algorithm) -> Object {
+    let s = JsValue::from_str;
+    match family {
+        Family::P256 => object(&[("name", s("ECDSA")), ("namedCurve", s("P-256"))]),
+        Family::P384 => object(&[("name", s("ECDSA")), ("namedCurve", s("P-384"))]),
+        Family::Ed25519 => object(&[("name", s("Ed25519"))]),
+        Family::Rsa => {
+            let name = if matches!(alg, Algorithm::Ps256 | Algorithm::Ps384 | Algorithm::Ps512) {
+                "RSA-PSS"
+            } else {
+                "RSASSA-PKCS1-v1_5"
+            };
+            object(&[("name", s(name)), ("hash", hash(alg))])
+        }
+    }
+}
+
+/// The WebCrypto parameters of `verify` for a JWS algorithm.
+fn verify_params(alg: Algorithm) -> Object {
+    let s = JsValue::from_str;
+    match alg {
+        Algorithm::Es256 | Algorithm::Es384 => object(&[("name", s("ECDSA")), ("hash", hash(alg))]),
+        Algorithm::EdDsa => object(&[("name", s("Ed25519"))]),
+        // RFC 7518 §3.5: the salt is as long as the hash.
+        Algorithm::Ps256 => object(&[("name", s("RSA-PSS")), ("saltLength", 32.into())]),
+        Algorithm::Ps384 => object(&[("name", s("RSA-PSS")), ("saltLength", 48.into())]),
+        Algorithm::Ps512 => object(&[("name", s("RSA-PSS")), ("saltLength", 64.into())]),
+        _ => object(&[("name", s("RSASSA-PKCS1-v1_5"))]),
+    }
+}
+
+async fn import_key(family: Family, import: &Import, alg: Algorithm) -> Result<CryptoKey, Error> {
+    let subtle = subtle()?;
+    let (format, data): (&str, Object) = match import {
+        Import::Spki(der) => ("spki", Uint8Array::from(der.as_slice()).into()),
+        Import::Jwk(members) => {
+            let jwk = Object::new();
+            for (name, value) in members {
+                set(&jwk, name, &JsValue::from_str(value));
+            }
+            ("jwk", jwk)
+        }
+    };
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let promise = subtle
+        .import_key_with_object(format, &data, &import_params(family, alg), false, &usages)
+        .map_err(|e| refused(&e))?;
+    let key = JsFuture::from(promise).await.map_err(|e| refused(&e))?;
+    if key.is_object() {
+        Ok(key.unchecked_into())
+    } else {
+        Err(Error::invalid_key("WebCrypto did not return a key"))
+    }
+}
+
+/// WebCrypto's refusal of a key: `NotSupportedError` means this browser lacks the algorithm
+/// (Ed25519 before Chrome 137, Safari 17, Firefox 129); anything else is a bad key.
+fn refused(e: &JsValue) -> Error {
+    let name = Reflect::get(e, &JsValue::from_str("name"))
+        .ok()
+        .and_then(|n| n.as_string());
+    if name.as_deref() == Some("NotSupportedError") {
+        Error::new(
+            ErrorCode::UnsupportedAlgorithm,
+            "this browser's WebCrypto does not support the key's algorithm",
+        )
+    } else {
+        Error::invalid_key("WebCrypto refused the key: it is not a valid public key of its type")
+    }
+}
+
+/// `crypto.subtle.verify`; any failure (a rejected promise included) is `false`.
+async fn check(key: &CryptoKey, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
+    let Ok(subtle) = subtle() else {
+        return false;
+    };
+    // WebCrypto copies both buffers before `verify` returns (WebCrypto spec, "get a copy of
+    // the bytes held by"), so views into the module's memory are safe here.
+    let promise: Result<Promise, _> = subtle.verify_with_object_and_u8_array_and_u8_array(
+        &verify_params(alg),
+        key,
+        signature,
+        signing_input,
+    );
+    match promise {
+        Ok(p) => JsFuture::from(p)
+            .await
+            .is_ok_and(|v| v.as_bool() == Some(true)),
+        Err(_) => false,
+    }
+}
