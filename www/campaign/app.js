@@ -109,7 +109,7 @@ async function main() {
     return;
   }
   document.documentElement.dataset.tokenModule = 'ready';
-  render(session);
+  // subscribe() calls render at once with the current state, then on every change.
   session.subscribe(render);
   button.addEventListener('click', () => participate(session));
   // For debugging from the console and for the end-to-end tests.
