@@ -9,16 +9,20 @@
 //! its own SAVEPOINT (a participation that fails rolls back only itself), then one COMMIT
 //! (one fsync); the answers are sent only after that COMMIT returned, so a `won` is never
 //! answered for an allocation that is not on disk. If the COMMIT (or the transaction) fails,
-//! every participation of the batch gets an error and none was recorded.
+//! every participation of the batch gets an error and none was recorded. The queue is bounded
+//! ([`QUEUE_CAPACITY`]): past it, requests wait for room (backpressure) instead of growing
+//! memory. A panic while applying a batch (a bug) rolls that batch back, answers each of its
+//! participations with an error, and the writer goes on with the next batch.
 //!
 //! The other calls (prepare, stats, winners, draw, ping) take a second connection of this
 //! process (an async mutex) and run on tokio's blocking pool; the draw competes with the
 //! writer for SQLite's write lock through `busy_timeout`, as a second process would.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -40,6 +44,12 @@ pub struct SqliteStore {
 /// Most participations committed together.
 pub const MAX_BATCH: usize = 256;
 
+/// Most participations waiting for the writer; more wait for room.
+pub const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
+
+/// What the writer does with a batch (the real one is [`commit_batch`]; tests inject others).
+type ApplyBatch = fn(&mut Connection, &[Job]) -> Vec<Result<Participation, ParticipateError>>;
+
 /// A participation queued for the writer thread, with where to send its answer.
 struct Job {
     campaign: Arc<Campaign>,
@@ -54,6 +64,10 @@ fn db(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (or creates) the database file.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, commit_batch)
+    }
+
+    fn open_with(path: &Path, apply: ApplyBatch) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -63,10 +77,10 @@ impl SqliteStore {
         }
         let conn = connect(path)?;
         let write_conn = connect(path)?;
-        let (writer, queue) = mpsc::channel();
+        let (writer, queue) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(write_conn, &queue))
+            .spawn(move || write_loop(write_conn, queue, apply))
             .map_err(|e| StoreError(format!("sqlite: cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
@@ -165,6 +179,7 @@ impl Store for SqliteStore {
             let (reply, answer) = oneshot::channel();
             writer
                 .send(Job { campaign, p, reply })
+                .await
                 .map_err(|_| StoreError("sqlite: the writer thread has stopped".into()))?;
             answer.await.map_err(|_| {
                 ParticipateError::from(StoreError(
@@ -223,8 +238,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 
 /// The writer thread: takes whatever is queued (at most [`MAX_BATCH`]), commits it as one
 /// transaction, then answers. Ends when every handle of the store is dropped.
-fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
+fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Job>, apply: ApplyBatch) {
+    while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -233,7 +248,22 @@ fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
             }
         }
         tracing::debug!(batch = batch.len(), "sqlite: group commit");
-        let answers = commit_batch(&mut conn, &batch);
+        // A panic unwinds through the transaction, whose drop rolls it back: nothing of the
+        // batch is recorded, so each participation gets an error and may be retried.
+        let answers =
+            catch_unwind(AssertUnwindSafe(|| apply(&mut conn, &batch))).unwrap_or_else(|_| {
+                tracing::error!(
+                    batch = batch.len(),
+                    "sqlite: the writer panicked; batch rolled back"
+                );
+                let e = StoreError(
+                    "sqlite: internal error; this participation was not recorded".into(),
+                );
+                batch
+                    .iter()
+                    .map(|_| Err(ParticipateError::Store(e.clone())))
+                    .collect()
+            });
         for (job, answer) in batch.into_iter().zip(answers) {
             // The requester may have gone away; its participation stands.
             let _ = job.reply.send(answer);
@@ -790,5 +820,37 @@ quantity = 2
         assert_eq!(won, 2);
         let s = store.stats(Arc::clone(&c)).await.unwrap();
         assert_eq!((s.participations, s.prizes[0].remaining), (25, 0));
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_batch_fails_that_batch_only_and_the_writer_goes_on() {
+        let (_dir, path, c) = prepared().await;
+        // Panics in the middle of the first batch, after its first participation was applied
+        // inside the transaction; applies later batches for real.
+        fn flaky(
+            conn: &mut Connection,
+            jobs: &[Job],
+        ) -> Vec<Result<Participation, ParticipateError>> {
+            if jobs.iter().any(|j| j.p.id == "boom") {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .unwrap();
+                participate(&tx, &jobs[0].campaign, &jobs[0].p).unwrap();
+                panic!("injected");
+            }
+            commit_batch(conn, jobs)
+        }
+        let store = SqliteStore::open_with(&path, flaky).unwrap();
+        let boom = job(&c, "boom", "t-boom", "alice").0.p;
+        assert!(matches!(
+            store.participate(Arc::clone(&c), boom).await,
+            Err(ParticipateError::Store(_))
+        ));
+        let next = job(&c, "p1", "t1", "bob").0.p;
+        let p = store.participate(Arc::clone(&c), next).await.unwrap();
+        assert_eq!(p.outcome, Outcome::Won);
+        let s = store.stats(Arc::clone(&c)).await.unwrap();
+        // The panicked batch left nothing: only bob's participation and win are stored.
+        assert_eq!((s.participations, s.winners), (1, 1));
     }
 }
