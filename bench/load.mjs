@@ -136,6 +136,6 @@ for (const [storage, processes, clients, server] of plan) {
 await fs.mkdir(args.out, { recursive: true });
 await fs.writeFile(path.join(args.out, 'load.json'), JSON.stringify({
   maxRequests, maxSeconds, reps, prizes: PRIZES, fsyncMs: fsync,
-  note: `Each repetition: a fresh campaign with ${PRIZES} prizes, unique pre-minted ES256 tokens that may all win (gift.cw = true), closed-loop keep-alive clients, at most ${maxRequests} requests or ${maxSeconds} s; the load generator (1 thread) shares the machine's cores with the server(s) (and PostgreSQL). Server built with the workspace release profile. One fdatasync on this disk took ${fsync.toFixed(2)} ms in this run (at most ~${Math.round(1000 / fsync)} serial durable commits/s).`,
+  note: `Each repetition: a fresh campaign with ${PRIZES} prizes, unique pre-minted ES256 tokens that may all win (gift.cw = true), closed-loop keep-alive clients, at most ${maxRequests} requests or ${maxSeconds} s; the load generator (1 thread) shares the machine's cores with the server(s) (and PostgreSQL). Server built with the \`native\` profile (release at opt-level 3), the SQLite store committing in groups. One fdatasync on this disk took ${fsync.toFixed(2)} ms in this run (at most ~${Math.round(1000 / fsync)} serial durable commits/s without group commit; throughput on SQLite depends on it).`,
   runs,
 }, null, 2));

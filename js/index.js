@@ -18,6 +18,7 @@ export class CampaignTokenError extends Error {
 }
 
 let loading = null;
+let loaded = false;
 
 /** Loads the wasm module once. `source` is a URL, bytes or a compiled module. */
 function load(source) {
@@ -34,6 +35,7 @@ function load(source) {
     // application/wasm, and falls back to bytes otherwise.
     await initWasm({ module_or_path: input });
     setErrorClass(CampaignTokenError);
+    loaded = true;
   })().catch((err) => {
     loading = null; // let a later call retry (e.g. after a network error)
     throw err;
@@ -52,7 +54,7 @@ function urlOrNull(text) {
 // verifyToken parses and imports the keys once per distinct configuration, not once per token.
 let cached = { key: null, verifier: null };
 
-async function verifierFor(options) {
+function verifierFor(options) {
   const keys = typeof options?.keys === 'string' ? options.keys : JSON.stringify(options?.keys);
   const key = JSON.stringify([options?.campaignId, keys, options?.issuers,
     options?.clockToleranceSeconds, options?.maxTokenBytes, options?.now]);
@@ -69,7 +71,7 @@ async function verifierFor(options) {
 
 /** Verifies `token`; resolves to the verified claims or rejects with a CampaignTokenError. */
 export async function verifyToken(token, options) {
-  await load(options?.wasm);
+  if (!loaded) await load(options?.wasm);
   return (await verifierFor(options)).verify(token);
 }
 

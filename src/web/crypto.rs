@@ -23,28 +23,38 @@ use crate::error::ErrorCode;
 use crate::keys::{Family, Import};
 use crate::{Error, Verified, Verifier};
 
+/// A key imported for one algorithm, with the parameters `verify` takes for it.
+#[derive(Clone)]
+struct Imported {
+    index: usize,
+    alg: Algorithm,
+    key: CryptoKey,
+    params: Object,
+}
+
 /// Imported keys, by index in the verifier's key set and algorithm.
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    keys: RefCell<Vec<(usize, Algorithm, CryptoKey)>>,
+    keys: RefCell<Vec<Imported>>,
 }
 
 impl KeyCache {
-    fn get(&self, index: usize, alg: Algorithm) -> Option<CryptoKey> {
+    fn get(&self, index: usize, alg: Algorithm) -> Option<Imported> {
         self.keys
             .borrow()
             .iter()
-            .find(|(i, a, _)| *i == index && *a == alg)
-            .map(|(_, _, k)| k.clone())
+            .find(|k| k.index == index && k.alg == alg)
+            .cloned()
     }
 
-    /// The `CryptoKey` for key `index` used with `alg`, imported on first use.
+    /// The `CryptoKey` for key `index` used with `alg`, imported on first use, and its
+    /// `verify` parameters (built once: they are the same for every token).
     async fn key(
         &self,
         verifier: &Verifier,
         index: usize,
         alg: Algorithm,
-    ) -> Result<CryptoKey, Error> {
+    ) -> Result<Imported, Error> {
         if let Some(key) = self.get(index, alg) {
             return Ok(key);
         }
@@ -52,13 +62,18 @@ impl KeyCache {
             .keys()
             .import(index)
             .ok_or(Error::new(ErrorCode::UnknownKey, "no such key"))?;
-        let key = import_key(family, import, alg).await?;
+        let imported = Imported {
+            index,
+            alg,
+            key: import_key(family, import, alg).await?,
+            params: verify_params(alg),
+        };
         let mut keys = self.keys.borrow_mut();
         // Another verification may have imported it meanwhile; keep one.
-        if !keys.iter().any(|(i, a, _)| *i == index && *a == alg) {
-            keys.push((index, alg, key.clone()));
+        if !keys.iter().any(|k| k.index == index && k.alg == alg) {
+            keys.push(imported.clone());
         }
-        Ok(key)
+        Ok(imported)
     }
 
     /// Imports every key of the verifier's set once, so that a key WebCrypto refuses (an EC
@@ -87,17 +102,25 @@ pub(crate) async fn verify(
 ) -> Result<Verified, Error> {
     let signed = verifier.prepare(token)?;
     let key = cache.key(verifier, signed.key, signed.alg).await?;
-    let valid = check(
-        &key,
-        signed.alg,
-        signed.signing_input.as_bytes(),
-        &signed.signature,
-    )
-    .await;
+    let valid = check(&key, signed.signing_input.as_bytes(), &signed.signature).await;
     verifier.conclude(signed, valid, now)
 }
 
+thread_local! {
+    static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
+}
+
+/// `globalThis.crypto.subtle`, looked up once.
 fn subtle() -> Result<SubtleCrypto, Error> {
+    if let Some(subtle) = SUBTLE.with(|s| s.borrow().clone()) {
+        return Ok(subtle);
+    }
+    let subtle = find_subtle()?;
+    SUBTLE.with(|s| *s.borrow_mut() = Some(subtle.clone()));
+    Ok(subtle)
+}
+
+fn find_subtle() -> Result<SubtleCrypto, Error> {
     let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).unwrap_or_default();
     let subtle = if crypto.is_object() {
         Reflect::get(&crypto, &JsValue::from_str("subtle")).unwrap_or_default()
@@ -204,15 +227,15 @@ fn refused(e: &JsValue) -> Error {
 }
 
 /// `crypto.subtle.verify`; any failure (a rejected promise included) is `false`.
-async fn check(key: &CryptoKey, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
+async fn check(key: &Imported, signing_input: &[u8], signature: &[u8]) -> bool {
     let Ok(subtle) = subtle() else {
         return false;
     };
     // WebCrypto copies both buffers before `verify` returns (WebCrypto spec, "get a copy of
     // the bytes held by"), so views into the module's memory are safe here.
     let promise: Result<Promise, _> = subtle.verify_with_object_and_u8_array_and_u8_array(
-        &verify_params(alg),
-        key,
+        &key.params,
+        &key.key,
         signature,
         signing_input,
     );
