@@ -2,8 +2,9 @@
 //!
 //! A brand's backend decides who may win a contest and which prize they are shown, and
 //! signs that in a JSON Web Token with a `gift` claim. This crate is the one place where
-//! such a token is judged: the browser module (compiled to WebAssembly), the token tool and
-//! the allocation server all call [`Verifier::verify`].
+//! such a token is judged: the token tool and the allocation server call
+//! [`Verifier::verify`]; the browser module (compiled to WebAssembly) runs the same steps
+//! around the browser's WebCrypto, which checks the signature itself.
 //!
 //! ```
 //! # use campaign_token::{KeySet, Policy, Verifier};
