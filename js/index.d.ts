@@ -86,5 +86,14 @@ export interface Session extends SessionState {
 
 export function init(options: InitOptions): Promise<Session>;
 
+/** One configuration's verifier: options read and keys imported once. */
+export interface TokenVerifier {
+  /** Rejects CampaignTokenError. */
+  verify(token: string): Promise<VerifiedToken>;
+}
+
+/** Reads the options and imports the keys once; rejects CampaignTokenError (invalid_config, invalid_key). */
+export function createVerifier(options: VerifyOptions): Promise<TokenVerifier>;
+
 /** Rejects CampaignTokenError. */
 export function verifyToken(token: string, options: VerifyOptions): Promise<VerifiedToken>;

@@ -69,6 +69,20 @@ function verifierFor(options) {
   return cached.verifier;
 }
 
+/**
+ * A verifier for one configuration: options read, keys parsed and imported once. For code
+ * that verifies many tokens (a server-side renderer, a worker); rejects with a
+ * CampaignTokenError (`invalid_config`, `invalid_key`).
+ */
+export async function createVerifier(options) {
+  if (!loaded) await load(options?.wasm);
+  const verifier = await Verifier.create(options);
+  return Object.freeze({
+    /** Resolves to the verified claims or rejects with a CampaignTokenError. */
+    verify: (token) => verifier.verify(token),
+  });
+}
+
 /** Verifies `token`; resolves to the verified claims or rejects with a CampaignTokenError. */
 export async function verifyToken(token, options) {
   if (!loaded) await load(options?.wasm);

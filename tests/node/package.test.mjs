@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import * as jose from 'jose';
 
 const pkgDir = resolve(process.env.PKG_DIR ?? new URL('../../pkg', import.meta.url).pathname);
-const { verifyToken, init, CampaignTokenError } = await import(pathToFileURL(`${pkgDir}/index.js`));
+const { verifyToken, createVerifier, init, CampaignTokenError } = await import(pathToFileURL(`${pkgDir}/index.js`));
 const { sendToken } = await import(pathToFileURL(`${pkgDir}/integrator.js`));
 
 const CAMPAIGN = 'summer-2026';
@@ -197,6 +197,20 @@ test('the verifier cache follows the options: another key, another verdict', asy
   await expectCode(verifyToken(token, { campaignId: CAMPAIGN, keys: other.pem }), 'bad_signature');
   assert.equal((await verifyToken(token, { campaignId: CAMPAIGN, keys: es256.pem })).sub, 'participant-1');
   await expectCode(verifyToken(token, { campaignId: 'winter', keys: es256.pem }), 'wrong_campaign', 'campaignId');
+});
+
+test('createVerifier: keys imported once, then any number of tokens; configuration errors at creation', async () => {
+  const verifier = await createVerifier({ campaignId: CAMPAIGN, keys: { keys: [es256.jwk] } });
+  assert.ok(Object.isFrozen(verifier));
+  const [a, b] = await Promise.all([mint(es256, { gift: { cw: true, label: 'A' } }), mint(es256, { gift: { cw: false } })]);
+  const [ra, rb] = await Promise.all([verifier.verify(a), verifier.verify(b)]);
+  assert.equal(ra.prizeLabel, 'A');
+  assert.equal(rb.eligibility, 'cannot-win');
+  await expectCode(verifier.verify(await mint(await keyPair('ES256'))), 'bad_signature');
+  await expectCode(verifier.verify(await mint(es256, { campaignId: 'winter' })), 'wrong_campaign', 'campaignId');
+  await expectCode(verifier.verify(42), 'malformed');
+  await expectCode(createVerifier({ campaignId: CAMPAIGN, keys: { keys: [{ ...es256.jwk, y: es256.jwk.x }] } }), 'invalid_key');
+  await expectCode(createVerifier({ campaignId: CAMPAIGN }), 'invalid_config');
 });
 
 test('integrator: sendToken refuses a wildcard or inexact target origin', async () => {

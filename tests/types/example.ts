@@ -3,12 +3,14 @@
 import {
   init,
   verifyToken,
+  createVerifier,
   CampaignTokenError,
   type Eligibility,
   type ErrorCode,
   type Session,
   type SessionState,
   type VerifiedToken,
+  type TokenVerifier,
   type ParticipationResult,
 } from 'campaign-token';
 import { sendToken } from 'campaign-token/integrator';
@@ -37,6 +39,12 @@ export async function campaignPage(): Promise<Session> {
   }
   unsubscribe();
   return session;
+}
+
+export async function many(tokens: string[], jwks: object): Promise<Eligibility[]> {
+  const verifier: TokenVerifier = await createVerifier({ campaignId: 'summer-2026', keys: jwks });
+  const verified: VerifiedToken[] = await Promise.all(tokens.map((t) => verifier.verify(t)));
+  return verified.map((v) => v.eligibility);
 }
 
 export async function serverSide(token: string, jwks: object): Promise<Eligibility | ErrorCode> {
