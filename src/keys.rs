@@ -278,20 +278,20 @@ impl KeySet {
         Ok(())
     }
 
-    /// Chooses the key for a token's `kid` and `alg`, before any cryptography runs.
-    fn select(&self, kid: Option<&str>, alg: Algorithm) -> Result<&Key, Error> {
-        let key = match (kid, self.keys.as_slice()) {
+    /// Chooses the key for a token's `kid` and `alg` (`unknown_key`,
+    /// `unsupported_algorithm`), before any cryptography runs: the key's index in the set.
+    pub(crate) fn select_index(&self, kid: Option<&str>, alg: Algorithm) -> Result<usize, Error> {
+        let index = match (kid, self.keys.as_slice()) {
             // A single key without a kid (a PEM) is the key, whatever kid the token names.
-            (_, [only]) if only.kid.is_none() => only,
-            (Some(kid), keys) => {
-                keys.iter()
-                    .find(|k| k.kid.as_deref() == Some(kid))
-                    .ok_or(Error::new(
-                        ErrorCode::UnknownKey,
-                        "no configured key has the token's kid",
-                    ))?
-            }
-            (None, [only]) => only,
+            (_, [only]) if only.kid.is_none() => 0,
+            (Some(kid), keys) => keys
+                .iter()
+                .position(|k| k.kid.as_deref() == Some(kid))
+                .ok_or(Error::new(
+                    ErrorCode::UnknownKey,
+                    "no configured key has the token's kid",
+                ))?,
+            (None, [_]) => 0,
             (None, _) => {
                 return Err(Error::new(
                     ErrorCode::UnknownKey,
@@ -299,25 +299,14 @@ impl KeySet {
                 ))
             }
         };
-        if key.accepts(alg) {
-            Ok(key)
+        if self.keys.get(index).is_some_and(|k| k.accepts(alg)) {
+            Ok(index)
         } else {
             Err(Error::new(
                 ErrorCode::UnsupportedAlgorithm,
                 "the token's alg does not match the selected key",
             ))
         }
-    }
-
-    /// Chooses the key for a token's `kid` and `alg` (`unknown_key`,
-    /// `unsupported_algorithm`), before any cryptography runs: the key's index in the set.
-    pub(crate) fn select_index(&self, kid: Option<&str>, alg: Algorithm) -> Result<usize, Error> {
-        let key = self.select(kid, alg)?;
-        Ok(self
-            .keys
-            .iter()
-            .position(|k| core::ptr::eq(k, key))
-            .unwrap_or_default())
     }
 
     /// Checks `signature` over `signing_input` with key `index` (from

@@ -3,9 +3,9 @@
 //! `crypto.subtle.importKey` (which also checks that an EC point is on its curve) and checks
 //! signatures with `crypto.subtle.verify`.
 
-use super::Family;
 #[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
-use super::{bad_ec_point, ec_point};
+use super::ec_point;
+use super::Family;
 use crate::b64;
 use crate::error::Error;
 
@@ -153,7 +153,6 @@ fn ec(family: Family, crv: &str, x: &[u8], y: &[u8], len: usize) -> Result<Mater
     // Lengths here; that the point is on the curve, WebCrypto checks when it imports the key
     // (at `init`, or when a `Verifier` is made), and refuses it as `invalid_key`.
     ec_point(x, y, len)?;
-    let _ = bad_ec_point;
     Ok(Material {
         family,
         import: Import::Jwk(vec![
