@@ -497,14 +497,20 @@ impl Drop for ChangeEvents {
     }
 }
 
-#[wasm_bindgen_test]
-async fn each_token_dispatches_a_change_event_and_calls_back() {
+/// A session on a fresh page whose change events and `onChange` calls are both recorded.
+async fn observed_session() -> (Element, ChangeEvents, Calls, Session) {
     let root = page(MARKUP);
     let events = ChangeEvents::listen();
     let calls = Calls::new();
-    let mut s = Session::create(options(&[("root", root.clone().into())]), calls.function())
+    let s = Session::create(options(&[("root", root.clone().into())]), calls.function())
         .await
         .unwrap();
+    (root, events, calls, s)
+}
+
+#[wasm_bindgen_test]
+async fn each_token_dispatches_a_change_event_and_calls_back() {
+    let (root, events, calls, mut s) = observed_session().await;
     assert_eq!(events.seen.borrow().len(), 0, "no token, no change");
     assert_eq!(calls.seen.borrow().len(), 0, "no token, no call");
 
@@ -765,12 +771,7 @@ async fn a_url_token_is_shown_once_without_the_fallbacks_first() {
 
 #[wasm_bindgen_test]
 async fn only_the_latest_of_two_tokens_set_back_to_back_is_shown() {
-    let root = page(MARKUP);
-    let events = ChangeEvents::listen();
-    let calls = Calls::new();
-    let mut s = Session::create(options(&[("root", root.clone().into())]), calls.function())
-        .await
-        .unwrap();
+    let (root, events, calls, mut s) = observed_session().await;
 
     // A valid token then an invalid one: the invalid one is shown.
     let a = s.set_token(js(GIVEN_PRIZE));
@@ -854,16 +855,26 @@ fn send(data: &JsValue, origin: &str) {
         .unwrap();
 }
 
-#[wasm_bindgen_test]
-async fn messages_from_other_origins_or_of_other_shapes_change_nothing() {
+/// The embedding page's origin the message tests allow.
+const ALLOWED: &str = "https://brand.example";
+
+/// A session on a fresh page that accepts postMessage tokens from `allowed`, with its change
+/// events recorded.
+async fn listening_session(allowed: &str) -> (Element, ChangeEvents, Session) {
     let root = page(MARKUP);
-    let allowed = "https://brand.example";
     let events = ChangeEvents::listen();
-    let mut s = session(&[
+    let s = session(&[
         ("root", root.clone().into()),
         ("allowedOrigins", origins(&[allowed])),
     ])
     .await;
+    (root, events, s)
+}
+
+#[wasm_bindgen_test]
+async fn messages_from_other_origins_or_of_other_shapes_change_nothing() {
+    let (root, events, mut s) = listening_session(ALLOWED).await;
+    let allowed = ALLOWED;
     for origin in [
         "https://evil.example",
         "https://brand.example.evil.example",
@@ -988,14 +999,8 @@ fn token_message_with_id(token: &str, id: &JsValue) -> JsValue {
 
 #[wasm_bindgen_test]
 async fn a_request_id_that_is_not_a_short_string_makes_the_message_malformed() {
-    let root = page(MARKUP);
-    let allowed = "https://brand.example";
-    let events = ChangeEvents::listen();
-    let mut s = session(&[
-        ("root", root.clone().into()),
-        ("allowedOrigins", origins(&[allowed])),
-    ])
-    .await;
+    let (root, events, mut s) = listening_session(ALLOWED).await;
+    let allowed = ALLOWED;
     let too_long = "x".repeat(65);
     for id in [
         JsValue::NULL,
