@@ -87,7 +87,7 @@ impl Outcome {
             "lost" => Ok(Outcome::Lost),
             "entered-draw" => Ok(Outcome::EnteredDraw),
             "not-eligible" => Ok(Outcome::NotEligible),
-            other => Err(StoreError(format!("unknown stored outcome `{other}`"))),
+            other => Err(StoreError::new(format!("unknown stored outcome `{other}`"))),
         }
     }
 }
@@ -95,7 +95,7 @@ impl Outcome {
 /// Parses a stored eligibility.
 pub fn parse_eligibility(s: &str) -> Result<Eligibility, StoreError> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| StoreError(format!("unknown stored eligibility `{s}`")))
+        .map_err(|_| StoreError::new(format!("unknown stored eligibility `{s}`")))
 }
 
 /// A prize as won: its id and the label shown (the token's label for `given-prize`).
@@ -138,17 +138,53 @@ impl From<StoreError> for ParticipateError {
     }
 }
 
-/// A database failure (logged, answered as 500/503).
+/// A database failure (logged, answered as 500/503): what failed and, when a driver or the
+/// system reported it, that error as the [`source`](std::error::Error::source), so a caller
+/// can tell a lost race (PostgreSQL's retry) from a broken disk without parsing text.
+///
+/// The message already ends with the source's text (`sqlite: disk I/O error`), because the
+/// server logs errors with `Display`; `Clone` because one failed group commit answers every
+/// participation of its batch with the same error.
 #[derive(Debug, Clone)]
-pub struct StoreError(pub String);
+pub struct StoreError {
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl StoreError {
+    /// A failure of the store's own rules (no underlying error).
+    pub fn new(message: impl Into<String>) -> StoreError {
+        StoreError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure reported by a driver or the system: `context: source`.
+    pub fn caused<E>(context: &str, source: E) -> StoreError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        StoreError {
+            message: format!("{context}: {source}"),
+            source: Some(Arc::new(source)),
+        }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Stock of one prize.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -313,15 +349,13 @@ fn random_below(n: usize) -> Result<usize, StoreError> {
     for _ in 0..64 {
         let mut b = [0u8; 8];
         getrandom::getrandom(&mut b)
-            .map_err(|e| StoreError(format!("the system random generator failed: {e}")))?;
+            .map_err(|e| StoreError::caused("the system random generator failed", e))?;
         let v = u64::from_le_bytes(b);
         if v < zone {
             return Ok((v % n) as usize);
         }
     }
-    Err(StoreError(
-        "the system random generator looks broken".into(),
-    ))
+    Err(StoreError::new("the system random generator looks broken"))
 }
 
 /// Keeps the first participation of each `sub` (candidates arrive in participation order).
@@ -382,7 +416,7 @@ pub(crate) fn check_prizes(
     for p in &campaign.prizes {
         match stored.iter().find(|(id, _)| *id == p.id) {
             Some((_, q)) if *q != i64::from(p.quantity) => {
-                return Err(StoreError(format!(
+                return Err(StoreError::new(format!(
                     "campaign {}: prize {} is stored with quantity {q} but configured with {}; \
                      the stock of a started campaign cannot change (use a new campaign id or database)",
                     campaign.id, p.id, p.quantity
@@ -395,7 +429,7 @@ pub(crate) fn check_prizes(
         .iter()
         .find(|(id, _)| !campaign.prizes.iter().any(|p| p.id == *id))
     {
-        return Err(StoreError(format!(
+        return Err(StoreError::new(format!(
             "campaign {}: prize {id} is stored but no longer configured",
             campaign.id
         )));
@@ -416,7 +450,7 @@ pub(crate) fn check_moments(
     if same {
         Ok(())
     } else {
-        Err(StoreError(format!(
+        Err(StoreError::new(format!(
             "campaign {}: the stored prize calendar differs from the configured one; \
              the calendar of a started campaign cannot change",
             campaign.id

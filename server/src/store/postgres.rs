@@ -52,7 +52,7 @@ impl From<tokio_postgres::Error> for PgErr {
         );
         PgErr {
             retry,
-            err: StoreError(format!("postgres: {e}")),
+            err: StoreError::caused("postgres", e),
         }
     }
 }
@@ -64,11 +64,11 @@ impl From<StoreError> for PgErr {
 }
 
 fn db(e: tokio_postgres::Error) -> StoreError {
-    StoreError(format!("postgres: {e}"))
+    StoreError::caused("postgres", e)
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError(format!("postgres pool: {e}"))
+    StoreError::caused("postgres pool", e)
 }
 
 impl PgStore {
@@ -76,7 +76,7 @@ impl PgStore {
     pub fn connect(url: &str, max: usize) -> Result<PgStore, StoreError> {
         let cfg: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError(format!("postgres: invalid URL: {e}")))?;
+            .map_err(|e| StoreError::caused("postgres: invalid URL", e))?;
         let mgr = Manager::from_config(
             cfg,
             NoTls,
@@ -87,7 +87,7 @@ impl PgStore {
         let pool = Pool::builder(mgr)
             .max_size(max)
             .build()
-            .map_err(|e| StoreError(format!("postgres pool: {e}")))?;
+            .map_err(|e| StoreError::caused("postgres pool", e))?;
         Ok(PgStore { pool })
     }
 }
@@ -175,7 +175,7 @@ impl Store for PgStore {
     ) -> BoxFut<'a, Result<Participation, ParticipateError>> {
         Box::pin(async move {
             let mut client = self.pool.get().await.map_err(pool_err)?;
-            let mut last = StoreError("no attempt".into());
+            let mut last = StoreError::new("no attempt");
             for _ in 0..MAX_ATTEMPTS {
                 let tx = client.transaction().await.map_err(db)?;
                 match participate_once(&tx, &campaign, &p).await {
@@ -408,7 +408,7 @@ async fn participate_once(
                 {
                     let id: String = r.try_get(0)?;
                     if !take_unit(tx, &c.id, &id).await? {
-                        return Err(StoreError(format!(
+                        return Err(StoreError::new(format!(
                             "prize {id} has no stock left for a winning moment"
                         ))
                         .into());
@@ -535,7 +535,9 @@ async fn draw_in(
     for (cand, prize_id) in chosen.into_iter().zip(units) {
         let took = take_unit(tx, &c.id, &prize_id).await.map_err(|e| e.err)?;
         if !took {
-            return Err(StoreError(format!("prize {prize_id} ran out during the draw")).into());
+            return Err(
+                StoreError::new(format!("prize {prize_id} ran out during the draw")).into(),
+            );
         }
         let label = label_for(&c.prizes, &prize_id, cand.token_label.as_deref());
         tx.execute(

@@ -58,7 +58,7 @@ struct Job {
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
-    StoreError(format!("sqlite: {e}"))
+    StoreError::caused("sqlite", e)
 }
 
 impl SqliteStore {
@@ -71,7 +71,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError(format!("sqlite: cannot create {}: {e}", dir.display()))
+                    StoreError::caused(&format!("sqlite: cannot create {}", dir.display()), e)
                 })?;
             }
         }
@@ -81,7 +81,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(write_conn, queue, apply))
-            .map_err(|e| StoreError(format!("sqlite: cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::caused("sqlite: cannot start the writer thread", e))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             writer,
@@ -102,7 +102,7 @@ impl SqliteStore {
             let mut guard = conn.lock_owned().await;
             tokio::task::spawn_blocking(move || f(&mut guard))
                 .await
-                .map_err(|e| E::from(StoreError(format!("sqlite task failed: {e}"))))?
+                .map_err(|e| E::from(StoreError::caused("sqlite task failed", e)))?
         })
     }
 }
@@ -180,10 +180,10 @@ impl Store for SqliteStore {
             writer
                 .send(Job { campaign, p, reply })
                 .await
-                .map_err(|_| StoreError("sqlite: the writer thread has stopped".into()))?;
+                .map_err(|_| StoreError::new("sqlite: the writer thread has stopped"))?;
             answer.await.map_err(|_| {
-                ParticipateError::from(StoreError(
-                    "sqlite: the writer thread stopped before answering".into(),
+                ParticipateError::from(StoreError::new(
+                    "sqlite: the writer thread stopped before answering",
                 ))
             })?
         })
@@ -226,7 +226,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(db)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError(format!(
+        return Err(StoreError::new(format!(
             "sqlite: could not switch {} to WAL (got {mode})",
             path.display()
         )));
@@ -256,9 +256,8 @@ fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Job>, apply: Apply
                     batch = batch.len(),
                     "sqlite: the writer panicked; batch rolled back"
                 );
-                let e = StoreError(
-                    "sqlite: internal error; this participation was not recorded".into(),
-                );
+                let e =
+                    StoreError::new("sqlite: internal error; this participation was not recorded");
                 batch
                     .iter()
                     .map(|_| Err(ParticipateError::Store(e.clone())))
@@ -306,8 +305,8 @@ fn commit_batch(
         }
         if tx.is_autocommit() {
             // SQLite rolled the whole transaction back (e.g. I/O error, disk full).
-            return fail_all(StoreError(
-                "sqlite: the group-commit transaction was rolled back".into(),
+            return fail_all(StoreError::new(
+                "sqlite: the group-commit transaction was rolled back",
             ));
         }
         answers.push(answer);
@@ -363,7 +362,7 @@ fn participate(
                             .map_err(db)?;
                         if n != 1 {
                             return Err(
-                                StoreError("a winning moment was claimed twice".into()).into()
+                                StoreError::new("a winning moment was claimed twice").into()
                             );
                         }
                         take_unit(tx, &c.id, &prize_id)?;
@@ -459,7 +458,7 @@ fn take_unit(tx: &Connection, campaign: &str, prize: &str) -> Result<(), StoreEr
     if take_unit_if_any(tx, campaign, prize)? {
         Ok(())
     } else {
-        Err(StoreError(format!(
+        Err(StoreError::new(format!(
             "prize {prize} has no stock left for a winning moment"
         )))
     }
