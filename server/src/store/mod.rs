@@ -1,8 +1,10 @@
 //! Storage of participations and prize stock, behind one small trait with two real
 //! implementations: SQLite (the embedded default) and PostgreSQL (several server processes).
 //!
-//! The allocation rules live inside each implementation's transaction, because that is the
-//! only place they can be applied atomically. They are the same for both:
+//! The allocation rules are written once, in [`rules`], over [`tx::Tx`]: an open transaction
+//! whose calls are one statement each, every statement written once in [`statements`]. They
+//! run inside the backend's transaction, because that is the only place they can be applied
+//! atomically:
 //!
 //! 1. a token already seen (same SHA-256) returns its stored participation, `replayed`;
 //! 2. a `sub` with `participation_limit` participations is refused;
@@ -16,6 +18,10 @@
 //! hold across processes; stock is only ever decremented by a conditional update
 //! (`remaining > 0`) inside the transaction that records the win, so a prize is never
 //! allocated twice and a win is only reported after its commit.
+//!
+//! Each backend keeps only what differs: connections, how a transaction begins and ends
+//! ([`sqlite`]: group commit in savepoints; [`postgres`]: row locks, an advisory lock for
+//! migrations, retries of lost races). The schema is in [`migrations`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,16 +31,19 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use crate::config::{Campaign, CampaignKind, Prize};
+use crate::config::Campaign;
 
+mod migrations;
 pub mod postgres;
+mod rules;
 pub mod sqlite;
+mod statements;
+mod tx;
+
+pub use migrations::SCHEMA_VERSION;
 
 /// A boxed future, so that the trait stays object safe (`Box<dyn Store>`).
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Schema version written by the migrations (for the logs).
-pub const SCHEMA_VERSION: i64 = 1;
 
 /// A participation to record.
 #[derive(Debug, Clone)]
@@ -290,217 +299,4 @@ pub trait Store: Send + Sync {
     ) -> BoxFut<'a, Result<Vec<Winner>, DrawError>>;
     /// Whether the database answers.
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>>;
-}
-
-/// The label shown for a prize won: the token's label for `given-prize`, else the prize name.
-pub(crate) fn label_for(prizes: &[Prize], prize_id: &str, token_label: Option<&str>) -> String {
-    match token_label {
-        Some(l) => l.to_owned(),
-        None => prizes
-            .iter()
-            .find(|p| p.id == prize_id)
-            .map_or_else(|| prize_id.to_owned(), |p| p.name.clone()),
-    }
-}
-
-/// The outcome for an eligibility when no prize is allocated.
-pub(crate) fn outcome_without_prize(kind: CampaignKind, e: Eligibility) -> Outcome {
-    match (e, kind) {
-        (Eligibility::CannotWin, _) => Outcome::NotEligible,
-        (Eligibility::Standard, CampaignKind::Draw) => Outcome::EnteredDraw,
-        _ => Outcome::Lost,
-    }
-}
-
-/// Whether this participation competes for a prize immediately (instant-win moment or
-/// first-come stock).
-pub(crate) fn competes_now(kind: CampaignKind, e: Eligibility) -> bool {
-    match kind {
-        CampaignKind::InstantWin => e.may_win(),
-        CampaignKind::Draw => matches!(e, Eligibility::GivenPrize | Eligibility::AnyPrize),
-    }
-}
-
-/// A draw candidate: one per participant.
-#[derive(Debug, Clone)]
-pub(crate) struct Candidate {
-    pub id: String,
-    pub sub: String,
-    pub token_label: Option<String>,
-}
-
-/// Picks up to `k` of `candidates` uniformly at random with the operating system's CSPRNG
-/// (partial Fisher–Yates). Candidates must be one per participant already.
-pub(crate) fn pick(mut candidates: Vec<Candidate>, k: usize) -> Result<Vec<Candidate>, StoreError> {
-    let k = k.min(candidates.len());
-    for i in 0..k {
-        let span = candidates.len() - i;
-        let j = i + random_below(span)?;
-        candidates.swap(i, j);
-    }
-    candidates.truncate(k);
-    Ok(candidates)
-}
-
-/// A uniform random integer in `0..n` (n ≥ 1), without modulo bias.
-fn random_below(n: usize) -> Result<usize, StoreError> {
-    let n = n as u64;
-    let zone = u64::MAX - (u64::MAX % n);
-    for _ in 0..64 {
-        let mut b = [0u8; 8];
-        getrandom::getrandom(&mut b)
-            .map_err(|e| StoreError::caused("the system random generator failed", e))?;
-        let v = u64::from_le_bytes(b);
-        if v < zone {
-            return Ok((v % n) as usize);
-        }
-    }
-    Err(StoreError::new("the system random generator looks broken"))
-}
-
-/// Keeps the first participation of each `sub` (candidates arrive in participation order).
-pub(crate) fn one_per_sub(rows: Vec<Candidate>) -> Vec<Candidate> {
-    let mut seen = std::collections::HashSet::new();
-    rows.into_iter()
-        .filter(|c| seen.insert(c.sub.clone()))
-        .collect()
-}
-
-/// The SQL schema, shared by both databases (types chosen to mean the same in both).
-pub(crate) const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS prizes (
-        campaign TEXT NOT NULL,
-        id TEXT NOT NULL,
-        ord INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        quantity BIGINT NOT NULL,
-        remaining BIGINT NOT NULL CHECK (remaining >= 0),
-        PRIMARY KEY (campaign, id))",
-    "CREATE TABLE IF NOT EXISTS moments (
-        campaign TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        at BIGINT NOT NULL,
-        prize_id TEXT NOT NULL,
-        participation_id TEXT UNIQUE,
-        PRIMARY KEY (campaign, seq))",
-    "CREATE TABLE IF NOT EXISTS participations (
-        id TEXT PRIMARY KEY,
-        campaign TEXT NOT NULL,
-        token_hash TEXT NOT NULL,
-        sub TEXT NOT NULL,
-        n INTEGER NOT NULL,
-        eligibility TEXT NOT NULL,
-        token_label TEXT,
-        outcome TEXT NOT NULL,
-        prize_id TEXT,
-        prize_label TEXT,
-        won_at BIGINT,
-        drawn INTEGER NOT NULL DEFAULT 0,
-        answers TEXT,
-        created_at BIGINT NOT NULL,
-        UNIQUE (campaign, token_hash),
-        UNIQUE (campaign, sub, n))",
-    "CREATE INDEX IF NOT EXISTS participations_outcome ON participations (campaign, outcome)",
-    "CREATE TABLE IF NOT EXISTS draws (
-        campaign TEXT PRIMARY KEY,
-        drawn_by TEXT NOT NULL,
-        drawn_at BIGINT NOT NULL,
-        winners BIGINT NOT NULL)",
-];
-
-/// What `prepare` must find (or create) for a campaign.
-pub(crate) fn check_prizes(
-    campaign: &Campaign,
-    stored: &[(String, i64)],
-) -> Result<(), StoreError> {
-    for p in &campaign.prizes {
-        match stored.iter().find(|(id, _)| *id == p.id) {
-            Some((_, q)) if *q != i64::from(p.quantity) => {
-                return Err(StoreError::new(format!(
-                    "campaign {}: prize {} is stored with quantity {q} but configured with {}; \
-                     the stock of a started campaign cannot change (use a new campaign id or database)",
-                    campaign.id, p.id, p.quantity
-                )))
-            }
-            _ => {}
-        }
-    }
-    if let Some((id, _)) = stored
-        .iter()
-        .find(|(id, _)| !campaign.prizes.iter().any(|p| p.id == *id))
-    {
-        return Err(StoreError::new(format!(
-            "campaign {}: prize {id} is stored but no longer configured",
-            campaign.id
-        )));
-    }
-    Ok(())
-}
-
-/// Checks stored winning moments against the configured calendar.
-pub(crate) fn check_moments(
-    campaign: &Campaign,
-    stored: &[(i64, String)],
-) -> Result<(), StoreError> {
-    let same = stored.len() == campaign.moments.len()
-        && stored
-            .iter()
-            .zip(&campaign.moments)
-            .all(|((at, prize), m)| *at == m.at && *prize == m.prize_id);
-    if same {
-        Ok(())
-    } else {
-        Err(StoreError::new(format!(
-            "campaign {}: the stored prize calendar differs from the configured one; \
-             the calendar of a started campaign cannot change",
-            campaign.id
-        )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cands(n: usize) -> Vec<Candidate> {
-        (0..n)
-            .map(|i| Candidate {
-                id: format!("p{i}"),
-                sub: format!("s{i}"),
-                token_label: None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_draw_picks_distinct_candidates_and_never_more_than_asked() {
-        for (n, k) in [(0, 3), (2, 5), (10, 3), (10, 10)] {
-            let got = pick(cands(n), k).unwrap();
-            assert_eq!(got.len(), k.min(n));
-            let ids: std::collections::HashSet<_> = got.iter().map(|c| c.id.clone()).collect();
-            assert_eq!(ids.len(), got.len(), "no one is drawn twice");
-        }
-    }
-
-    #[test]
-    fn every_candidate_can_be_drawn() {
-        // 5 candidates, 1 pick, 400 rounds: each is missed with probability (4/5)^400.
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..400 {
-            seen.insert(pick(cands(5), 1).unwrap()[0].id.clone());
-        }
-        assert_eq!(seen.len(), 5);
-    }
-
-    #[test]
-    fn one_chance_per_participant() {
-        let mut rows = cands(3);
-        rows.push(Candidate {
-            id: "again".into(),
-            sub: "s1".into(),
-            token_label: None,
-        });
-        let kept: Vec<String> = one_per_sub(rows).into_iter().map(|c| c.id).collect();
-        assert_eq!(kept, ["p0", "p1", "p2"]);
-    }
 }

@@ -18,19 +18,21 @@
 //! process (an async mutex) and run on tokio's blocking pool; the draw competes with the
 //! writer for SQLite's write lock through `busy_timeout`, as a second process would.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-
+use super::rules;
+use super::tx::{sqlite_text, Cell, Row, Tx, Value};
 use super::{
-    check_moments, check_prizes, competes_now, label_for, one_per_sub, outcome_without_prize,
-    parse_eligibility, pick, BoxFut, Candidate, DrawError, DrawRecord, NewParticipation, Outcome,
-    ParticipateError, Participation, PrizeStock, PrizeWon, Stats, Store, StoreError, Winner,
-    SCHEMA,
+    BoxFut, DrawError, NewParticipation, ParticipateError, Participation, Stats, Store, StoreError,
+    Winner,
 };
 use crate::config::Campaign;
 
@@ -111,61 +113,9 @@ impl Store for SqliteStore {
     fn prepare<'a>(&'a self, campaigns: &'a [Arc<Campaign>]) -> BoxFut<'a, Result<(), StoreError>> {
         let campaigns: Vec<Arc<Campaign>> = campaigns.to_vec();
         self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
-            for stmt in SCHEMA {
-                tx.execute_batch(stmt).map_err(db)?;
-            }
-            for c in &campaigns {
-                let stored: Vec<(String, i64)> = {
-                    let mut q = tx
-                        .prepare("SELECT id, quantity FROM prizes WHERE campaign = ?1")
-                        .map_err(db)?;
-                    let rows = q
-                        .query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .map_err(db)?;
-                    rows.collect::<Result<_, _>>().map_err(db)?
-                };
-                check_prizes(c, &stored)?;
-                for (ord, p) in c.prizes.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO prizes (campaign, id, ord, name, quantity, remaining)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING",
-                        params![c.id, p.id, ord as i64, p.name, i64::from(p.quantity)],
-                    )
-                    .map_err(db)?;
-                    // The name may be edited; the stock may not (checked above).
-                    tx.execute(
-                        "UPDATE prizes SET name = ?3, ord = ?4 WHERE campaign = ?1 AND id = ?2",
-                        params![c.id, p.id, p.name, ord as i64],
-                    )
-                    .map_err(db)?;
-                }
-                let stored: Vec<(i64, String)> = {
-                    let mut q = tx
-                        .prepare(
-                            "SELECT at, prize_id FROM moments WHERE campaign = ?1 ORDER BY seq",
-                        )
-                        .map_err(db)?;
-                    let rows = q
-                        .query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .map_err(db)?;
-                    rows.collect::<Result<_, _>>().map_err(db)?
-                };
-                if stored.is_empty() {
-                    for (seq, m) in c.moments.iter().enumerate() {
-                        tx.execute(
-                            "INSERT INTO moments (campaign, seq, at, prize_id) VALUES (?1, ?2, ?3, ?4)",
-                            params![c.id, seq as i64, m.at, m.prize_id],
-                        )
-                        .map_err(db)?;
-                    }
-                } else {
-                    check_moments(c, &stored)?;
-                }
-            }
-            tx.commit().map_err(db)
+            in_transaction(conn, TransactionBehavior::Immediate, async |tx| {
+                rules::prepare(tx, &campaigns).await
+            })
         })
     }
 
@@ -190,16 +140,14 @@ impl Store for SqliteStore {
     }
 
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
-        let id = campaign.id.clone();
-        self.with(move |conn| stats(conn, &id))
+        self.with(move |conn| stats(conn, &campaign.id))
     }
 
     fn winners<'a>(
         &'a self,
         campaign: Arc<Campaign>,
     ) -> BoxFut<'a, Result<Vec<Winner>, StoreError>> {
-        let id = campaign.id.clone();
-        self.with(move |conn| winners(conn, &id))
+        self.with(move |conn| run_ready(rules::winners(&mut SqliteTx(conn), &campaign.id)))
     }
 
     fn draw<'a>(
@@ -209,7 +157,11 @@ impl Store for SqliteStore {
         now: i64,
     ) -> BoxFut<'a, Result<Vec<Winner>, DrawError>> {
         let by = drawn_by.to_owned();
-        self.with(move |conn| draw(conn, &campaign, &by, now))
+        self.with(move |conn| {
+            in_transaction(conn, TransactionBehavior::Immediate, async |tx| {
+                rules::draw(tx, &campaign, &by, now).await
+            })
+        })
     }
 
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>> {
@@ -222,6 +174,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db)?;
+    // Room for every statement of the rules, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(64);
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(db)?;
@@ -293,7 +247,11 @@ fn commit_batch(
             Err(e) => return fail_all(db(e)),
         };
         sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-        let answer = participate(&sp, &job.campaign, &job.p);
+        let answer = run_ready(rules::participate(
+            &mut SqliteTx(&sp),
+            &job.campaign,
+            &job.p,
+        ));
         let closed = if answer.is_ok() {
             sp.commit()
         } else {
@@ -317,343 +275,97 @@ fn commit_batch(
     }
 }
 
-/// One participation, inside the writer's transaction (its savepoint); commits nothing.
-fn participate(
-    tx: &Connection,
-    c: &Campaign,
-    p: &NewParticipation,
-) -> Result<Participation, ParticipateError> {
-    if let Some(existing) = find_by_token(tx, &c.id, &p.token_hash)? {
-        return Ok(existing);
-    }
-    let count: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM participations WHERE campaign = ?1 AND sub = ?2",
-            params![c.id, p.sub],
-            |r| r.get(0),
-        )
-        .map_err(db)?;
-    if count >= i64::from(c.participation_limit) {
-        return Err(ParticipateError::Limit);
-    }
-    let mut prize: Option<PrizeWon> = None;
-    if competes_now(c.kind, p.eligibility) {
-        let prize_id: Option<String> = match c.kind {
-            crate::config::CampaignKind::InstantWin => {
-                let due: Option<(i64, String)> = tx
-                    .query_row(
-                        "SELECT seq, prize_id FROM moments
-                         WHERE campaign = ?1 AND participation_id IS NULL AND at <= ?2
-                         ORDER BY seq LIMIT 1",
-                        params![c.id, p.now],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(db)?;
-                match due {
-                    None => None,
-                    Some((seq, prize_id)) => {
-                        let n = tx
-                            .execute(
-                                "UPDATE moments SET participation_id = ?3
-                                 WHERE campaign = ?1 AND seq = ?2 AND participation_id IS NULL",
-                                params![c.id, seq, p.id],
-                            )
-                            .map_err(db)?;
-                        if n != 1 {
-                            return Err(
-                                StoreError::new("a winning moment was claimed twice").into()
-                            );
-                        }
-                        take_unit(tx, &c.id, &prize_id)?;
-                        Some(prize_id)
-                    }
-                }
-            }
-            crate::config::CampaignKind::Draw => {
-                let mut won = None;
-                for pr in &c.prizes {
-                    if take_unit_if_any(tx, &c.id, &pr.id)? {
-                        won = Some(pr.id.clone());
-                        break;
-                    }
-                }
-                won
-            }
-        };
-        prize = prize_id.map(|id| PrizeWon {
-            label: label_for(&c.prizes, &id, p.token_label.as_deref()),
-            id,
-        });
-    }
-    let outcome = if prize.is_some() {
-        Outcome::Won
-    } else {
-        outcome_without_prize(c.kind, p.eligibility)
-    };
-    tx.execute(
-        "INSERT INTO participations (id, campaign, token_hash, sub, n, eligibility, token_label,
-            outcome, prize_id, prize_label, won_at, answers, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            p.id,
-            c.id,
-            p.token_hash,
-            p.sub,
-            count + 1,
-            p.eligibility.as_str(),
-            p.token_label,
-            outcome.as_str(),
-            prize.as_ref().map(|x| x.id.as_str()),
-            prize.as_ref().map(|x| x.label.as_str()),
-            prize.as_ref().map(|_| p.now),
-            p.answers,
-            p.now,
-        ],
-    )
-    .map_err(db)?;
-    Ok(Participation {
-        participation_id: p.id.clone(),
-        outcome,
-        prize,
-        eligibility: p.eligibility,
-        replayed: false,
-    })
-}
-
-/// id, outcome, eligibility, prize id, prize label.
-type StoredRow = (String, String, String, Option<String>, Option<String>);
-
-fn find_by_token(
-    tx: &Connection,
-    campaign: &str,
-    token_hash: &str,
-) -> Result<Option<Participation>, StoreError> {
-    let row: Option<StoredRow> = tx
-        .query_row(
-            "SELECT id, outcome, eligibility, prize_id, prize_label FROM participations
-             WHERE campaign = ?1 AND token_hash = ?2",
-            params![campaign, token_hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()
-        .map_err(db)?;
-    row.map(|(id, outcome, eligibility, prize_id, prize_label)| {
-        Ok(Participation {
-            participation_id: id,
-            outcome: Outcome::parse(&outcome)?,
-            prize: match (prize_id, prize_label) {
-                (Some(id), Some(label)) => Some(PrizeWon { id, label }),
-                _ => None,
-            },
-            eligibility: parse_eligibility(&eligibility)?,
-            replayed: true,
-        })
-    })
-    .transpose()
-}
-
-/// Takes one unit of a prize that must have stock (a winning moment's prize).
-fn take_unit(tx: &Connection, campaign: &str, prize: &str) -> Result<(), StoreError> {
-    if take_unit_if_any(tx, campaign, prize)? {
-        Ok(())
-    } else {
-        Err(StoreError::new(format!(
-            "prize {prize} has no stock left for a winning moment"
-        )))
-    }
-}
-
-fn take_unit_if_any(tx: &Connection, campaign: &str, prize: &str) -> Result<bool, StoreError> {
-    let n = tx
-        .execute(
-            "UPDATE prizes SET remaining = remaining - 1
-             WHERE campaign = ?1 AND id = ?2 AND remaining > 0",
-            params![campaign, prize],
-        )
-        .map_err(db)?;
-    Ok(n == 1)
-}
-
+/// Counters of a campaign, from one read transaction (one snapshot of the WAL).
 fn stats(conn: &mut Connection, campaign: &str) -> Result<Stats, StoreError> {
-    let tx = conn.transaction().map_err(db)?;
-    let (participations, participants): (i64, i64) = tx
-        .query_row(
-            "SELECT COUNT(*), COUNT(DISTINCT sub) FROM participations WHERE campaign = ?1",
-            [campaign],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(db)?;
-    let mut outcomes = std::collections::BTreeMap::new();
-    {
-        let mut q = tx
-            .prepare(
-                "SELECT outcome, COUNT(*) FROM participations WHERE campaign = ?1 GROUP BY outcome",
-            )
-            .map_err(db)?;
-        let rows = q
-            .query_map([campaign], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(db)?;
-        for row in rows {
-            let (k, v) = row.map_err(db)?;
-            outcomes.insert(k, v);
-        }
-    }
-    let prizes: Vec<PrizeStock> = {
-        let mut q = tx
-            .prepare(
-                "SELECT id, name, quantity, remaining FROM prizes WHERE campaign = ?1 ORDER BY ord",
-            )
-            .map_err(db)?;
-        let rows = q
-            .query_map([campaign], |r| {
-                Ok(PrizeStock {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    quantity: r.get(2)?,
-                    remaining: r.get(3)?,
-                })
-            })
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)?
-    };
-    let unclaimed_moments: i64 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM moments WHERE campaign = ?1 AND participation_id IS NULL",
-            [campaign],
-            |r| r.get(0),
-        )
-        .map_err(db)?;
-    let draw = tx
-        .query_row(
-            "SELECT drawn_by, drawn_at, winners FROM draws WHERE campaign = ?1",
-            [campaign],
-            |r| {
-                Ok(DrawRecord {
-                    drawn_by: r.get(0)?,
-                    drawn_at: r.get(1)?,
-                    winners: r.get(2)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(db)?;
-    let winners = outcomes.get("won").copied().unwrap_or(0);
-    Ok(Stats {
-        participations,
-        participants,
-        outcomes,
-        winners,
-        prizes,
-        unclaimed_moments,
-        draw,
+    in_transaction(conn, TransactionBehavior::Deferred, async |tx| {
+        rules::stats(tx, campaign).await
     })
 }
 
-fn winners(conn: &mut Connection, campaign: &str) -> Result<Vec<Winner>, StoreError> {
-    let mut q = conn
-        .prepare(
-            "SELECT id, sub, prize_id, prize_label, won_at, drawn FROM participations
-             WHERE campaign = ?1 AND outcome = 'won' ORDER BY won_at, created_at, id",
-        )
-        .map_err(db)?;
-    let rows = q
-        .query_map([campaign], |r| {
-            Ok(Winner {
-                participation_id: r.get(0)?,
-                sub: r.get(1)?,
-                prize: PrizeWon {
-                    id: r.get(2)?,
-                    label: r.get(3)?,
-                },
-                won_at: r.get(4)?,
-                drawn: r.get::<_, i64>(5)? != 0,
-            })
-        })
-        .map_err(db)?;
-    rows.collect::<Result<_, _>>().map_err(db)
-}
-
-fn draw(conn: &mut Connection, c: &Campaign, by: &str, now: i64) -> Result<Vec<Winner>, DrawError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)?;
-    let inserted = tx
-        .execute(
-            "INSERT INTO draws (campaign, drawn_by, drawn_at, winners) VALUES (?1, ?2, ?3, 0)
-             ON CONFLICT DO NOTHING",
-            params![c.id, by, now],
-        )
-        .map_err(db)?;
-    if inserted != 1 {
-        return Err(DrawError::AlreadyDrawn);
-    }
-    let units: Vec<(String, i64)> = {
-        let mut q = tx
-            .prepare("SELECT id, remaining FROM prizes WHERE campaign = ?1 ORDER BY ord")
-            .map_err(db)?;
-        let rows = q
-            .query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)?
-    };
-    let units: Vec<String> = units
-        .into_iter()
-        .flat_map(|(id, n)| std::iter::repeat_n(id, usize::try_from(n).unwrap_or(0)))
-        .collect();
-    let candidates: Vec<Candidate> = {
-        let mut q = tx
-            .prepare(
-                "SELECT p.id, p.sub, p.token_label FROM participations p
-                 WHERE p.campaign = ?1 AND p.eligibility <> 'cannot-win' AND p.outcome <> 'won'
-                   AND NOT EXISTS (SELECT 1 FROM participations w
-                                   WHERE w.campaign = p.campaign AND w.sub = p.sub
-                                     AND w.outcome = 'won')
-                 ORDER BY p.created_at, p.id",
-            )
-            .map_err(db)?;
-        let rows = q
-            .query_map([&c.id], |r| {
-                Ok(Candidate {
-                    id: r.get(0)?,
-                    sub: r.get(1)?,
-                    token_label: r.get(2)?,
-                })
-            })
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)?
-    };
-    let chosen = pick(one_per_sub(candidates), units.len())?;
-    let mut out = Vec::with_capacity(chosen.len());
-    for (cand, prize_id) in chosen.into_iter().zip(units) {
-        take_unit(&tx, &c.id, &prize_id)?;
-        let label = label_for(&c.prizes, &prize_id, cand.token_label.as_deref());
-        tx.execute(
-            "UPDATE participations SET outcome = 'won', prize_id = ?2, prize_label = ?3,
-                won_at = ?4, drawn = 1 WHERE id = ?1",
-            params![cand.id, prize_id, label, now],
-        )
-        .map_err(db)?;
-        out.push(Winner {
-            participation_id: cand.id,
-            sub: cand.sub,
-            prize: PrizeWon {
-                id: prize_id,
-                label,
-            },
-            won_at: now,
-            drawn: true,
-        });
-    }
-    tx.execute(
-        "UPDATE draws SET winners = ?2 WHERE campaign = ?1",
-        params![c.id, out.len() as i64],
-    )
-    .map_err(db)?;
+/// Runs `f` in a transaction begun with `behavior`, committed if `f` succeeds (dropped, so
+/// rolled back, if not).
+fn in_transaction<T, E>(
+    conn: &mut Connection,
+    behavior: TransactionBehavior,
+    f: impl AsyncFnOnce(&mut SqliteTx<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    let tx = conn.transaction_with_behavior(behavior).map_err(db)?;
+    let out = run_ready(f(&mut SqliteTx(&tx)))?;
     tx.commit().map_err(db)?;
     Ok(out)
+}
+
+/// Drives a future of the rules over [`SqliteTx`] to its end. SQLite answers synchronously,
+/// so such a future completes on its first poll; one that does not is a bug, answered as an
+/// error rather than a hang.
+fn run_ready<T, E: From<StoreError>>(f: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => {
+            Err(StoreError::new("sqlite: a statement did not complete synchronously").into())
+        }
+    }
+}
+
+/// A SQLite connection inside a transaction or savepoint, as the rules' [`Tx`].
+struct SqliteTx<'c>(&'c Connection);
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Value::Null => ValueRef::Null,
+            Value::Int(v) => ValueRef::Integer(v),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+fn cell(v: ValueRef<'_>) -> Result<Cell, StoreError> {
+    match v {
+        ValueRef::Null => Ok(Cell::Null),
+        ValueRef::Integer(i) => Ok(Cell::Int(i)),
+        ValueRef::Text(t) => String::from_utf8(t.to_vec())
+            .map(Cell::Text)
+            .map_err(|e| StoreError::caused("sqlite: a text column is not UTF-8", e)),
+        ValueRef::Real(_) | ValueRef::Blob(_) => Err(StoreError::new(format!(
+            "sqlite: unexpected {} column",
+            v.data_type()
+        ))),
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    async fn execute(&mut self, sql: &'static str, args: &[Value<'_>]) -> Result<u64, StoreError> {
+        let mut stmt = self.0.prepare_cached(&sqlite_text(sql)).map_err(db)?;
+        let n = stmt.execute(rusqlite::params_from_iter(args)).map_err(db)?;
+        u64::try_from(n).map_err(|e| StoreError::caused("sqlite: row count", e))
+    }
+
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        args: &[Value<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.0.prepare_cached(&sqlite_text(sql)).map_err(db)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(db)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(db)? {
+            let cells = (0..width)
+                .map(|i| cell(r.get_ref(i).map_err(db)?))
+                .collect::<Result<_, _>>()?;
+            out.push(Row(cells));
+        }
+        Ok(out)
+    }
+
+    async fn batch(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        self.0.execute_batch(sql).map_err(db)
+    }
 }
 
 #[cfg(test)]
@@ -666,6 +378,7 @@ mod tests {
     )]
 
     use super::*;
+    use crate::store::Outcome;
     use campaign_token::Eligibility;
 
     const CONFIG: &str = r#"
@@ -834,7 +547,12 @@ quantity = 2
                 let tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .unwrap();
-                participate(&tx, &jobs[0].campaign, &jobs[0].p).unwrap();
+                run_ready(rules::participate(
+                    &mut SqliteTx(&tx),
+                    &jobs[0].campaign,
+                    &jobs[0].p,
+                ))
+                .unwrap();
                 panic!("injected");
             }
             commit_batch(conn, jobs)

@@ -1,0 +1,447 @@
+//! Every SQL statement of the allocation rules, each written once: its text (PostgreSQL's
+//! spelling, see [`super::tx::sqlite_text`]), its arguments and the Rust shape of its rows.
+//! One function, one statement; the rules that combine them are in [`super::rules`].
+
+use super::rules::Candidate;
+use super::tx::{args, Row, Tx, Value};
+use super::{
+    parse_eligibility, DrawRecord, NewParticipation, Outcome, Participation, PrizeStock, PrizeWon,
+    StoreError, Winner,
+};
+
+/// Runs a query; maps each row.
+async fn all<T: Tx, R>(
+    tx: &mut T,
+    sql: &'static str,
+    args: &[Value<'_>],
+    map: impl Fn(&Row) -> Result<R, StoreError>,
+) -> Result<Vec<R>, StoreError> {
+    tx.query(sql, args).await?.iter().map(map).collect()
+}
+
+/// Runs a query; maps its first row, if any.
+async fn one<T: Tx, R>(
+    tx: &mut T,
+    sql: &'static str,
+    args: &[Value<'_>],
+    map: impl Fn(&Row) -> Result<R, StoreError>,
+) -> Result<Option<R>, StoreError> {
+    tx.query(sql, args).await?.first().map(map).transpose()
+}
+
+/// Runs a `SELECT COUNT(*)`.
+async fn count<T: Tx>(
+    tx: &mut T,
+    sql: &'static str,
+    args: &[Value<'_>],
+) -> Result<i64, StoreError> {
+    one(tx, sql, args, |r| r.int(0))
+        .await?
+        .ok_or_else(|| StoreError::new("a count answered no row"))
+}
+
+/// A (text, integer) row.
+fn text_int(r: &Row) -> Result<(String, i64), StoreError> {
+    Ok((r.text(0)?, r.int(1)?))
+}
+
+// ---------------------------------------------------------------------------------------
+// Campaign records (prepare).
+
+/// The stored prizes of a campaign: (id, quantity).
+pub(crate) async fn prize_quantities<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    all(
+        tx,
+        "SELECT id, quantity FROM prizes WHERE campaign = $1",
+        args![campaign],
+        text_int,
+    )
+    .await
+}
+
+/// Records a prize with its full stock, unless it is recorded already.
+pub(crate) async fn insert_prize<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    id: &str,
+    ord: i64,
+    name: &str,
+    quantity: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO prizes (campaign, id, ord, name, quantity, remaining)
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+        args![campaign, id, ord, name, quantity],
+    )
+    .await
+    .map(drop)
+}
+
+/// Updates what may change in a started campaign's prize: its name and its place.
+pub(crate) async fn rename_prize<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    id: &str,
+    name: &str,
+    ord: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE prizes SET name = $3, ord = $4 WHERE campaign = $1 AND id = $2",
+        args![campaign, id, name, ord],
+    )
+    .await
+    .map(drop)
+}
+
+/// The stored winning moments of a campaign, in order: (at, prize id).
+pub(crate) async fn stored_moments<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    all(
+        tx,
+        "SELECT at, prize_id FROM moments WHERE campaign = $1 ORDER BY seq",
+        args![campaign],
+        |r| Ok((r.int(0)?, r.text(1)?)),
+    )
+    .await
+}
+
+/// Records one winning moment.
+pub(crate) async fn insert_moment<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    seq: i64,
+    at: i64,
+    prize_id: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO moments (campaign, seq, at, prize_id) VALUES ($1, $2, $3, $4)",
+        args![campaign, seq, at, prize_id],
+    )
+    .await
+    .map(drop)
+}
+
+// ---------------------------------------------------------------------------------------
+// Participation.
+
+/// The participation already recorded for this token, answered as a replay.
+pub(crate) async fn find_by_token<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    token_hash: &str,
+) -> Result<Option<Participation>, StoreError> {
+    one(
+        tx,
+        "SELECT id, outcome, eligibility, prize_id, prize_label FROM participations
+         WHERE campaign = $1 AND token_hash = $2",
+        args![campaign, token_hash],
+        |r| {
+            Ok(Participation {
+                participation_id: r.text(0)?,
+                outcome: Outcome::parse(&r.text(1)?)?,
+                prize: match (r.opt_text(3)?, r.opt_text(4)?) {
+                    (Some(id), Some(label)) => Some(PrizeWon { id, label }),
+                    _ => None,
+                },
+                eligibility: parse_eligibility(&r.text(2)?)?,
+                replayed: true,
+            })
+        },
+    )
+    .await
+}
+
+/// How many participations a `sub` has in a campaign.
+pub(crate) async fn count_for_sub<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    sub: &str,
+) -> Result<i64, StoreError> {
+    count(
+        tx,
+        "SELECT COUNT(*) FROM participations WHERE campaign = $1 AND sub = $2",
+        args![campaign, sub],
+    )
+    .await
+}
+
+/// Claims the earliest unclaimed winning moment at or before `now` for `participation`;
+/// answers its prize. On PostgreSQL, `SKIP LOCKED` lets concurrent claimants pass a moment
+/// another transaction is claiming instead of queueing behind it, and `participation_id IS
+/// NULL` in the outer `WHERE` is re-checked on the committed row, so a moment is never
+/// claimed twice.
+pub(crate) async fn claim_moment<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    now: i64,
+    participation: &str,
+) -> Result<Option<String>, StoreError> {
+    one(
+        tx,
+        "UPDATE moments SET participation_id = $3
+         WHERE campaign = $1 AND participation_id IS NULL AND seq = (
+             SELECT seq FROM moments
+             WHERE campaign = $1 AND participation_id IS NULL AND at <= $2
+             ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING prize_id",
+        args![campaign, now, participation],
+        |r| r.text(0),
+    )
+    .await
+}
+
+/// Takes one unit of a prize if it has stock left: a conditional update, so the stock never
+/// goes below zero however many take at once (on PostgreSQL a concurrent taker waits for
+/// the row and re-checks `remaining` on the committed value).
+pub(crate) async fn take_unit<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    prize: &str,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(
+            "UPDATE prizes SET remaining = remaining - 1
+             WHERE campaign = $1 AND id = $2 AND remaining > 0",
+            args![campaign, prize],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Records a participation as the `n`-th of its `sub`.
+pub(crate) async fn insert_participation<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    p: &NewParticipation,
+    n: i64,
+    outcome: Outcome,
+    prize: Option<&PrizeWon>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO participations (id, campaign, token_hash, sub, n, eligibility, token_label,
+            outcome, prize_id, prize_label, won_at, answers, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        args![
+            &p.id,
+            campaign,
+            &p.token_hash,
+            &p.sub,
+            n,
+            p.eligibility.as_str(),
+            p.token_label.as_deref(),
+            outcome.as_str(),
+            prize.map(|x| x.id.as_str()),
+            prize.map(|x| x.label.as_str()),
+            prize.map(|_| p.now),
+            p.answers.as_deref(),
+            p.now,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+// ---------------------------------------------------------------------------------------
+// Counters and winners.
+
+/// Participations and distinct participants of a campaign.
+pub(crate) async fn count_participations<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<(i64, i64), StoreError> {
+    one(
+        tx,
+        "SELECT COUNT(*), COUNT(DISTINCT sub) FROM participations WHERE campaign = $1",
+        args![campaign],
+        |r| Ok((r.int(0)?, r.int(1)?)),
+    )
+    .await?
+    .ok_or_else(|| StoreError::new("a count answered no row"))
+}
+
+/// Participations per outcome.
+pub(crate) async fn outcome_counts<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    all(
+        tx,
+        "SELECT outcome, COUNT(*) FROM participations WHERE campaign = $1 GROUP BY outcome",
+        args![campaign],
+        text_int,
+    )
+    .await
+}
+
+/// The stock of each prize, in configured order.
+pub(crate) async fn prize_stock<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<PrizeStock>, StoreError> {
+    all(
+        tx,
+        "SELECT id, name, quantity, remaining FROM prizes WHERE campaign = $1 ORDER BY ord",
+        args![campaign],
+        |r| {
+            Ok(PrizeStock {
+                id: r.text(0)?,
+                name: r.text(1)?,
+                quantity: r.int(2)?,
+                remaining: r.int(3)?,
+            })
+        },
+    )
+    .await
+}
+
+/// Winning moments not yet claimed.
+pub(crate) async fn unclaimed_moments<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<i64, StoreError> {
+    count(
+        tx,
+        "SELECT COUNT(*) FROM moments WHERE campaign = $1 AND participation_id IS NULL",
+        args![campaign],
+    )
+    .await
+}
+
+/// The draw of a campaign, if made.
+pub(crate) async fn draw_record<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Option<DrawRecord>, StoreError> {
+    one(
+        tx,
+        "SELECT drawn_by, drawn_at, winners FROM draws WHERE campaign = $1",
+        args![campaign],
+        |r| {
+            Ok(DrawRecord {
+                drawn_by: r.text(0)?,
+                drawn_at: r.int(1)?,
+                winners: r.int(2)?,
+            })
+        },
+    )
+    .await
+}
+
+/// The winners of a campaign, in the order they won.
+pub(crate) async fn winners<T: Tx>(tx: &mut T, campaign: &str) -> Result<Vec<Winner>, StoreError> {
+    all(
+        tx,
+        "SELECT id, sub, prize_id, prize_label, won_at, drawn FROM participations
+         WHERE campaign = $1 AND outcome = 'won' ORDER BY won_at, created_at, id",
+        args![campaign],
+        |r| {
+            Ok(Winner {
+                participation_id: r.text(0)?,
+                sub: r.text(1)?,
+                prize: PrizeWon {
+                    id: r.text(2)?,
+                    label: r.text(3)?,
+                },
+                won_at: r.int(4)?,
+                drawn: r.int(5)? != 0,
+            })
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------
+// The draw.
+
+/// Records that the campaign is being drawn; false when it was drawn already.
+pub(crate) async fn insert_draw<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    drawn_by: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(
+            "INSERT INTO draws (campaign, drawn_by, drawn_at, winners) VALUES ($1, $2, $3, 0)
+             ON CONFLICT DO NOTHING",
+            args![campaign, drawn_by, now],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// The remaining stock, in configured order: (prize id, units). Locks the stock rows on
+/// PostgreSQL, so a late participation on another process waits for the draw.
+pub(crate) async fn stock_for_draw<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    all(
+        tx,
+        "SELECT id, remaining FROM prizes WHERE campaign = $1 ORDER BY ord FOR UPDATE",
+        args![campaign],
+        text_int,
+    )
+    .await
+}
+
+/// Participations that may be drawn: eligible, not won, of a `sub` that has not won; in
+/// participation order.
+pub(crate) async fn draw_candidates<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<Candidate>, StoreError> {
+    all(
+        tx,
+        "SELECT p.id, p.sub, p.token_label FROM participations p
+         WHERE p.campaign = $1 AND p.eligibility <> 'cannot-win' AND p.outcome <> 'won'
+           AND NOT EXISTS (SELECT 1 FROM participations w
+                           WHERE w.campaign = p.campaign AND w.sub = p.sub
+                             AND w.outcome = 'won')
+         ORDER BY p.created_at, p.id",
+        args![campaign],
+        |r| {
+            Ok(Candidate {
+                id: r.text(0)?,
+                sub: r.text(1)?,
+                token_label: r.opt_text(2)?,
+            })
+        },
+    )
+    .await
+}
+
+/// Marks a participation as a drawn winner.
+pub(crate) async fn set_drawn_winner<T: Tx>(
+    tx: &mut T,
+    participation: &str,
+    prize: &PrizeWon,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE participations SET outcome = 'won', prize_id = $2, prize_label = $3,
+            won_at = $4, drawn = 1 WHERE id = $1",
+        args![participation, &prize.id, &prize.label, now],
+    )
+    .await
+    .map(drop)
+}
+
+/// Records how many winners the draw made.
+pub(crate) async fn set_draw_winners<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    winners: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE draws SET winners = $2 WHERE campaign = $1",
+        args![campaign, winners],
+    )
+    .await
+    .map(drop)
+}
