@@ -1,59 +1,139 @@
-//! The schema, shared by both databases (types chosen to mean the same in both; every
-//! integer is read back as `i64`), applied inside the transaction of
-//! [`super::Store::prepare`].
+//! The schema as numbered migrations, shared by both databases (types chosen to mean the
+//! same in both; every integer is read back as `i64`).
+//!
+//! Each migration runs once, in version order, inside the transaction of
+//! [`super::Store::prepare`] (which the backend makes exclusive between processes), and its
+//! version is recorded in `schema_migrations`. The recorded version is read back; a database
+//! migrated by a newer server than this one is refused rather than misread.
+//!
+//! To change the schema, append a migration with the next version and raise
+//! [`SCHEMA_VERSION`]; never edit one that has shipped. Migration 1 is the schema the first
+//! release created without recording a version: its `IF NOT EXISTS` makes it a no-op on such
+//! a database, which is then recorded as version 1.
 
-use super::tx::Tx;
+use super::tx::{args, Tx};
 use super::StoreError;
 
-/// Schema version written by the migrations (for the logs).
+/// The schema version this server writes and understands: the last migration's.
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// The statements of the schema, idempotent.
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS prizes (
-        campaign TEXT NOT NULL,
-        id TEXT NOT NULL,
-        ord INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        quantity BIGINT NOT NULL,
-        remaining BIGINT NOT NULL CHECK (remaining >= 0),
-        PRIMARY KEY (campaign, id))",
-    "CREATE TABLE IF NOT EXISTS moments (
-        campaign TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        at BIGINT NOT NULL,
-        prize_id TEXT NOT NULL,
-        participation_id TEXT UNIQUE,
-        PRIMARY KEY (campaign, seq))",
-    "CREATE TABLE IF NOT EXISTS participations (
-        id TEXT PRIMARY KEY,
-        campaign TEXT NOT NULL,
-        token_hash TEXT NOT NULL,
-        sub TEXT NOT NULL,
-        n INTEGER NOT NULL,
-        eligibility TEXT NOT NULL,
-        token_label TEXT,
-        outcome TEXT NOT NULL,
-        prize_id TEXT,
-        prize_label TEXT,
-        won_at BIGINT,
-        drawn INTEGER NOT NULL DEFAULT 0,
-        answers TEXT,
-        created_at BIGINT NOT NULL,
-        UNIQUE (campaign, token_hash),
-        UNIQUE (campaign, sub, n))",
-    "CREATE INDEX IF NOT EXISTS participations_outcome ON participations (campaign, outcome)",
-    "CREATE TABLE IF NOT EXISTS draws (
-        campaign TEXT PRIMARY KEY,
-        drawn_by TEXT NOT NULL,
-        drawn_at BIGINT NOT NULL,
-        winners BIGINT NOT NULL)",
-];
+/// One step of the schema.
+pub(crate) struct Migration {
+    /// Its number: 1, 2, … in order.
+    pub(crate) version: i64,
+    /// What it does, recorded beside the version.
+    pub(crate) name: &'static str,
+    /// Its statements, the same text for both databases.
+    pub(crate) statements: &'static [&'static str],
+}
 
-/// Creates what is missing of the schema; answers the version it is at.
+/// Every migration, in version order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "prizes, moments, participations, draws",
+    statements: &[
+        "CREATE TABLE IF NOT EXISTS prizes (
+            campaign TEXT NOT NULL,
+            id TEXT NOT NULL,
+            ord INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            quantity BIGINT NOT NULL,
+            remaining BIGINT NOT NULL CHECK (remaining >= 0),
+            PRIMARY KEY (campaign, id))",
+        "CREATE TABLE IF NOT EXISTS moments (
+            campaign TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at BIGINT NOT NULL,
+            prize_id TEXT NOT NULL,
+            participation_id TEXT UNIQUE,
+            PRIMARY KEY (campaign, seq))",
+        "CREATE TABLE IF NOT EXISTS participations (
+            id TEXT PRIMARY KEY,
+            campaign TEXT NOT NULL,
+            token_hash TEXT NOT NULL,
+            sub TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            eligibility TEXT NOT NULL,
+            token_label TEXT,
+            outcome TEXT NOT NULL,
+            prize_id TEXT,
+            prize_label TEXT,
+            won_at BIGINT,
+            drawn INTEGER NOT NULL DEFAULT 0,
+            answers TEXT,
+            created_at BIGINT NOT NULL,
+            UNIQUE (campaign, token_hash),
+            UNIQUE (campaign, sub, n))",
+        "CREATE INDEX IF NOT EXISTS participations_outcome ON participations (campaign, outcome)",
+        "CREATE TABLE IF NOT EXISTS draws (
+            campaign TEXT PRIMARY KEY,
+            drawn_by TEXT NOT NULL,
+            drawn_at BIGINT NOT NULL,
+            winners BIGINT NOT NULL)",
+    ],
+}];
+
+/// Where the applied versions are recorded (not itself a migration: it must exist before
+/// the version can be read).
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL)";
+
+/// The highest version recorded (0 for a database without one).
+async fn recorded_version<T: Tx>(tx: &mut T) -> Result<i64, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            args![],
+        )
+        .await?;
+    rows.first()
+        .ok_or_else(|| StoreError::new("schema_migrations: MAX answered no row"))?
+        .int(0)
+}
+
+/// Applies the migrations this database lacks, in order; answers the version it is at.
 pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<i64, StoreError> {
-    for statement in SCHEMA {
-        tx.batch(statement).await?;
+    tx.batch(VERSION_TABLE).await?;
+    let found = recorded_version(tx).await?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::new(format!(
+            "the database schema is at version {found}, newer than this server's \
+             {SCHEMA_VERSION}: it was migrated by a newer server; run that version or newer"
+        )));
     }
-    Ok(SCHEMA_VERSION)
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        for statement in m.statements {
+            tx.batch(statement).await?;
+        }
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            args![m.version, m.name],
+        )
+        .await?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "schema migration applied"
+        );
+    }
+    let now = recorded_version(tx).await?;
+    if now != SCHEMA_VERSION {
+        return Err(StoreError::new(format!(
+            "the database schema reads as version {now} after migrating to {SCHEMA_VERSION}"
+        )));
+    }
+    Ok(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_end_at_the_schema_version() {
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        let expected: Vec<i64> = (1..=SCHEMA_VERSION).collect();
+        assert_eq!(versions, expected);
+    }
 }

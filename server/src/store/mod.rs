@@ -21,7 +21,7 @@
 //!
 //! Each backend keeps only what differs: connections, how a transaction begins and ends
 //! ([`sqlite`]: group commit in savepoints; [`postgres`]: row locks, an advisory lock for
-//! migrations, retries of lost races). The schema is in [`migrations`].
+//! migrations, retries of lost races). The schema is a list of numbered [`migrations`].
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,150 @@
+//! The schema's numbered migrations, on SQLite and (when `CAMPAIGN_TOKEN_TEST_PG` is set)
+//! PostgreSQL: a database made before versions were recorded keeps working, and a database
+//! migrated by a newer server is refused instead of misread.
+
+// Test helpers outside #[test] functions: a panic there is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+
+use campaign_token_server::config::Config;
+use campaign_token_server::store::SCHEMA_VERSION;
+use campaign_token_server::{Clock, Server};
+use common::*;
+
+/// Runs `sql` (no rows answered) directly on the test database.
+async fn run_sql(url: &str, sql: &str) {
+    match url.strip_prefix("sqlite:") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        None => {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(conn);
+            client.batch_execute(sql).await.unwrap();
+            drop(client);
+            let _ = task.await;
+        }
+    }
+}
+
+/// The recorded schema versions, in order.
+async fn recorded_versions(url: &str) -> Vec<i64> {
+    let sql = "SELECT version FROM schema_migrations ORDER BY version";
+    match url.strip_prefix("sqlite:") {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let mut q = conn.prepare(sql).unwrap();
+            let rows = q.query_map([], |r| r.get(0)).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        }
+        None => {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(conn);
+            let rows = client.query(sql, &[]).await.unwrap();
+            let out = rows.iter().map(|r| r.get(0)).collect();
+            drop(client);
+            let _ = task.await;
+            out
+        }
+    }
+}
+
+fn config(url: &str) -> String {
+    config_toml(
+        url,
+        &[campaign_toml(
+            "c1",
+            "draw",
+            START_RFC,
+            END_RFC,
+            "",
+            &[("a", "Alpha", 2)],
+        )],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1() {
+    for db in databases("migrate_v1").await {
+        let l = db.label;
+        let cfg = config(&db.url);
+        let h = Harness::start(&cfg, START + 10).await;
+        let won = token("c1", "early", Some(true), None);
+        let (s, first) = h.participate("c1", &won).await;
+        assert_eq!((s, first["outcome"].as_str()), (200, Some("won")), "{l}");
+        h.stop().await;
+        assert_eq!(recorded_versions(&db.url).await, [1], "{l}");
+
+        // The first release created these tables and recorded no version.
+        run_sql(&db.url, "DROP TABLE schema_migrations").await;
+
+        let h = Harness::start(&cfg, START + 20).await;
+        assert_eq!(
+            recorded_versions(&db.url).await,
+            [1],
+            "{l}: adopted as version 1"
+        );
+        let (_, again) = h.participate("c1", &won).await;
+        assert_eq!(again["participationId"], first["participationId"], "{l}");
+        assert_eq!(
+            again["replayed"], true,
+            "{l}: its participations are still there"
+        );
+        let stats = h.operator_get("c1", "stats").await;
+        assert_eq!(stats["participations"], 1, "{l}");
+        assert_eq!(stats["prizes"][0]["remaining"], 1, "{l}: and its stock");
+        h.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_run_once_and_a_restart_changes_nothing() {
+    for db in databases("migrate_once").await {
+        let cfg = config(&db.url);
+        for _ in 0..2 {
+            Harness::start(&cfg, START + 10).await.stop().await;
+        }
+        let expected: Vec<i64> = (1..=SCHEMA_VERSION).collect();
+        assert_eq!(recorded_versions(&db.url).await, expected, "{}", db.label);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_migrated_by_a_newer_server_is_refused() {
+    for db in databases("migrate_newer").await {
+        let l = db.label;
+        let cfg = config(&db.url);
+        Harness::start(&cfg, START + 10).await.stop().await;
+        let newer = SCHEMA_VERSION + 1;
+        run_sql(
+            &db.url,
+            &format!("INSERT INTO schema_migrations (version, name) VALUES ({newer}, 'future')"),
+        )
+        .await;
+
+        let config = Config::parse(&cfg, Path::new("."), &test_env).unwrap();
+        let err = match Server::start(config, Clock::manual(START + 20)).await {
+            Ok(_) => panic!("{l}: a server started on a schema newer than itself"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains(&format!(
+                "version {newer}, newer than this server's {SCHEMA_VERSION}"
+            )),
+            "{l}: {err}"
+        );
+    }
+}
