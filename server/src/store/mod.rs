@@ -1,8 +1,8 @@
 //! Storage of participations and prize stock, behind one small trait with two real
 //! implementations: SQLite (the embedded default) and PostgreSQL (several server processes).
 //!
-//! The allocation rules are written once, in [`rules`], over [`tx::Tx`]: an open transaction
-//! whose calls are one statement each, every statement written once in [`statements`]. They
+//! The allocation rules are written once, in `rules.rs`, over `tx::Tx`: an open transaction
+//! whose calls are one statement each, every statement written once in `statements.rs`. They
 //! run inside the backend's transaction, because that is the only place they can be applied
 //! atomically:
 //!
@@ -21,7 +21,8 @@
 //!
 //! Each backend keeps only what differs: connections, how a transaction begins and ends
 //! ([`sqlite`]: group commit in savepoints; [`postgres`]: row locks, an advisory lock for
-//! migrations, retries of lost races). The schema is a list of numbered [`migrations`].
+//! migrations, retries of lost races). The schema is a list of numbered migrations
+//! (`migrations.rs`).
 
 use std::future::Future;
 use std::pin::Pin;

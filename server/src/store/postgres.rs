@@ -1,6 +1,6 @@
 //! PostgreSQL storage, for several server processes behind a load balancer.
 //!
-//! Each allocation is one READ COMMITTED transaction running [`rules::participate`]. Stock is
+//! Each allocation is one READ COMMITTED transaction running `rules::participate`. Stock is
 //! taken with a conditional `UPDATE … AND remaining > 0`: a concurrent updater waits for the
 //! row lock and then re-checks `remaining` on the committed row, so the stock can never go
 //! below zero (a `CHECK` constraint says so too). A winning moment is claimed with
