@@ -22,8 +22,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::NoTls;
 
-use super::rules;
 use super::tx::{Cell, Row, Tx, Value};
+use super::{rules, statements};
 use super::{
     BoxFut, DrawError, NewParticipation, ParticipateError, Participation, Stats, Store, StoreError,
     Winner,
@@ -89,6 +89,15 @@ impl PgStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_err)
     }
+
+    /// Runs `f` in one transaction on a connection of the pool.
+    async fn run<R, E: From<StoreError>>(
+        &self,
+        begin: Begin,
+        f: impl AsyncFnOnce(&mut PgTx<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        in_transaction(&mut *self.client().await?, begin, f).await
+    }
 }
 
 /// How a transaction begins.
@@ -122,17 +131,13 @@ async fn in_transaction<R, E: From<StoreError>>(
 
 impl Store for PgStore {
     fn prepare<'a>(&'a self, campaigns: &'a [Arc<Campaign>]) -> BoxFut<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let mut client = self.client().await?;
-            in_transaction(&mut client, Begin::ReadCommitted, async |tx| {
-                // Processes starting together migrate one after the other.
-                tx.0.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                    .await
-                    .map_err(db)?;
-                rules::prepare(tx, campaigns).await
-            })
-            .await
-        })
+        Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
+            // Processes starting together migrate one after the other.
+            tx.0.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(db)?;
+            rules::prepare(tx, campaigns).await
+        }))
     }
 
     fn participate<'a>(
@@ -159,26 +164,18 @@ impl Store for PgStore {
     }
 
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
-        Box::pin(async move {
-            let mut client = self.client().await?;
-            in_transaction(&mut client, Begin::Snapshot, async |tx| {
-                rules::stats(tx, &campaign.id).await
-            })
-            .await
-        })
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::stats(tx, &campaign.id).await
+        }))
     }
 
     fn winners<'a>(
         &'a self,
         campaign: Arc<Campaign>,
     ) -> BoxFut<'a, Result<Vec<Winner>, StoreError>> {
-        Box::pin(async move {
-            let mut client = self.client().await?;
-            in_transaction(&mut client, Begin::Snapshot, async |tx| {
-                rules::winners(tx, &campaign.id).await
-            })
-            .await
-        })
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::winners(tx, &campaign.id).await
+        }))
     }
 
     fn draw<'a>(
@@ -187,19 +184,15 @@ impl Store for PgStore {
         drawn_by: &'a str,
         now: i64,
     ) -> BoxFut<'a, Result<Vec<Winner>, DrawError>> {
-        Box::pin(async move {
-            let mut client = self.client().await?;
-            in_transaction(&mut client, Begin::ReadCommitted, async |tx| {
-                rules::draw(tx, &campaign, drawn_by, now).await
-            })
-            .await
-        })
+        Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
+            rules::draw(tx, &campaign, drawn_by, now).await
+        }))
     }
 
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let client = self.client().await?;
-            client.execute("SELECT 1", &[]).await.map_err(db)?;
+            client.execute(statements::PING, &[]).await.map_err(db)?;
             Ok(())
         })
     }

@@ -28,8 +28,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::rules;
 use super::tx::{sqlite_text, Cell, Row, Tx, Value};
+use super::{rules, statements};
 use super::{
     BoxFut, DrawError, NewParticipation, ParticipateError, Participation, Stats, Store, StoreError,
     Winner,
@@ -165,7 +165,7 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>> {
-        self.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+        self.with(|conn| conn.query_row(statements::PING, [], |_| Ok(())).map_err(db))
     }
 }
 

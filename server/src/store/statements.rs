@@ -45,6 +45,9 @@ fn text_int(r: &Row) -> Result<(String, i64), StoreError> {
     Ok((r.text(0)?, r.int(1)?))
 }
 
+/// Whether the database answers (the backends run it on a bare connection).
+pub(crate) const PING: &str = "SELECT 1";
+
 // ---------------------------------------------------------------------------------------
 // Campaign records (prepare).
 
