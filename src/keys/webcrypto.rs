@@ -93,6 +93,20 @@ impl Material {
         use der::Decode;
 
         const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+        // The table's SPKI curves, parsed when the crate is compiled (not in the module); an
+        // index out of range here fails the build, never a page.
+        #[allow(clippy::indexing_slicing)]
+        const CURVES: [Option<Oid>; Family::ALL.len()] = {
+            let mut curves = [None; Family::ALL.len()];
+            let mut i = 0;
+            while i < curves.len() {
+                if let Some(oid) = Family::ALL[i].spec().spki_curve {
+                    curves[i] = Some(Oid::new_unwrap(oid));
+                }
+                i += 1;
+            }
+            curves
+        };
         const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
         const RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 
@@ -127,13 +141,9 @@ impl Material {
                     // The curves of the table's EC families that this build includes.
                     (EC_PUBLIC_KEY, Some(curve)) => Family::ALL
                         .into_iter()
-                        .find(|family| {
-                            let spec = family.spec();
-                            spec.included
-                                && spec
-                                    .spki_curve
-                                    .is_some_and(|oid| Oid::new(oid) == Ok(curve))
-                        })
+                        .zip(CURVES)
+                        .find(|(family, oid)| family.spec().included && *oid == Some(curve))
+                        .map(|(family, _)| family)
                         .ok_or(unsupported())?,
                     #[cfg(feature = "alg-eddsa")]
                     (ED25519, None) => {
