@@ -21,6 +21,8 @@ pub enum Algorithm {
     Es256,
     /// ECDSA on P-384 with SHA-384.
     Es384,
+    /// ECDSA on P-521 with SHA-512.
+    Es512,
     /// Ed25519 (`EdDSA`, or the fully specified `Ed25519`).
     EdDsa,
     /// RSASSA-PKCS1-v1_5 with SHA-256.
@@ -75,6 +77,8 @@ pub(crate) enum Family {
     P256,
     /// EC P-384 (ES384).
     P384,
+    /// EC P-521 (ES512).
+    P521,
     /// OKP Ed25519 (EdDSA).
     Ed25519,
     /// RSA (RS256/384/512, PS256/384/512).
@@ -131,9 +135,10 @@ pub(crate) struct FamilySpec {
 
 impl Algorithm {
     /// The asymmetric algorithms, accepted wherever a public key is configured.
-    pub const ASYMMETRIC: [Algorithm; 9] = [
+    pub const ASYMMETRIC: [Algorithm; 10] = [
         Algorithm::Es256,
         Algorithm::Es384,
+        Algorithm::Es512,
         Algorithm::EdDsa,
         Algorithm::Rs256,
         Algorithm::Rs384,
@@ -153,6 +158,7 @@ impl Algorithm {
         let (name, alias, family, scheme) = match self {
             Algorithm::Es256 => ("ES256", None, P256, Scheme::Ecdsa(Sha256)),
             Algorithm::Es384 => ("ES384", None, P384, Scheme::Ecdsa(Sha384)),
+            Algorithm::Es512 => ("ES512", None, P521, Scheme::Ecdsa(Sha512)),
             Algorithm::EdDsa => ("EdDSA", Some("Ed25519"), Ed25519, Scheme::EdDsa),
             Algorithm::Rs256 => ("RS256", None, Rsa, Scheme::Pkcs1(Sha256)),
             Algorithm::Rs384 => ("RS384", None, Rsa, Scheme::Pkcs1(Sha384)),
@@ -258,9 +264,10 @@ impl Scheme {
 
 impl Family {
     /// Every family, asymmetric first.
-    pub(crate) const ALL: [Family; 5] = [
+    pub(crate) const ALL: [Family; 6] = [
         Family::P256,
         Family::P384,
+        Family::P521,
         Family::Ed25519,
         Family::Rsa,
         Family::Hmac,
@@ -288,6 +295,17 @@ impl Family {
                 spki_curve: Some("1.3.132.0.34"),
                 feature: "alg-es384",
                 included: cfg!(feature = "alg-es384"),
+            },
+            // 521 bits: 66 bytes a coordinate, and 132-byte signatures.
+            Family::P521 => FamilySpec {
+                name: "EC P-521",
+                kty: "EC",
+                crv: Some("P-521"),
+                coordinate_len: 66,
+                min_key_len: 0,
+                spki_curve: Some("1.3.132.0.35"),
+                feature: "alg-es512",
+                included: cfg!(feature = "alg-es512"),
             },
             Family::Ed25519 => FamilySpec {
                 name: "OKP Ed25519",
@@ -403,6 +421,7 @@ mod tests {
         let expected = [
             (Algorithm::Es256, Some(64), "ECDSA"),
             (Algorithm::Es384, Some(96), "ECDSA"),
+            (Algorithm::Es512, Some(132), "ECDSA"),
             (Algorithm::EdDsa, Some(64), "Ed25519"),
             (Algorithm::Rs256, None, "RSASSA-PKCS1-v1_5"),
             (Algorithm::Ps512, None, "RSA-PSS"),

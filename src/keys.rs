@@ -8,7 +8,7 @@
 //! Where the cryptography runs depends on the target:
 //! - **natively** (the token tool, the allocation server, tests), signature checks call the
 //!   verifying keys inside jwt-simple's key types (RustCrypto `p256`/`p384`,
-//!   `ed25519-compact`, `superboring` for RSA) directly;
+//!   `ed25519-compact`, `superboring` for RSA), and RustCrypto `p521`'s, directly;
 //! - **in the browser** (wasm32), a key is kept as the public key data WebCrypto imports
 //!   (SPKI or JWK members), and `src/web/crypto.rs` checks signatures with
 //!   `crypto.subtle.verify`: the platform's native, constant-time implementation, with no
@@ -41,10 +41,13 @@ use crate::{b64, json};
 #[cfg(not(any(
     feature = "alg-es256",
     feature = "alg-es384",
+    feature = "alg-es512",
     feature = "alg-eddsa",
     feature = "alg-rsa"
 )))]
-compile_error!("enable at least one key family: alg-es256, alg-es384, alg-eddsa or alg-rsa");
+compile_error!(
+    "enable at least one key family: alg-es256, alg-es384, alg-es512, alg-eddsa or alg-rsa"
+);
 
 /// Most keys a set may hold. Rotation needs two or three; a huge set is a mistake.
 const MAX_KEYS: usize = 64;
@@ -300,8 +303,8 @@ impl KeySet {
 #[cfg_attr(not(feature = "pem"), allow(dead_code))]
 fn unsupported_pem() -> Error {
     Error::invalid_key(
-        "not a supported PEM public key (EC P-256, EC P-384, Ed25519 or RSA ≥ 2048 bits, \
-         as far as this build includes them)",
+        "not a supported PEM public key (EC P-256, P-384 or P-521, Ed25519 or RSA ≥ 2048 \
+         bits, as far as this build includes them)",
     )
 }
 
@@ -444,7 +447,9 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
         },
     };
     let material = match family {
-        Family::P256 | Family::P384 => Material::ec(family, &bytes("x")?, &bytes("y")?)?,
+        Family::P256 | Family::P384 | Family::P521 => {
+            Material::ec(family, &bytes("x")?, &bytes("y")?)?
+        }
         #[cfg(feature = "alg-eddsa")]
         Family::Ed25519 => Material::ed25519(&bytes("x")?)?,
         #[cfg(feature = "alg-rsa")]

@@ -10,6 +10,8 @@ use jwt_simple::prelude::{
     ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ECDSAP384KeyPairLike, ECDSAP384PublicKeyLike,
     ES256KeyPair, ES384KeyPair, Ed25519KeyPair, EdDSAKeyPairLike, RSAKeyPair,
 };
+use p521::elliptic_curve::Generate as _;
+use p521::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde::Serialize;
 use serde_json::{json, Value};
 use superboring::hash::MessageDigest;
@@ -27,6 +29,8 @@ pub const RSA_BITS: usize = 2048;
 enum Secret {
     P256(ES256KeyPair),
     P384(ES384KeyPair),
+    /// jwt-simple has no ES512: p521's own signing key.
+    P521(p521::ecdsa::SigningKey),
     Ed25519(Ed25519KeyPair),
     Rsa(RSAKeyPair),
     #[cfg(feature = "hmac")]
@@ -38,6 +42,7 @@ impl Secret {
         match self {
             Secret::P256(_) => Family::P256,
             Secret::P384(_) => Family::P384,
+            Secret::P521(_) => Family::P521,
             Secret::Ed25519(_) => Family::Ed25519,
             Secret::Rsa(_) => Family::Rsa,
             #[cfg(feature = "hmac")]
@@ -77,6 +82,7 @@ impl SigningKey {
         let secret = match alg.spec().family {
             Family::P256 => Secret::P256(ES256KeyPair::generate()),
             Family::P384 => Secret::P384(ES384KeyPair::generate()),
+            Family::P521 => Secret::P521(p521::ecdsa::SigningKey::try_generate().map_err(key_err)?),
             Family::Ed25519 => Secret::Ed25519(Ed25519KeyPair::generate()),
             Family::Rsa => Secret::Rsa(RSAKeyPair::generate(RSA_BITS).map_err(key_err)?),
             Family::Hmac => {
@@ -110,6 +116,9 @@ impl SigningKey {
             let secret = match alg.spec().family {
                 Family::P256 => ES256KeyPair::from_pem(pem).ok().map(Secret::P256),
                 Family::P384 => ES384KeyPair::from_pem(pem).ok().map(Secret::P384),
+                Family::P521 => p521::ecdsa::SigningKey::from_pkcs8_pem(pem)
+                    .ok()
+                    .map(Secret::P521),
                 Family::Ed25519 => Ed25519KeyPair::from_pem(pem).ok().map(Secret::Ed25519),
                 Family::Rsa => RSAKeyPair::from_pem(pem).ok().map(Secret::Rsa),
                 Family::Hmac => None,
@@ -125,7 +134,8 @@ impl SigningKey {
             }
         }
         Err(Error::invalid_key(
-            "not a PKCS#8 PEM private key of the expected type (EC P-256/P-384, Ed25519, RSA)",
+            "not a PKCS#8 PEM private key of the expected type (EC P-256/P-384/P-521, Ed25519, \
+             RSA)",
         ))
     }
 
@@ -174,6 +184,10 @@ impl SigningKey {
         match &self.secret {
             Secret::P256(k) => k.to_pem().map_err(key_err),
             Secret::P384(k) => k.to_pem().map_err(key_err),
+            Secret::P521(k) => k
+                .to_pkcs8_pem(LineEnding::LF)
+                .map(|pem| pem.to_string())
+                .map_err(key_err),
             Secret::Ed25519(k) => Ok(k.to_pem()),
             Secret::Rsa(k) => k.to_pem().map_err(key_err),
             #[cfg(feature = "hmac")]
@@ -186,6 +200,10 @@ impl SigningKey {
         match &self.secret {
             Secret::P256(k) => k.public_key().to_pem().map_err(key_err),
             Secret::P384(k) => k.public_key().to_pem().map_err(key_err),
+            Secret::P521(k) => k
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(key_err),
             Secret::Ed25519(k) => Ok(k.public_key().to_pem()),
             Secret::Rsa(k) => k.public_key().to_pem().map_err(key_err),
             #[cfg(feature = "hmac")]
@@ -222,6 +240,7 @@ impl SigningKey {
         match &self.secret {
             Secret::P256(k) => ec(k.public_key().public_key().to_bytes_uncompressed()),
             Secret::P384(k) => ec(k.public_key().public_key().to_bytes_uncompressed()),
+            Secret::P521(k) => ec(k.verifying_key().to_sec1_point(false).as_bytes().to_vec()),
             Secret::Ed25519(k) => {
                 json!({"crv": "Ed25519", "kty": "OKP", "x": b64::encode(&k.public_key().to_bytes())})
             }
@@ -252,6 +271,12 @@ impl SigningKey {
             Secret::P384(k) => {
                 use p384::ecdsa::signature::Signer as _;
                 let sig: p384::ecdsa::Signature = k.key_pair().as_ref().sign(input);
+                Ok(sig.to_bytes().to_vec())
+            }
+            Secret::P521(k) => {
+                use p521::ecdsa::signature::Signer as _;
+                // RFC 6979 deterministic nonce, SHA-512; r || s, 132 bytes.
+                let sig: p521::ecdsa::Signature = k.sign(input);
                 Ok(sig.to_bytes().to_vec())
             }
             Secret::Ed25519(k) => Ok(k.key_pair().as_ref().sk.sign(input, None).to_vec()),

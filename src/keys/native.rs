@@ -1,5 +1,6 @@
 //! Native key material: jwt-simple's key types, whose RustCrypto / superboring verifying keys
-//! check signatures here (the token tool, the allocation server, native tests).
+//! check signatures here (the token tool, the allocation server, native tests), and RustCrypto
+//! `p521`'s verifying key for ES512, which jwt-simple lacks.
 
 #[cfg(feature = "alg-rsa")]
 use jwt_simple::prelude::RSAPublicKey;
@@ -31,6 +32,8 @@ pub(super) enum Material {
     P256(ES256PublicKey),
     #[cfg(feature = "alg-es384")]
     P384(ES384PublicKey),
+    #[cfg(feature = "alg-es512")]
+    P521(p521::ecdsa::VerifyingKey),
     #[cfg(feature = "alg-eddsa")]
     Ed25519(Ed25519PublicKey),
     #[cfg(feature = "alg-rsa")]
@@ -46,6 +49,8 @@ impl Material {
             Material::P256(_) => Family::P256,
             #[cfg(feature = "alg-es384")]
             Material::P384(_) => Family::P384,
+            #[cfg(feature = "alg-es512")]
+            Material::P521(_) => Family::P521,
             #[cfg(feature = "alg-eddsa")]
             Material::Ed25519(_) => Family::Ed25519,
             #[cfg(feature = "alg-rsa")]
@@ -77,6 +82,13 @@ impl Material {
                 p384::ecdsa::Signature::from_slice(signature)
                     .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok())
             }
+            #[cfg(feature = "alg-es512")]
+            Material::P521(k) => {
+                use p521::ecdsa::signature::Verifier as _;
+                // 132 bytes, r and s each in [1, n - 1]; SHA-512 is p521's digest.
+                p521::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|sig| k.verify(signing_input, &sig).is_ok())
+            }
             #[cfg(feature = "alg-eddsa")]
             Material::Ed25519(k) => ed25519_compact::Signature::from_slice(signature)
                 .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok()),
@@ -96,7 +108,7 @@ impl Material {
     pub(super) fn ec(family: Family, x: &[u8], y: &[u8]) -> Result<Material, Error> {
         // `point` is unused in a build without any EC family.
         #[cfg_attr(
-            not(any(feature = "alg-es256", feature = "alg-es384")),
+            not(any(feature = "alg-es256", feature = "alg-es384", feature = "alg-es512")),
             allow(unused_variables)
         )]
         let point = super::ec_point(family, x, y)?;
@@ -109,12 +121,19 @@ impl Material {
             Family::P384 => ES384PublicKey::from_bytes(&point)
                 .map(Material::P384)
                 .map_err(|_| bad_ec_point()),
+            // On the curve and not the identity, or refused.
+            #[cfg(feature = "alg-es512")]
+            Family::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                .map(Material::P521)
+                .map_err(|_| bad_ec_point()),
             // Families this build leaves out (`Family::from_jwk` never offers them), and the
             // families that are not EC.
             #[cfg(not(feature = "alg-es256"))]
             Family::P256 => Err(bad_ec_point()),
             #[cfg(not(feature = "alg-es384"))]
             Family::P384 => Err(bad_ec_point()),
+            #[cfg(not(feature = "alg-es512"))]
+            Family::P521 => Err(bad_ec_point()),
             Family::Ed25519 | Family::Rsa | Family::Hmac => Err(bad_ec_point()),
         }
     }
@@ -143,6 +162,14 @@ impl Material {
         #[cfg(feature = "alg-es384")]
         if let Ok(k) = ES384PublicKey::from_pem(pem) {
             return Ok(Material::P384(k));
+        }
+        #[cfg(feature = "alg-es512")]
+        {
+            use p521::pkcs8::DecodePublicKey as _;
+            // SPKI with the secp521r1 curve OID, and a point on the curve.
+            if let Ok(k) = p521::ecdsa::VerifyingKey::from_public_key_pem(pem) {
+                return Ok(Material::P521(k));
+            }
         }
         #[cfg(feature = "alg-eddsa")]
         if let Ok(k) = Ed25519PublicKey::from_pem(pem) {
