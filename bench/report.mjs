@@ -21,7 +21,8 @@ const machine = {
   ...(meta ?? {}), loadavg,
 };
 
-const ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
+// The algorithms the parts measured (the library's table, in its order: bench/native fixtures).
+const ALGS = [...new Set([...Object.keys(native ?? {}), ...Object.keys(browser?.verify ?? {})])];
 const fmt = (x, d = 0) => (x == null || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 const mm = (s, d = 0) => (s && s.n ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : '–');
 const kb = (b) => (b == null ? '–' : `${(b / 1000).toFixed(1)} KB`);

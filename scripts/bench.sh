@@ -69,7 +69,7 @@ if want native; then
   else crit=(--warm-up-time 2 --measurement-time 5 --sample-size 20); fi
   CARGO_TARGET_DIR=$BENCH_TARGET cargo bench --quiet --manifest-path bench/native/Cargo.toml --bench verify -- "${crit[@]}" >"$WORK/criterion.log" 2>&1 \
     || { cat "$WORK/criterion.log" >&2; die "criterion failed"; }
-  node bench/native/report.mjs "$BENCH_TARGET/criterion" "$RESULTS/parts"
+  node bench/native/report.mjs "$BENCH_TARGET/criterion" "$RESULTS/parts" "$WORK/fixtures.json"
 fi
 
 # The module under test: the default build, and a single-key build that embeds the

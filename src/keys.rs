@@ -8,7 +8,7 @@
 //! Where the cryptography runs depends on the target:
 //! - **natively** (the token tool, the allocation server, tests), signature checks call the
 //!   verifying keys inside jwt-simple's key types (RustCrypto `p256`/`p384`,
-//!   `ed25519-compact`, `superboring` for RSA) directly;
+//!   `ed25519-compact`, `superboring` for RSA), and RustCrypto `p521`'s, directly;
 //! - **in the browser** (wasm32), a key is kept as the public key data WebCrypto imports
 //!   (SPKI or JWK members), and `src/web/crypto.rs` checks signatures with
 //!   `crypto.subtle.verify`: the platform's native, constant-time implementation, with no
@@ -31,7 +31,7 @@ pub(crate) use webcrypto::Import;
 #[cfg(target_arch = "wasm32")]
 use webcrypto::Material;
 
-use crate::alg::Algorithm;
+use crate::alg::{Algorithm, Family};
 use crate::error::{Error, ErrorCode};
 use crate::{b64, json};
 
@@ -41,63 +41,16 @@ use crate::{b64, json};
 #[cfg(not(any(
     feature = "alg-es256",
     feature = "alg-es384",
+    feature = "alg-es512",
     feature = "alg-eddsa",
     feature = "alg-rsa"
 )))]
-compile_error!("enable at least one key family: alg-es256, alg-es384, alg-eddsa or alg-rsa");
+compile_error!(
+    "enable at least one key family: alg-es256, alg-es384, alg-es512, alg-eddsa or alg-rsa"
+);
 
 /// Most keys a set may hold. Rotation needs two or three; a huge set is a mistake.
 const MAX_KEYS: usize = 64;
-/// Smallest RSA modulus accepted, in bits (NIST SP 800-131A; also what `jose` enforces).
-#[cfg(feature = "alg-rsa")]
-const MIN_RSA_BITS: usize = 2048;
-/// Shortest HMAC secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
-#[cfg(all(feature = "hmac", not(target_arch = "wasm32")))]
-const MIN_HMAC_SECRET: usize = 32;
-
-/// The kind of a trusted key, which decides the algorithms it can verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Family {
-    /// EC P-256 (ES256).
-    #[cfg_attr(not(feature = "alg-es256"), allow(dead_code))]
-    P256,
-    /// EC P-384 (ES384).
-    #[cfg_attr(not(feature = "alg-es384"), allow(dead_code))]
-    P384,
-    /// OKP Ed25519 (EdDSA).
-    #[cfg_attr(not(feature = "alg-eddsa"), allow(dead_code))]
-    Ed25519,
-    /// RSA (RS256/384/512, PS256/384/512).
-    #[cfg_attr(not(feature = "alg-rsa"), allow(dead_code))]
-    Rsa,
-    /// A shared secret (HS256/384/512), server only.
-    #[cfg(all(feature = "hmac", not(target_arch = "wasm32")))]
-    Hmac,
-}
-
-impl Family {
-    fn name(self) -> &'static str {
-        match self {
-            Family::P256 => "EC P-256",
-            Family::P384 => "EC P-384",
-            Family::Ed25519 => "OKP Ed25519",
-            Family::Rsa => "RSA",
-            #[cfg(all(feature = "hmac", not(target_arch = "wasm32")))]
-            Family::Hmac => "HMAC secret",
-        }
-    }
-
-    fn accepts(self, alg: Algorithm) -> bool {
-        match self {
-            Family::P256 => alg == Algorithm::Es256,
-            Family::P384 => alg == Algorithm::Es384,
-            Family::Ed25519 => alg == Algorithm::EdDsa,
-            Family::Rsa => alg.is_rsa(),
-            #[cfg(all(feature = "hmac", not(target_arch = "wasm32")))]
-            Family::Hmac => alg.is_hmac(),
-        }
-    }
-}
 
 /// One trusted key: its material, its `kid` if any, and the algorithm it is pinned to if
 /// its JWK said so.
@@ -128,7 +81,7 @@ impl core::fmt::Debug for KeySet {
             .entries(
                 self.keys
                     .iter()
-                    .map(|k| (k.kid.as_deref(), k.material.family().name())),
+                    .map(|k| (k.kid.as_deref(), k.material.family().spec().name)),
             )
             .finish()
     }
@@ -242,7 +195,7 @@ impl KeySet {
         alg: Option<Algorithm>,
         secret: &[u8],
     ) -> Result<(), Error> {
-        if secret.len() < MIN_HMAC_SECRET {
+        if secret.len() < Family::Hmac.spec().min_key_len {
             return Err(Error::invalid_key(
                 "an HMAC secret must be at least 32 bytes",
             ));
@@ -319,9 +272,12 @@ impl KeySet {
         signing_input: &[u8],
         signature: &[u8],
     ) -> bool {
-        self.keys
-            .get(index)
-            .is_some_and(|k| k.accepts(alg) && k.material.verify(alg, signing_input, signature))
+        // A signature of the wrong length for its algorithm never reaches the cryptography.
+        alg.signature_len().is_none_or(|len| len == signature.len())
+            && self
+                .keys
+                .get(index)
+                .is_some_and(|k| k.accepts(alg) && k.material.verify(alg, signing_input, signature))
     }
 
     /// What WebCrypto imports for key `index`, and the key's family.
@@ -336,14 +292,9 @@ impl KeySet {
     /// WebCrypto imports it for to check it once, when the set is configured.
     #[cfg(target_arch = "wasm32")]
     pub(crate) fn probe_algorithms(&self) -> impl Iterator<Item = (usize, Algorithm)> + '_ {
-        self.keys.iter().enumerate().map(|(i, k)| {
-            let alg = k.pinned.unwrap_or(match k.material.family() {
-                Family::P256 => Algorithm::Es256,
-                Family::P384 => Algorithm::Es384,
-                Family::Ed25519 => Algorithm::EdDsa,
-                Family::Rsa => Algorithm::Rs256,
-            });
-            (i, alg)
+        self.keys.iter().enumerate().filter_map(|(i, k)| {
+            let alg = k.pinned.or(k.material.family().default_algorithm())?;
+            Some((i, alg))
         })
     }
 }
@@ -352,8 +303,8 @@ impl KeySet {
 #[cfg_attr(not(feature = "pem"), allow(dead_code))]
 fn unsupported_pem() -> Error {
     Error::invalid_key(
-        "not a supported PEM public key (EC P-256, EC P-384, Ed25519 or RSA ≥ 2048 bits, \
-         as far as this build includes them)",
+        "not a supported PEM public key (EC P-256, P-384 or P-521, Ed25519 or RSA ≥ 2048 \
+         bits, as far as this build includes them)",
     )
 }
 
@@ -412,12 +363,12 @@ fn check_ed25519(x: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Refuses an RSA modulus shorter than [`MIN_RSA_BITS`] (`n` big-endian, leading zeros
+/// Refuses an RSA modulus shorter than the table's minimum (`n` big-endian, leading zeros
 /// allowed).
 #[cfg(feature = "alg-rsa")]
 fn check_rsa_modulus(n: &[u8]) -> Result<(), Error> {
     let significant = n.iter().skip_while(|b| **b == 0).count();
-    if significant * 8 < MIN_RSA_BITS {
+    if significant < Family::Rsa.spec().min_key_len {
         return Err(Error::invalid_key(
             "RSA keys must have a modulus of at least 2048 bits",
         ));
@@ -480,24 +431,35 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
             _ => return Ok(None),
         },
     };
-    let material = match (text("kty")?, text("crv")?) {
-        #[cfg(feature = "alg-es256")]
-        (Some("EC"), Some("P-256")) => Material::p256(&bytes("x")?, &bytes("y")?)?,
-        #[cfg(feature = "alg-es384")]
-        (Some("EC"), Some("P-384")) => Material::p384(&bytes("x")?, &bytes("y")?)?,
-        #[cfg(feature = "alg-eddsa")]
-        (Some("OKP"), Some("Ed25519")) => Material::ed25519(&bytes("x")?)?,
-        #[cfg(feature = "alg-rsa")]
-        (Some("RSA"), _) => Material::rsa(&bytes("n")?, &bytes("e")?)?,
-        (Some("oct"), _) => {
-            return Err(Error::invalid_key(
-                "a symmetric (oct) key in a public key set: never publish a shared secret",
-            ))
-        }
+    let symmetric = || {
+        Error::invalid_key(
+            "a symmetric (oct) key in a public key set: never publish a shared secret",
+        )
+    };
+    let family = match (text("kty")?, text("crv")?) {
         (None, _) => return Err(Error::invalid_key("a JWK has no kty")),
-        // Other key types and curves (secp256k1, X25519, …) are not for us, nor are families
-        // this build leaves out (features `alg-*`): skip them.
-        _ => return Ok(None),
+        (Some("oct"), _) => return Err(symmetric()),
+        (Some(kty), crv) => match Family::from_jwk(kty, crv) {
+            Some(family) => family,
+            // Other key types and curves (secp256k1, X25519, …) are not for us, nor are
+            // families this build leaves out (features `alg-*`): skip them.
+            None => return Ok(None),
+        },
+    };
+    let material = match family {
+        Family::P256 | Family::P384 | Family::P521 => {
+            Material::ec(family, &bytes("x")?, &bytes("y")?)?
+        }
+        #[cfg(feature = "alg-eddsa")]
+        Family::Ed25519 => Material::ed25519(&bytes("x")?)?,
+        #[cfg(feature = "alg-rsa")]
+        Family::Rsa => Material::rsa(&bytes("n")?, &bytes("e")?)?,
+        // `Family::from_jwk` never offers a family this build leaves out.
+        #[cfg(not(feature = "alg-eddsa"))]
+        Family::Ed25519 => return Ok(None),
+        #[cfg(not(feature = "alg-rsa"))]
+        Family::Rsa => return Ok(None),
+        Family::Hmac => return Err(symmetric()),
     };
     let key = Key {
         kid,
@@ -512,14 +474,14 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
     Ok(Some(key))
 }
 
-#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
 fn bad_ec_point() -> Error {
     Error::invalid_key("an EC JWK is not a valid point on its curve")
 }
 
-/// The uncompressed SEC1 point `04 || x || y`, each coordinate `len` bytes.
-#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
-fn ec_point(x: &[u8], y: &[u8], len: usize) -> Result<Vec<u8>, Error> {
+/// The uncompressed SEC1 point `04 || x || y` of an EC family, each coordinate exactly as
+/// long as the table says.
+fn ec_point(family: Family, x: &[u8], y: &[u8]) -> Result<Vec<u8>, Error> {
+    let len = family.spec().coordinate_len;
     if x.len() != len || y.len() != len {
         return Err(bad_ec_point());
     }

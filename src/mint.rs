@@ -10,14 +10,16 @@ use jwt_simple::prelude::{
     ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ECDSAP384KeyPairLike, ECDSAP384PublicKeyLike,
     ES256KeyPair, ES384KeyPair, Ed25519KeyPair, EdDSAKeyPairLike, RSAKeyPair,
 };
+use p521::elliptic_curve::Generate as _;
+use p521::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde::Serialize;
 use serde_json::{json, Value};
 use superboring::hash::MessageDigest;
 use superboring::pkey::PKey;
 use superboring::rsa::Padding;
-use superboring::sign::Signer;
+use superboring::sign::{RsaPssSaltlen, Signer};
 
-use crate::alg::Algorithm;
+use crate::alg::{Algorithm, Family, Hash, Scheme};
 use crate::b64;
 use crate::error::Error;
 
@@ -27,10 +29,26 @@ pub const RSA_BITS: usize = 2048;
 enum Secret {
     P256(ES256KeyPair),
     P384(ES384KeyPair),
+    /// jwt-simple has no ES512: p521's own signing key.
+    P521(p521::ecdsa::SigningKey),
     Ed25519(Ed25519KeyPair),
     Rsa(RSAKeyPair),
     #[cfg(feature = "hmac")]
     Hmac(Vec<u8>),
+}
+
+impl Secret {
+    fn family(&self) -> Family {
+        match self {
+            Secret::P256(_) => Family::P256,
+            Secret::P384(_) => Family::P384,
+            Secret::P521(_) => Family::P521,
+            Secret::Ed25519(_) => Family::Ed25519,
+            Secret::Rsa(_) => Family::Rsa,
+            #[cfg(feature = "hmac")]
+            Secret::Hmac(_) => Family::Hmac,
+        }
+    }
 }
 
 /// A private key and the algorithm it signs with.
@@ -53,16 +71,21 @@ fn key_err(_: impl core::fmt::Debug) -> Error {
     Error::invalid_key("the private key cannot be read or used")
 }
 
+fn wrong_algorithm() -> Error {
+    Error::invalid_key("the key type cannot sign with that algorithm")
+}
+
 impl SigningKey {
     /// A new random key for `alg` (asymmetric algorithms only), with its JWK thumbprint as
     /// `kid`.
     pub fn generate(alg: Algorithm) -> Result<SigningKey, Error> {
-        let secret = match alg {
-            Algorithm::Es256 => Secret::P256(ES256KeyPair::generate()),
-            Algorithm::Es384 => Secret::P384(ES384KeyPair::generate()),
-            Algorithm::EdDsa => Secret::Ed25519(Ed25519KeyPair::generate()),
-            a if a.is_rsa() => Secret::Rsa(RSAKeyPair::generate(RSA_BITS).map_err(key_err)?),
-            _ => {
+        let secret = match alg.spec().family {
+            Family::P256 => Secret::P256(ES256KeyPair::generate()),
+            Family::P384 => Secret::P384(ES384KeyPair::generate()),
+            Family::P521 => Secret::P521(p521::ecdsa::SigningKey::try_generate().map_err(key_err)?),
+            Family::Ed25519 => Secret::Ed25519(Ed25519KeyPair::generate()),
+            Family::Rsa => Secret::Rsa(RSAKeyPair::generate(RSA_BITS).map_err(key_err)?),
+            Family::Hmac => {
                 return Err(Error::invalid_key(
                     "only asymmetric algorithms can generate a key pair",
                 ))
@@ -81,22 +104,24 @@ impl SigningKey {
     /// allows (RSA: RS256 by default); `None` takes the key type's default.
     pub fn from_pem(pem: &str, alg: Option<Algorithm>) -> Result<SigningKey, Error> {
         let pem = pem.trim();
-        let candidates: &[Algorithm] = match alg {
-            Some(a) => &[a][..],
-            None => &[
-                Algorithm::Es256,
-                Algorithm::Es384,
-                Algorithm::EdDsa,
-                Algorithm::Rs256,
-            ],
+        let candidates: Vec<Algorithm> = match alg {
+            Some(a) => vec![a],
+            // Each key type's default algorithm (`Algorithm::family_default`).
+            None => Algorithm::ASYMMETRIC
+                .into_iter()
+                .filter(|a| a.family_default() == *a)
+                .collect(),
         };
-        for &alg in candidates {
-            let secret = match alg {
-                Algorithm::Es256 => ES256KeyPair::from_pem(pem).ok().map(Secret::P256),
-                Algorithm::Es384 => ES384KeyPair::from_pem(pem).ok().map(Secret::P384),
-                Algorithm::EdDsa => Ed25519KeyPair::from_pem(pem).ok().map(Secret::Ed25519),
-                a if a.is_rsa() => RSAKeyPair::from_pem(pem).ok().map(Secret::Rsa),
-                _ => None,
+        for alg in candidates {
+            let secret = match alg.spec().family {
+                Family::P256 => ES256KeyPair::from_pem(pem).ok().map(Secret::P256),
+                Family::P384 => ES384KeyPair::from_pem(pem).ok().map(Secret::P384),
+                Family::P521 => p521::ecdsa::SigningKey::from_pkcs8_pem(pem)
+                    .ok()
+                    .map(Secret::P521),
+                Family::Ed25519 => Ed25519KeyPair::from_pem(pem).ok().map(Secret::Ed25519),
+                Family::Rsa => RSAKeyPair::from_pem(pem).ok().map(Secret::Rsa),
+                Family::Hmac => None,
             };
             if let Some(secret) = secret {
                 let mut key = SigningKey {
@@ -109,7 +134,8 @@ impl SigningKey {
             }
         }
         Err(Error::invalid_key(
-            "not a PKCS#8 PEM private key of the expected type (EC P-256/P-384, Ed25519, RSA)",
+            "not a PKCS#8 PEM private key of the expected type (EC P-256/P-384/P-521, Ed25519, \
+             RSA)",
         ))
     }
 
@@ -141,18 +167,8 @@ impl SigningKey {
 
     /// Signs with another algorithm of the same key type (RSA: RS*/PS*).
     pub fn with_algorithm(mut self, alg: Algorithm) -> Result<SigningKey, Error> {
-        let ok = match &self.secret {
-            Secret::P256(_) => alg == Algorithm::Es256,
-            Secret::P384(_) => alg == Algorithm::Es384,
-            Secret::Ed25519(_) => alg == Algorithm::EdDsa,
-            Secret::Rsa(_) => alg.is_rsa(),
-            #[cfg(feature = "hmac")]
-            Secret::Hmac(_) => alg.is_hmac(),
-        };
-        if !ok {
-            return Err(Error::invalid_key(
-                "the key type cannot sign with that algorithm",
-            ));
+        if !self.secret.family().accepts(alg) {
+            return Err(wrong_algorithm());
         }
         self.alg = alg;
         Ok(self)
@@ -168,6 +184,10 @@ impl SigningKey {
         match &self.secret {
             Secret::P256(k) => k.to_pem().map_err(key_err),
             Secret::P384(k) => k.to_pem().map_err(key_err),
+            Secret::P521(k) => k
+                .to_pkcs8_pem(LineEnding::LF)
+                .map(|pem| pem.to_string())
+                .map_err(key_err),
             Secret::Ed25519(k) => Ok(k.to_pem()),
             Secret::Rsa(k) => k.to_pem().map_err(key_err),
             #[cfg(feature = "hmac")]
@@ -180,6 +200,10 @@ impl SigningKey {
         match &self.secret {
             Secret::P256(k) => k.public_key().to_pem().map_err(key_err),
             Secret::P384(k) => k.public_key().to_pem().map_err(key_err),
+            Secret::P521(k) => k
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(key_err),
             Secret::Ed25519(k) => Ok(k.public_key().to_pem()),
             Secret::Rsa(k) => k.public_key().to_pem().map_err(key_err),
             #[cfg(feature = "hmac")]
@@ -207,14 +231,16 @@ impl SigningKey {
 
     /// The JWK members RFC 7638 hashes, in its order.
     fn thumbprint_members(&self) -> Value {
-        let ec = |crv: &str, point: Vec<u8>| {
+        let spec = self.secret.family().spec();
+        let ec = |point: Vec<u8>| {
             let coords = point.get(1..).unwrap_or_default();
             let (x, y) = coords.split_at(coords.len() / 2);
-            json!({"crv": crv, "kty": "EC", "x": b64::encode(x), "y": b64::encode(y)})
+            json!({"crv": spec.crv, "kty": spec.kty, "x": b64::encode(x), "y": b64::encode(y)})
         };
         match &self.secret {
-            Secret::P256(k) => ec("P-256", k.public_key().public_key().to_bytes_uncompressed()),
-            Secret::P384(k) => ec("P-384", k.public_key().public_key().to_bytes_uncompressed()),
+            Secret::P256(k) => ec(k.public_key().public_key().to_bytes_uncompressed()),
+            Secret::P384(k) => ec(k.public_key().public_key().to_bytes_uncompressed()),
+            Secret::P521(k) => ec(k.verifying_key().to_sec1_point(false).as_bytes().to_vec()),
             Secret::Ed25519(k) => {
                 json!({"crv": "Ed25519", "kty": "OKP", "x": b64::encode(&k.public_key().to_bytes())})
             }
@@ -247,28 +273,49 @@ impl SigningKey {
                 let sig: p384::ecdsa::Signature = k.key_pair().as_ref().sign(input);
                 Ok(sig.to_bytes().to_vec())
             }
+            Secret::P521(k) => {
+                use p521::ecdsa::signature::Signer as _;
+                // RFC 6979 deterministic nonce, SHA-512; r || s, 132 bytes.
+                let sig: p521::ecdsa::Signature = k.sign(input);
+                Ok(sig.to_bytes().to_vec())
+            }
             Secret::Ed25519(k) => Ok(k.key_pair().as_ref().sk.sign(input, None).to_vec()),
             Secret::Rsa(k) => {
-                let (digest, padding) = match self.alg {
-                    Algorithm::Rs256 => (MessageDigest::sha256(), Padding::PKCS1),
-                    Algorithm::Rs384 => (MessageDigest::sha384(), Padding::PKCS1),
-                    Algorithm::Rs512 => (MessageDigest::sha512(), Padding::PKCS1),
-                    Algorithm::Ps256 => (MessageDigest::sha256(), Padding::PKCS1_PSS),
-                    Algorithm::Ps384 => (MessageDigest::sha384(), Padding::PKCS1_PSS),
-                    _ => (MessageDigest::sha512(), Padding::PKCS1_PSS),
+                let (hash, padding, salt_len) = match self.alg.spec().scheme {
+                    Scheme::Pkcs1(hash) => (hash, Padding::PKCS1, None),
+                    Scheme::Pss(hash) => (hash, Padding::PKCS1_PSS, Some(hash.len())),
+                    Scheme::Ecdsa(_) | Scheme::EdDsa | Scheme::Hmac(_) => {
+                        return Err(wrong_algorithm())
+                    }
+                };
+                let digest = match hash {
+                    Hash::Sha256 => MessageDigest::sha256(),
+                    Hash::Sha384 => MessageDigest::sha384(),
+                    Hash::Sha512 => MessageDigest::sha512(),
                 };
                 let pkey = PKey::from_rsa(k.as_ref().clone()).map_err(key_err)?;
                 let mut signer = Signer::new(digest, &pkey).map_err(key_err)?;
                 signer.set_rsa_padding(padding).map_err(key_err)?;
+                if let Some(len) = salt_len {
+                    let len = i32::try_from(len).map_err(key_err)?;
+                    signer
+                        .set_rsa_pss_saltlen(RsaPssSaltlen::custom(len))
+                        .map_err(key_err)?;
+                }
                 signer.update(input).map_err(key_err)?;
                 signer.sign_to_vec().map_err(key_err)
             }
             #[cfg(feature = "hmac")]
-            Secret::Hmac(secret) => Ok(match self.alg {
-                Algorithm::Hs256 => hmac_sha256::HMAC::mac(input, secret).to_vec(),
-                Algorithm::Hs384 => hmac_sha512::sha384::HMAC::mac(input, secret).to_vec(),
-                _ => hmac_sha512::HMAC::mac(input, secret).to_vec(),
-            }),
+            Secret::Hmac(secret) => match self.alg.spec().scheme {
+                Scheme::Hmac(Hash::Sha256) => Ok(hmac_sha256::HMAC::mac(input, secret).to_vec()),
+                Scheme::Hmac(Hash::Sha384) => {
+                    Ok(hmac_sha512::sha384::HMAC::mac(input, secret).to_vec())
+                }
+                Scheme::Hmac(Hash::Sha512) => Ok(hmac_sha512::HMAC::mac(input, secret).to_vec()),
+                Scheme::Ecdsa(_) | Scheme::EdDsa | Scheme::Pkcs1(_) | Scheme::Pss(_) => {
+                    Err(wrong_algorithm())
+                }
+            },
         }
     }
 }

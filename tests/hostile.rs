@@ -39,19 +39,35 @@ const RSA_1024_JWK: &str = r#"{"kty":"RSA","e":"AQAB","n":"yDWs4EhidpJSUTvWuzJcd
 // ---------------------------------------------------------------------------------------
 // Keys (generated once: RSA generation is slow) and helpers
 
+/// The test key of each key type (one RSA key for the six RSA algorithms: `rsa_as`).
 fn key(alg: Algorithm) -> &'static SigningKey {
     static ES256: OnceLock<SigningKey> = OnceLock::new();
     static ES384: OnceLock<SigningKey> = OnceLock::new();
+    static ES512: OnceLock<SigningKey> = OnceLock::new();
     static EDDSA: OnceLock<SigningKey> = OnceLock::new();
     static RSA: OnceLock<SigningKey> = OnceLock::new();
-    let cell = match alg {
-        Algorithm::Es256 => &ES256,
-        Algorithm::Es384 => &ES384,
-        Algorithm::EdDsa => &EDDSA,
-        _ => &RSA,
+    let (cell, alg) = match alg {
+        Algorithm::Es256 => (&ES256, alg),
+        Algorithm::Es384 => (&ES384, alg),
+        Algorithm::Es512 => (&ES512, alg),
+        Algorithm::EdDsa => (&EDDSA, alg),
+        Algorithm::Rs256
+        | Algorithm::Rs384
+        | Algorithm::Rs512
+        | Algorithm::Ps256
+        | Algorithm::Ps384
+        | Algorithm::Ps512 => (&RSA, Algorithm::Rs256),
+        other => panic!("no test key for {other}: add its key type here"),
     };
     cell.get_or_init(|| SigningKey::generate(alg).unwrap())
 }
+
+/// The EC algorithms, with their curves' coordinate sizes.
+const ECDSA: [(Algorithm, usize); 3] = [
+    (Algorithm::Es256, 32),
+    (Algorithm::Es384, 48),
+    (Algorithm::Es512, 66),
+];
 
 /// The brand's P-256 key: the key most tests trust.
 fn brand() -> &'static SigningKey {
@@ -206,7 +222,12 @@ fn alg_none_with_a_signature_is_refused_as_unsupported_algorithm() {
 fn hs256_signed_with_the_public_key_pem_as_secret_is_refused() {
     // The classic confusion attack: a verifier that fed the configured public key to HMAC
     // would accept this token. Ours never runs HMAC against a public key.
-    for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256] {
+    for alg in [
+        Algorithm::Es256,
+        Algorithm::Es512,
+        Algorithm::EdDsa,
+        Algorithm::Rs256,
+    ] {
         let public_pem = key(alg).public_pem().unwrap();
         let jwks = key(alg).public_jwks().to_string();
         for hs in [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512] {
@@ -237,12 +258,17 @@ fn hs256_signed_with_the_public_key_pem_as_secret_is_refused() {
 fn a_header_alg_that_does_not_match_the_key_type_is_refused_before_any_crypto() {
     let es256 = brand();
     let es384 = key(Algorithm::Es384);
+    let es512 = key(Algorithm::Es512);
     let ed = key(Algorithm::EdDsa);
     let rsa = key(Algorithm::Rs256);
     // (signing key, header alg, trusted key)
-    let cases: [(&SigningKey, &str, &SigningKey); 8] = [
+    let cases: [(&SigningKey, &str, &SigningKey); 12] = [
         (es256, "ES384", es256), // ES384 header on a P-256 key
         (es384, "ES256", es384), // ES256 header on a P-384 key
+        (es384, "ES512", es384), // ES512 header on a P-384 key
+        (es512, "ES384", es512), // ES384 header on a P-521 key
+        (es512, "ES256", es512),
+        (rsa, "ES512", rsa),
         (es256, "RS256", es256), // RS256 header, EC key configured
         (es256, "PS256", es256),
         (rsa, "ES256", rsa), // ES256 header, RSA key configured
@@ -287,7 +313,7 @@ fn a_jwks_key_pinned_to_one_rsa_algorithm_refuses_the_others() {
 #[test]
 fn an_unknown_or_non_string_alg_is_refused() {
     let v = brand_verifier();
-    for alg in ["ES512", "RS1", "HS1", "es256", "ES256 "] {
+    for alg in ["ES256K", "RS1", "HS1", "es256", "ES256 ", "es512"] {
         let token = signed(brand(), &json!({ "alg": alg }), &claims());
         assert_eq!(
             rejection(&v, &token, NOW),
@@ -420,18 +446,68 @@ fn extra_signature_bytes_are_bad_signature() {
 #[test]
 fn an_ecdsa_signature_of_zeros_is_bad_signature() {
     // r = s = 0 "verifies" in broken ECDSA implementations (CVE-2022-21449, "psychic
-    // signatures"). Both curves, raw (64/96 bytes) and with the header claiming it.
-    for (alg, len) in [(Algorithm::Es256, 64), (Algorithm::Es384, 96)] {
+    // signatures"). Every curve, raw (64/96/132 bytes) and with the header claiming it.
+    for (alg, size) in ECDSA {
         let k = key(alg);
         let h = b64(header_of(k).to_string().as_bytes());
         let p = b64(claims().to_string().as_bytes());
-        let token = format!("{h}.{p}.{}", b64(&vec![0u8; len]));
+        let token = format!("{h}.{p}.{}", b64(&vec![0u8; 2 * size]));
         assert_eq!(
             rejection(&verifier_for(pem_keys(k)), &token, NOW),
             (BadSignature, None),
             "{alg}"
         );
     }
+}
+
+#[test]
+fn an_ecdsa_signature_whose_scalars_exceed_the_group_order_is_bad_signature() {
+    // r and s must be below the curve's order n: all-ones bytes are above it on every curve
+    // (P-521's 66-byte scalars have 7 bits to spare), and r = s = n are the smallest such.
+    for (alg, size) in ECDSA {
+        let k = key(alg);
+        let [h, p, s] = parts(&signed(k, &header_of(k), &claims()));
+        let sig = decode(&s);
+        let (r, s) = sig.split_at(size);
+        for bad in [
+            [vec![0xff; size], vec![0xff; size]].concat(),
+            [r, &vec![0xff; size][..]].concat(),
+            [&vec![0xff; size][..], s].concat(),
+        ] {
+            let token = format!("{h}.{p}.{}", b64(&bad));
+            assert_eq!(
+                rejection(&verifier_for(pem_keys(k)), &token, NOW),
+                (BadSignature, None),
+                "{alg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_es512_signature_checks_with_sha512_on_p521_only() {
+    // The brand's P-521 key, as PEM and as JWK, accepts its ES512 tokens; another P-521 key's
+    // signature, or the token relabelled as another ECDSA algorithm, is refused.
+    let k = key(Algorithm::Es512);
+    let token = signed(k, &header_of(k), &claims());
+    for keys in [
+        pem_keys(k),
+        KeySet::from_jwks(&k.public_jwks().to_string()).unwrap(),
+    ] {
+        let got = accepted(&verifier_for(keys), &token, NOW);
+        assert_eq!(got.alg, Algorithm::Es512);
+    }
+    assert_eq!(
+        decode(&parts(&token)[2]).len(),
+        132,
+        "r || s, 66 bytes each"
+    );
+    let other = SigningKey::generate(Algorithm::Es512).unwrap();
+    let forged = signed(&other, &header_of(k), &claims());
+    assert_eq!(
+        rejection(&verifier_for(pem_keys(k)), &forged, NOW),
+        (BadSignature, None)
+    );
 }
 
 #[test]
@@ -999,6 +1075,62 @@ fn a_symmetric_oct_key_is_invalid_key() {
 }
 
 #[test]
+fn an_ec_jwk_off_its_curve_or_with_coordinates_of_the_wrong_size_is_invalid_key() {
+    for (alg, size) in ECDSA {
+        let jwk = key(alg).public_jwk();
+        let x = decode(jwk["x"].as_str().unwrap());
+        let y = decode(jwk["y"].as_str().unwrap());
+        assert_eq!((x.len(), y.len()), (size, size), "{alg}");
+        let mut off = y.clone();
+        off[size - 1] ^= 1;
+        let cases = [
+            ("y", json!(b64(&off))),                       // not on the curve
+            ("y", jwk["x"].clone()),                       // (x, x): nor this
+            ("x", json!(b64(&x[1..]))),                    // a byte short
+            ("x", json!(b64(&[&[0u8][..], &x].concat()))), // a byte long
+            ("y", json!(b64(&vec![0u8; size]))),           // zero
+        ];
+        for (member, value) in cases {
+            let mut bad = jwk.clone();
+            bad[member] = value;
+            assert_eq!(
+                key_error(KeySet::from_jwks(&bad.to_string())),
+                InvalidKey,
+                "{alg} {bad}"
+            );
+        }
+        // The same coordinates under another curve's name are refused too.
+        for (other, _) in ECDSA.iter().filter(|(a, _)| *a != alg) {
+            let mut bad = jwk.clone();
+            bad["crv"] = key(*other).public_jwk()["crv"].clone();
+            bad.as_object_mut().unwrap().remove("alg");
+            assert_eq!(
+                key_error(KeySet::from_jwks(&bad.to_string())),
+                InvalidKey,
+                "{alg} as {other}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_jwk_pinned_to_an_algorithm_of_another_key_type_is_invalid_key() {
+    for (alg, pin) in [
+        (Algorithm::Es256, "ES512"),
+        (Algorithm::Es512, "ES256"),
+        (Algorithm::Es512, "ES384"),
+        (Algorithm::Es512, "RS512"),
+    ] {
+        let jwk = jwk_with(key(alg), "alg", json!(pin));
+        assert_eq!(
+            key_error(KeySet::from_jwks(&jwk.to_string())),
+            InvalidKey,
+            "{alg} key pinned to {pin}"
+        );
+    }
+}
+
+#[test]
 fn an_rsa_key_of_1024_bits_is_invalid_key() {
     assert_eq!(key_error(KeySet::from_pem(RSA_1024_PEM)), InvalidKey);
     assert_eq!(key_error(KeySet::parse(RSA_1024_PEM)), InvalidKey);
@@ -1041,6 +1173,7 @@ fn a_private_pem_given_as_the_public_key_is_invalid_key() {
     for alg in [
         Algorithm::Es256,
         Algorithm::Es384,
+        Algorithm::Es512,
         Algorithm::EdDsa,
         Algorithm::Rs256,
     ] {

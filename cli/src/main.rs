@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use campaign_token::mint::{self, SigningKey, TokenClaims};
 use campaign_token::{Algorithm, KeySet, Policy, Verifier};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -40,8 +41,8 @@ struct Cli {
 enum Command {
     /// Generate a key pair: private.pem (mode 0600), public.pem and jwks.json.
     Keygen {
-        /// Signing algorithm: ES256, ES384, EdDSA, RS256, RS384, RS512, PS256, PS384, PS512.
-        #[arg(long, value_parser = parse_alg)]
+        /// Signing algorithm.
+        #[arg(long, value_parser = alg_parser())]
         alg: Algorithm,
         /// Directory to write the files to (created if missing).
         #[arg(long, default_value = ".")]
@@ -65,8 +66,9 @@ enum Command {
         /// The participant (`sub`).
         #[arg(long)]
         sub: String,
-        /// Algorithm, for RSA keys (RS256 by default; RS384, RS512, PS256, PS384, PS512).
-        #[arg(long, value_parser = parse_alg)]
+        /// Algorithm, for a key type that signs with several (an RSA key: RS256 by default,
+        /// or another RS* or PS*); by default the key type's first.
+        #[arg(long, value_parser = alg_parser())]
         alg: Option<Algorithm>,
         /// `gift.cw`: whether the participant can win (true or false).
         #[arg(long, value_name = "true|false")]
@@ -117,13 +119,13 @@ enum Command {
     },
 }
 
-fn parse_alg(name: &str) -> Result<Algorithm, String> {
-    Algorithm::from_name(name)
-        .filter(|a| Algorithm::ASYMMETRIC.contains(a))
-        .ok_or_else(|| {
-            "expected one of ES256, ES384, EdDSA, RS256, RS384, RS512, PS256, PS384, PS512"
-                .to_owned()
-        })
+/// `--alg`: one of the asymmetric algorithms, which `--help` and errors list from the
+/// library's table.
+fn alg_parser() -> impl TypedValueParser<Value = Algorithm> {
+    PossibleValuesParser::new(
+        Algorithm::ASYMMETRIC.map(|alg| PossibleValue::new(alg.name()).aliases(alg.alias())),
+    )
+    .try_map(|name| Algorithm::from_name(&name).ok_or("not an asymmetric JWS algorithm"))
 }
 
 fn parse_ttl(text: &str) -> Result<u64, String> {
@@ -292,7 +294,8 @@ fn keygen(alg: Algorithm, dir: &Path, kid: Option<String>, force: bool) -> Resul
         alg,
         dir.display()
     )?;
-    if alg != Algorithm::Rs256 && alg.name().starts_with(['R', 'P']) {
+    // `mint` signs with the key type's first algorithm unless told otherwise.
+    if alg.family_default() != alg {
         writeln!(err, "mint with: --alg {alg}")?;
     }
     Ok(())

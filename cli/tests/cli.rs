@@ -12,13 +12,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use campaign_token::Algorithm;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_campaign-token");
 const NOW: u64 = 1_700_000_000;
-const ALGS: [&str; 9] = [
-    "ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-];
+/// Every algorithm the tool signs with: the library's table.
+const ALGS: [Algorithm; 10] = Algorithm::ASYMMETRIC;
 
 struct Output {
     code: i32,
@@ -113,7 +113,8 @@ fn mint(keys: &Path, alg: &str, extra: &[&str]) -> String {
         "--now",
         &now,
     ];
-    if alg.starts_with(['R', 'P']) {
+    // Only a key type with several algorithms (RSA) needs to be told which.
+    if Algorithm::from_name(alg).is_some_and(|a| a.family_default() != a) {
         args.extend(["--alg", alg]);
     }
     args.extend(extra);
@@ -142,7 +143,7 @@ fn verify(key: &Path, token: &str, extra: &[&str]) -> Output {
 
 #[test]
 fn every_algorithm_round_trips_keygen_mint_verify_with_pem_and_jwks() {
-    for alg in ALGS {
+    for alg in ALGS.map(Algorithm::name) {
         let (_dir, keys) = keygen(alg);
         let token = mint(&keys, alg, &["--cw", "true", "--label", "Spa day"]);
         let jwks: Value =
@@ -627,6 +628,66 @@ fn bad_usage_exits_2_with_a_reason_on_stderr() {
     assert!(out.usage_error().contains("private key"), "{}", out.stderr);
     let out = run(&["verify", "--key", path(&missing), "--campaign", "c", &token]);
     assert!(out.usage_error().contains("nope.pem"), "{}", out.stderr);
+}
+
+#[test]
+fn the_help_lists_every_algorithm_of_the_table_and_usage_errors_too() {
+    let listed = |text: &str| {
+        let start = text.find("[possible values: ").expect("a list of values") + 18;
+        let end = start + text[start..].find(']').unwrap();
+        text[start..end]
+            .split(", ")
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let names: Vec<String> = ALGS.map(|a| a.name().to_owned()).to_vec();
+    for command in ["keygen", "mint"] {
+        let help = run(&[command, "--help"]);
+        assert_eq!(help.code, 0);
+        assert_eq!(listed(&help.stdout), names, "{command} --help");
+    }
+    let wrong = run(&["keygen", "--alg", "HS512"]);
+    assert_eq!(listed(wrong.usage_error()), names);
+}
+
+#[test]
+fn es512_keys_sign_with_p521_and_jwks_name_the_curve() {
+    let (_dir, keys) = keygen("ES512");
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string(keys.join("jwks.json")).unwrap()).unwrap();
+    let jwk = &jwks["keys"][0];
+    assert_eq!(
+        (&jwk["kty"], &jwk["crv"], &jwk["alg"]),
+        (&"EC".into(), &"P-521".into(), &"ES512".into())
+    );
+    // RFC 7518 §6.2.1.2: each coordinate is the full 66 bytes (88 base64url characters).
+    assert_eq!(jwk["x"].as_str().unwrap().len(), 88);
+    assert_eq!(jwk["y"].as_str().unwrap().len(), 88);
+    let pem = std::fs::read_to_string(keys.join("public.pem")).unwrap();
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    let token = mint(&keys, "ES512", &[]);
+    let inspected = run(&["inspect", &token]).json();
+    assert_eq!(inspected["header"]["alg"], "ES512");
+    // r || s: 132 bytes, 176 base64url characters.
+    assert_eq!(token.rsplit('.').next().unwrap().len(), 176);
+    // A P-384 key does not verify it: the alg names another key type.
+    let (_other, p384) = keygen("ES384");
+    let out = verify(&p384.join("public.pem"), &token, &[]);
+    assert_eq!(out.rejected().0, "unsupported_algorithm");
+    // Nor does mint sign with a P-521 key under another algorithm.
+    let private = keys.join("private.pem");
+    let out = run(&[
+        "mint",
+        "--key",
+        path(&private),
+        "--campaign",
+        "c",
+        "--sub",
+        "s",
+        "--alg",
+        "ES256",
+    ]);
+    out.usage_error();
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Native key material: jwt-simple's key types, whose RustCrypto / superboring verifying keys
-//! check signatures here (the token tool, the allocation server, native tests).
+//! check signatures here (the token tool, the allocation server, native tests), and RustCrypto
+//! `p521`'s verifying key for ES512, which jwt-simple lacks.
 
 #[cfg(feature = "alg-rsa")]
 use jwt_simple::prelude::RSAPublicKey;
@@ -14,13 +15,13 @@ use superboring::{
     hash::MessageDigest,
     pkey::{PKey, Public},
     rsa::Padding,
-    sign::Verifier,
+    sign::{RsaPssSaltlen, Verifier},
 };
 
-use super::Family;
-#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
-use super::{bad_ec_point, ec_point};
-use crate::alg::Algorithm;
+use super::bad_ec_point;
+use crate::alg::{Algorithm, Family};
+#[cfg(any(feature = "alg-rsa", feature = "hmac"))]
+use crate::alg::{Hash, Scheme};
 use crate::error::Error;
 
 /// The key material of one trusted key.
@@ -31,6 +32,8 @@ pub(super) enum Material {
     P256(ES256PublicKey),
     #[cfg(feature = "alg-es384")]
     P384(ES384PublicKey),
+    #[cfg(feature = "alg-es512")]
+    P521(p521::ecdsa::VerifyingKey),
     #[cfg(feature = "alg-eddsa")]
     Ed25519(Ed25519PublicKey),
     #[cfg(feature = "alg-rsa")]
@@ -46,6 +49,8 @@ impl Material {
             Material::P256(_) => Family::P256,
             #[cfg(feature = "alg-es384")]
             Material::P384(_) => Family::P384,
+            #[cfg(feature = "alg-es512")]
+            Material::P521(_) => Family::P521,
             #[cfg(feature = "alg-eddsa")]
             Material::Ed25519(_) => Family::Ed25519,
             #[cfg(feature = "alg-rsa")]
@@ -77,6 +82,13 @@ impl Material {
                 p384::ecdsa::Signature::from_slice(signature)
                     .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok())
             }
+            #[cfg(feature = "alg-es512")]
+            Material::P521(k) => {
+                use p521::ecdsa::signature::Verifier as _;
+                // 132 bytes, r and s each in [1, n - 1]; SHA-512 is p521's digest.
+                p521::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|sig| k.verify(signing_input, &sig).is_ok())
+            }
             #[cfg(feature = "alg-eddsa")]
             Material::Ed25519(k) => ed25519_compact::Signature::from_slice(signature)
                 .is_ok_and(|sig| k.public_key().as_ref().verify(signing_input, &sig).is_ok()),
@@ -92,18 +104,38 @@ impl Material {
         Material::Hmac(secret.to_vec())
     }
 
-    #[cfg(feature = "alg-es256")]
-    pub(super) fn p256(x: &[u8], y: &[u8]) -> Result<Material, Error> {
-        ES256PublicKey::from_bytes(&ec_point(x, y, 32)?)
-            .map(Material::P256)
-            .map_err(|_| bad_ec_point())
-    }
-
-    #[cfg(feature = "alg-es384")]
-    pub(super) fn p384(x: &[u8], y: &[u8]) -> Result<Material, Error> {
-        ES384PublicKey::from_bytes(&ec_point(x, y, 48)?)
-            .map(Material::P384)
-            .map_err(|_| bad_ec_point())
+    /// An EC key from its JWK coordinates (checked to be a point on the curve).
+    pub(super) fn ec(family: Family, x: &[u8], y: &[u8]) -> Result<Material, Error> {
+        // `point` is unused in a build without any EC family.
+        #[cfg_attr(
+            not(any(feature = "alg-es256", feature = "alg-es384", feature = "alg-es512")),
+            allow(unused_variables)
+        )]
+        let point = super::ec_point(family, x, y)?;
+        match family {
+            #[cfg(feature = "alg-es256")]
+            Family::P256 => ES256PublicKey::from_bytes(&point)
+                .map(Material::P256)
+                .map_err(|_| bad_ec_point()),
+            #[cfg(feature = "alg-es384")]
+            Family::P384 => ES384PublicKey::from_bytes(&point)
+                .map(Material::P384)
+                .map_err(|_| bad_ec_point()),
+            // On the curve and not the identity, or refused.
+            #[cfg(feature = "alg-es512")]
+            Family::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                .map(Material::P521)
+                .map_err(|_| bad_ec_point()),
+            // Families this build leaves out (`Family::from_jwk` never offers them), and the
+            // families that are not EC.
+            #[cfg(not(feature = "alg-es256"))]
+            Family::P256 => Err(bad_ec_point()),
+            #[cfg(not(feature = "alg-es384"))]
+            Family::P384 => Err(bad_ec_point()),
+            #[cfg(not(feature = "alg-es512"))]
+            Family::P521 => Err(bad_ec_point()),
+            Family::Ed25519 | Family::Rsa | Family::Hmac => Err(bad_ec_point()),
+        }
     }
 
     #[cfg(feature = "alg-eddsa")]
@@ -131,6 +163,14 @@ impl Material {
         if let Ok(k) = ES384PublicKey::from_pem(pem) {
             return Ok(Material::P384(k));
         }
+        #[cfg(feature = "alg-es512")]
+        {
+            use p521::pkcs8::DecodePublicKey as _;
+            // SPKI with the secp521r1 curve OID, and a point on the curve.
+            if let Ok(k) = p521::ecdsa::VerifyingKey::from_public_key_pem(pem) {
+                return Ok(Material::P521(k));
+            }
+        }
         #[cfg(feature = "alg-eddsa")]
         if let Ok(k) = Ed25519PublicKey::from_pem(pem) {
             super::check_ed25519(&k.to_bytes())?;
@@ -152,32 +192,48 @@ fn rsa_material(key: RSAPublicKey) -> Result<Material, Error> {
         .map_err(|_| Error::invalid_key("unusable RSA public key"))
 }
 
+/// The superboring digest of a hash.
+#[cfg(feature = "alg-rsa")]
+fn digest(hash: Hash) -> MessageDigest {
+    match hash {
+        Hash::Sha256 => MessageDigest::sha256(),
+        Hash::Sha384 => MessageDigest::sha384(),
+        Hash::Sha512 => MessageDigest::sha512(),
+    }
+}
+
 #[cfg(feature = "alg-rsa")]
 fn rsa_verify(pkey: &PKey<Public>, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
-    let (digest, padding) = match alg {
-        Algorithm::Rs256 => (MessageDigest::sha256(), Padding::PKCS1),
-        Algorithm::Rs384 => (MessageDigest::sha384(), Padding::PKCS1),
-        Algorithm::Rs512 => (MessageDigest::sha512(), Padding::PKCS1),
-        Algorithm::Ps256 => (MessageDigest::sha256(), Padding::PKCS1_PSS),
-        Algorithm::Ps384 => (MessageDigest::sha384(), Padding::PKCS1_PSS),
-        Algorithm::Ps512 => (MessageDigest::sha512(), Padding::PKCS1_PSS),
-        _ => return false,
+    let (hash, padding, salt_len) = match alg.spec().scheme {
+        Scheme::Pkcs1(hash) => (hash, Padding::PKCS1, None),
+        // Stated, rather than left to superboring's default (which is the same).
+        Scheme::Pss(hash) => (hash, Padding::PKCS1_PSS, Some(hash.len())),
+        Scheme::Ecdsa(_) | Scheme::EdDsa | Scheme::Hmac(_) => return false,
     };
-    let Ok(mut verifier) = Verifier::new(digest, pkey) else {
+    let Ok(mut verifier) = Verifier::new(digest(hash), pkey) else {
         return false;
     };
     verifier.set_rsa_padding(padding).is_ok()
+        && salt_len.is_none_or(|len| {
+            i32::try_from(len).is_ok_and(|len| {
+                verifier
+                    .set_rsa_pss_saltlen(RsaPssSaltlen::custom(len))
+                    .is_ok()
+            })
+        })
         && verifier.update(signing_input).is_ok()
         && verifier.verify(signature).unwrap_or(false)
 }
 
 #[cfg(feature = "hmac")]
 fn hmac_verify(secret: &[u8], alg: Algorithm, signing_input: &[u8], tag: &[u8]) -> bool {
-    let expected: Vec<u8> = match alg {
-        Algorithm::Hs256 => hmac_sha256::HMAC::mac(signing_input, secret).to_vec(),
-        Algorithm::Hs384 => hmac_sha512::sha384::HMAC::mac(signing_input, secret).to_vec(),
-        Algorithm::Hs512 => hmac_sha512::HMAC::mac(signing_input, secret).to_vec(),
-        _ => return false,
+    let expected: Vec<u8> = match alg.spec().scheme {
+        Scheme::Hmac(Hash::Sha256) => hmac_sha256::HMAC::mac(signing_input, secret).to_vec(),
+        Scheme::Hmac(Hash::Sha384) => {
+            hmac_sha512::sha384::HMAC::mac(signing_input, secret).to_vec()
+        }
+        Scheme::Hmac(Hash::Sha512) => hmac_sha512::HMAC::mac(signing_input, secret).to_vec(),
+        Scheme::Ecdsa(_) | Scheme::EdDsa | Scheme::Pkcs1(_) | Scheme::Pss(_) => return false,
     };
     // Constant time in the tag's content; the length is public.
     expected.len() == tag.len()

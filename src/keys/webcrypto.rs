@@ -3,9 +3,7 @@
 //! `crypto.subtle.importKey` (which also checks that an EC point is on its curve) and checks
 //! signatures with `crypto.subtle.verify`.
 
-#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
-use super::ec_point;
-use super::Family;
+use crate::alg::Family;
 use crate::b64;
 use crate::error::Error;
 
@@ -36,14 +34,22 @@ impl Material {
         &self.import
     }
 
-    #[cfg(feature = "alg-es256")]
-    pub(super) fn p256(x: &[u8], y: &[u8]) -> Result<Material, Error> {
-        ec(Family::P256, "P-256", x, y, 32)
-    }
-
-    #[cfg(feature = "alg-es384")]
-    pub(super) fn p384(x: &[u8], y: &[u8]) -> Result<Material, Error> {
-        ec(Family::P384, "P-384", x, y, 48)
+    /// An EC key from its JWK coordinates.
+    pub(super) fn ec(family: Family, x: &[u8], y: &[u8]) -> Result<Material, Error> {
+        // Lengths here; that the point is on the curve, WebCrypto checks when it imports the
+        // key (at `init`, or when a `Verifier` is made), and refuses it as `invalid_key`.
+        super::ec_point(family, x, y)?;
+        let spec = family.spec();
+        let crv = spec.crv.ok_or(super::bad_ec_point())?;
+        Ok(Material {
+            family,
+            import: Import::Jwk(vec![
+                ("kty", spec.kty.to_owned()),
+                ("crv", crv.to_owned()),
+                ("x", b64::encode(x)),
+                ("y", b64::encode(y)),
+            ]),
+        })
     }
 
     #[cfg(feature = "alg-eddsa")]
@@ -87,8 +93,20 @@ impl Material {
         use der::Decode;
 
         const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
-        const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
-        const P384: Oid = Oid::new_unwrap("1.3.132.0.34");
+        // The table's SPKI curves, parsed when the crate is compiled (not in the module); an
+        // index out of range here fails the build, never a page.
+        #[allow(clippy::indexing_slicing)]
+        const CURVES: [Option<Oid>; Family::ALL.len()] = {
+            let mut curves = [None; Family::ALL.len()];
+            let mut i = 0;
+            while i < curves.len() {
+                if let Some(oid) = Family::ALL[i].spec().spki_curve {
+                    curves[i] = Some(Oid::new_unwrap(oid));
+                }
+                i += 1;
+            }
+            curves
+        };
         const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
         const RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 
@@ -120,8 +138,13 @@ impl Material {
                     .parameters
                     .and_then(|p| p.decode_as::<Oid>().ok());
                 let family = match (spki.algorithm.oid, curve) {
-                    (EC_PUBLIC_KEY, Some(P256)) if cfg!(feature = "alg-es256") => Family::P256,
-                    (EC_PUBLIC_KEY, Some(P384)) if cfg!(feature = "alg-es384") => Family::P384,
+                    // The curves of the table's EC families that this build includes.
+                    (EC_PUBLIC_KEY, Some(curve)) => Family::ALL
+                        .into_iter()
+                        .zip(CURVES)
+                        .find(|(family, oid)| family.spec().included && *oid == Some(curve))
+                        .map(|(family, _)| family)
+                        .ok_or(unsupported())?,
                     #[cfg(feature = "alg-eddsa")]
                     (ED25519, None) => {
                         let key = spki.subject_public_key.as_bytes().ok_or(unsupported())?;
@@ -146,22 +169,6 @@ impl Material {
             _ => Err(unsupported()),
         }
     }
-}
-
-#[cfg(any(feature = "alg-es256", feature = "alg-es384"))]
-fn ec(family: Family, crv: &str, x: &[u8], y: &[u8], len: usize) -> Result<Material, Error> {
-    // Lengths here; that the point is on the curve, WebCrypto checks when it imports the key
-    // (at `init`, or when a `Verifier` is made), and refuses it as `invalid_key`.
-    ec_point(x, y, len)?;
-    Ok(Material {
-        family,
-        import: Import::Jwk(vec![
-            ("kty", "EC".to_owned()),
-            ("crv", crv.to_owned()),
-            ("x", b64::encode(x)),
-            ("y", b64::encode(y)),
-        ]),
-    })
 }
 
 #[cfg(feature = "alg-rsa")]

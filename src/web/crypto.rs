@@ -18,9 +18,9 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
 use super::errors::set;
-use crate::alg::Algorithm;
+use crate::alg::{Algorithm, Family, Scheme};
 use crate::error::ErrorCode;
-use crate::keys::{Family, Import};
+use crate::keys::Import;
 use crate::{Error, Verified, Verifier};
 
 /// A key imported for one algorithm, with the parameters `verify` takes for it.
@@ -65,8 +65,8 @@ impl KeyCache {
         let imported = Imported {
             index,
             alg,
-            key: import_key(family, import, alg).await?,
-            params: verify_params(alg),
+            key: import_key(import, &import_params(family, alg)?).await?,
+            params: verify_params(alg)?,
         };
         let mut keys = self.keys.borrow_mut();
         // Another verification may have imported it meanwhile; keep one.
@@ -102,7 +102,12 @@ pub(crate) async fn verify(
 ) -> Result<Verified, Error> {
     let signed = verifier.prepare(token)?;
     let key = cache.key(verifier, signed.key, signed.alg).await?;
-    let valid = check(&key, signed.signing_input.as_bytes(), &signed.signature).await;
+    // A signature of the wrong length for its algorithm never reaches WebCrypto.
+    let valid = signed
+        .alg
+        .signature_len()
+        .is_none_or(|len| len == signed.signature.len())
+        && check(&key, signed.signing_input.as_bytes(), &signed.signature).await;
     verifier.conclude(signed, valid, now)
 }
 
@@ -146,47 +151,45 @@ fn object(members: &[(&str, JsValue)]) -> Object {
     o
 }
 
-fn hash(alg: Algorithm) -> JsValue {
-    JsValue::from_str(match alg {
-        Algorithm::Es384 | Algorithm::Rs384 | Algorithm::Ps384 => "SHA-384",
-        Algorithm::Rs512 | Algorithm::Ps512 => "SHA-512",
-        _ => "SHA-256",
+/// The browser never holds a shared secret; an HMAC algorithm never gets this far.
+fn no_hmac() -> Error {
+    Error::new(
+        ErrorCode::UnsupportedAlgorithm,
+        "HMAC algorithms are refused in the browser",
+    )
+}
+
+/// The WebCrypto algorithm a key of `family` is imported for, to verify `alg`.
+fn import_params(family: Family, alg: Algorithm) -> Result<Object, Error> {
+    let s = JsValue::from_str;
+    let scheme = alg.spec().scheme;
+    let name = ("name", s(scheme.webcrypto_name()));
+    Ok(match scheme {
+        Scheme::Ecdsa(_) => {
+            let curve = family.spec().crv.ok_or(no_hmac())?;
+            object(&[name, ("namedCurve", s(curve))])
+        }
+        Scheme::EdDsa => object(&[name]),
+        Scheme::Pkcs1(hash) | Scheme::Pss(hash) => object(&[name, ("hash", s(hash.name()))]),
+        Scheme::Hmac(_) => return Err(no_hmac()),
     })
 }
 
-/// The WebCrypto algorithm a key is imported for.
-fn import_params(family: Family, alg: Algorithm) -> Object {
-    let s = JsValue::from_str;
-    match family {
-        Family::P256 => object(&[("name", s("ECDSA")), ("namedCurve", s("P-256"))]),
-        Family::P384 => object(&[("name", s("ECDSA")), ("namedCurve", s("P-384"))]),
-        Family::Ed25519 => object(&[("name", s("Ed25519"))]),
-        Family::Rsa => {
-            let name = if matches!(alg, Algorithm::Ps256 | Algorithm::Ps384 | Algorithm::Ps512) {
-                "RSA-PSS"
-            } else {
-                "RSASSA-PKCS1-v1_5"
-            };
-            object(&[("name", s(name)), ("hash", hash(alg))])
-        }
-    }
-}
-
 /// The WebCrypto parameters of `verify` for a JWS algorithm.
-fn verify_params(alg: Algorithm) -> Object {
+fn verify_params(alg: Algorithm) -> Result<Object, Error> {
     let s = JsValue::from_str;
-    match alg {
-        Algorithm::Es256 | Algorithm::Es384 => object(&[("name", s("ECDSA")), ("hash", hash(alg))]),
-        Algorithm::EdDsa => object(&[("name", s("Ed25519"))]),
-        // RFC 7518 §3.5: the salt is as long as the hash.
-        Algorithm::Ps256 => object(&[("name", s("RSA-PSS")), ("saltLength", 32.into())]),
-        Algorithm::Ps384 => object(&[("name", s("RSA-PSS")), ("saltLength", 48.into())]),
-        Algorithm::Ps512 => object(&[("name", s("RSA-PSS")), ("saltLength", 64.into())]),
-        _ => object(&[("name", s("RSASSA-PKCS1-v1_5"))]),
-    }
+    let scheme = alg.spec().scheme;
+    let name = ("name", s(scheme.webcrypto_name()));
+    Ok(match scheme {
+        Scheme::Ecdsa(hash) => object(&[name, ("hash", s(hash.name()))]),
+        Scheme::EdDsa | Scheme::Pkcs1(_) => object(&[name]),
+        // The salt is exactly as long as the hash (`Scheme::Pss`).
+        Scheme::Pss(hash) => object(&[name, ("saltLength", hash.len().into())]),
+        Scheme::Hmac(_) => return Err(no_hmac()),
+    })
 }
 
-async fn import_key(family: Family, import: &Import, alg: Algorithm) -> Result<CryptoKey, Error> {
+async fn import_key(import: &Import, params: &Object) -> Result<CryptoKey, Error> {
     let subtle = subtle()?;
     let (format, data): (&str, Object) = match import {
         Import::Spki(der) => ("spki", Uint8Array::from(der.as_slice()).into()),
@@ -200,7 +203,7 @@ async fn import_key(family: Family, import: &Import, alg: Algorithm) -> Result<C
     };
     let usages = Array::of1(&JsValue::from_str("verify"));
     let promise = subtle
-        .import_key_with_object(format, &data, &import_params(family, alg), false, &usages)
+        .import_key_with_object(format, &data, params, false, &usages)
         .map_err(|e| refused(&e))?;
     let key = JsFuture::from(promise).await.map_err(|e| refused(&e))?;
     if key.is_object() {

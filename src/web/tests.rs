@@ -243,10 +243,9 @@ async fn rejections_are_errors_with_a_code_and_the_claim() {
 
 /// The fixture's JWK with `y` replaced by `x`: the right lengths, but not a point of P-256.
 fn off_curve_jwks() -> JsValue {
-    js_sys::JSON::parse(
-        r#"{"keys":[{"kty":"EC","crv":"P-256","x":"R4gBCTZOEktZ3EU7sDOovRxWIrHwJDVkieAGgI9QTr4","y":"R4gBCTZOEktZ3EU7sDOovRxWIrHwJDVkieAGgI9QTr4"}]}"#,
-    )
-    .unwrap()
+    let mut jwks: serde_json::Value = serde_json::from_str(PUBLIC_JWKS).unwrap();
+    jwks["keys"][0]["y"] = jwks["keys"][0]["x"].clone();
+    js_sys::JSON::parse(&jwks.to_string()).unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -348,6 +347,31 @@ async fn a_jwks_given_as_an_object_or_as_text_is_accepted() {
         error_code(&err),
         "invalid_key",
         "a shared secret is refused"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_es512_token_verifies_with_its_p521_key_as_pem_and_as_jwks() {
+    for keys in [ES512_PUBLIC_PEM, ES512_PUBLIC_JWKS] {
+        let v = verifier(&[("keys", js(keys))]).await;
+        let r = verify(&v, &js(ES512_GIVEN_PRIZE)).await.unwrap();
+        assert_eq!(get_str(&r, "alg").as_deref(), Some("ES512"));
+        assert_eq!(get_str(&r, "prizeLabel").as_deref(), Some("a spa day"));
+        assert_eq!(
+            error_code(&verify(&v, &js(ES512_FORGED)).await.unwrap_err()),
+            "bad_signature"
+        );
+        // A P-256 token against the P-521 key names another key type.
+        assert_eq!(
+            error_code(&verify(&v, &js(GIVEN_PRIZE)).await.unwrap_err()),
+            "unsupported_algorithm"
+        );
+    }
+    // And the P-256 key refuses the ES512 token the same way.
+    let v = verifier(&[]).await;
+    assert_eq!(
+        error_code(&verify(&v, &js(ES512_GIVEN_PRIZE)).await.unwrap_err()),
+        "unsupported_algorithm"
     );
 }
 

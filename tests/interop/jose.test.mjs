@@ -19,7 +19,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = process.env.CAMPAIGN_TOKEN_BIN
   ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug', 'campaign-token');
 
-const ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+const ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 const CAMPAIGN = 'summer-2026';
 const NOW = 1_700_000_000; // fixed clock, seconds
 const ISSUER = 'https://brand.example';
@@ -77,17 +77,24 @@ function claims(extra = {}) {
   };
 }
 
+test("these are every algorithm the token tool lists (the library's table)", () => {
+  const help = cli(['keygen', '--help']);
+  assert.equal(help.code, 0, help.stderr);
+  const listed = help.stdout.match(/\[possible values: ([^\]]*)\]/)?.[1].split(', ');
+  assert.deepEqual(listed, ALGS);
+});
+
 describe('tokens signed by jose pass our verify', () => {
   const keys = {};
   let allJwks;
   before(async () => {
     for (const alg of ALGS) keys[alg] = await joseKey(alg);
-    // One JWKS with all nine keys, as a brand rotating keys would publish.
+    // One JWKS with every key, as a brand rotating keys would publish.
     allJwks = write('jose-all.jwks.json', JSON.stringify({ keys: ALGS.map((a) => keys[a].jwk) }));
   });
 
   for (const alg of ALGS) {
-    test(`${alg}: accepted with the SPKI PEM, the single-key JWKS and the nine-key JWKS`, async () => {
+    test(`${alg}: accepted with the SPKI PEM, the single-key JWKS and the ${ALGS.length}-key JWKS`, async () => {
       const key = keys[alg];
       const token = await joseSign(key, claims({ iss: ISSUER }));
       const pem = write(`jose-${alg}.pem`, key.spki);

@@ -66,8 +66,8 @@ async function expectCode(promise, code, claim) {
   return err;
 }
 
-test('tokens from jose verify: ES256, ES384, EdDSA, RS256, PS256', async () => {
-  for (const alg of ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256']) {
+test('tokens from jose verify: ES256, ES384, ES512, EdDSA, RS256, PS256', async () => {
+  for (const alg of ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'PS256']) {
     const key = alg === 'ES256' ? es256 : await keyPair(alg);
     const token = await mint(key, { gift: { cw: true, label: 'a spa day', colour: 'red' } }, { exp: NOW + 600 });
     const r = await verifyToken(token, { campaignId: CAMPAIGN, keys: key.pem });

@@ -40,6 +40,7 @@ function raw(input, sig) {
 export async function makeCases() {
   const es256 = await pair('ES256');
   const es384 = await pair('ES384');
+  const es512 = await pair('ES512');
   const ed = await pair('EdDSA');
   const rsa = await pair('RS256', { modulusLength: 2048 });
   const options = (keys) => ({ campaignId: CAMPAIGN, keys, now: NOW });
@@ -48,7 +49,7 @@ export async function makeCases() {
   const add = (name, token, opts, expect) => cases.push({ name, token, options: opts, expect });
 
   // Baselines: each family verifies, with PEM and with JWK keys.
-  for (const k of [es256, es384, ed, rsa]) {
+  for (const k of [es256, es384, es512, ed, rsa]) {
     add(`${k.alg} token, PEM key`, await sign(k), options(k.pem), 'ok');
     add(`${k.alg} token, JWK key`, await sign(k), options({ keys: [k.jwk] }), 'ok');
   }
@@ -71,6 +72,23 @@ export async function makeCases() {
   add('ES256: one bit of the signature flipped', raw(input, flipped), options(es256.pem), 'bad_signature');
   add('ES256: payload changed after signing', `${h}.${b64({ ...claims, gift: { cw: true, label: 'Car' } })}.${s}`, options(es256.pem), 'bad_signature');
 
+  // ES512: 132-byte r || s (66-byte scalars, the top 7 bits of each always 0).
+  const good512 = await sign(es512);
+  const [h5, p5, s5] = good512.split('.');
+  const input512 = `${h5}.${p5}`;
+  const sig512 = Buffer.from(s5, 'base64url');
+  add('ES512: another key signed it', await sign(await pair('ES512')), options(es512.pem), 'bad_signature');
+  add('ES512: r = 0 and s = 0', raw(input512, new Uint8Array(132)), options(es512.pem), 'bad_signature');
+  add('ES512: r and s above the group order (all ones)', raw(input512, Buffer.alloc(132, 0xff)), options(es512.pem), 'bad_signature');
+  const der512 = nodeSign('sha512', Buffer.from(input512), createPrivateKey({ key: await jose.exportPKCS8(es512.privateKey), format: 'pem' }));
+  add('ES512: DER signature instead of r || s', raw(input512, der512), options(es512.pem), 'bad_signature');
+  add('ES512: signature truncated to 131 bytes', raw(input512, sig512.subarray(0, 131)), options(es512.pem), 'bad_signature');
+  add('ES512: scalars without their leading zero bytes (130 bytes)', raw(input512, Buffer.concat([sig512.subarray(1, 66), sig512.subarray(67)])), options(es512.pem), 'bad_signature');
+  const flipped512 = Buffer.from(sig512); flipped512[100] ^= 1;
+  add('ES512: one bit of the signature flipped', raw(input512, flipped512), options(es512.pem), 'bad_signature');
+  const sha256Sig = nodeSign('sha256', Buffer.from(input512), { key: createPrivateKey({ key: await jose.exportPKCS8(es512.privateKey), format: 'pem' }), dsaEncoding: 'ieee-p1363' });
+  add('ES512: P-521 signature over SHA-256 instead of SHA-512', raw(input512, sha256Sig), options(es512.pem), 'bad_signature');
+
   const edGood = await sign(ed);
   const [eh, ep, es] = edGood.split('.');
   const edSig = Buffer.from(es, 'base64url');
@@ -81,6 +99,9 @@ export async function makeCases() {
   // Algorithm confusion.
   add('RS256 signature relabelled PS256', (() => { const [, rp, rs] = cases.find((c) => c.name === 'RS256 token, PEM key').token.split('.'); return `${b64({ alg: 'PS256' })}.${rp}.${rs}`; })(), options(rsa.pem), 'bad_signature');
   add('ES256 header with the P-384 key', await sign(es256), options(es384.pem), 'unsupported_algorithm');
+  add('ES512 header with the P-384 key', good512, options(es384.pem), 'unsupported_algorithm');
+  add('ES384 header with the P-521 key', await sign(es384), options(es512.pem), 'unsupported_algorithm');
+  add('ES512 token, JWK pinned to ES256', good512, options({ keys: [{ ...es512.jwk, alg: 'ES256' }] }), 'invalid_key');
   const hs = await new jose.SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(es256.pem));
   add('HS256 signed with the public key PEM as secret', hs, options(es256.pem), 'unsupported_algorithm');
   add('alg none', `${b64({ alg: 'none' })}.${b64(claims)}.`, options(es256.pem), 'unsupported_algorithm');
@@ -90,6 +111,11 @@ export async function makeCases() {
   const offCurve = { ...es256.jwk, y: es256.jwk.x };
   add('EC JWK whose point is not on P-256', good, options({ keys: [offCurve] }), 'invalid_key');
   add('EC JWK with a 31-byte x', good, options({ keys: [{ ...es256.jwk, x: Buffer.alloc(31, 1).toString('base64url') }] }), 'invalid_key');
+  add('EC JWK whose point is not on P-521', good512, options({ keys: [{ ...es512.jwk, y: es512.jwk.x }] }), 'invalid_key');
+  // RFC 7518 §6.2.1.2: a P-521 coordinate is 66 bytes, leading zeros included.
+  const x512 = Buffer.from(es512.jwk.x, 'base64url');
+  add('P-521 JWK with a 65-byte x', good512, options({ keys: [{ ...es512.jwk, x: x512.subarray(1).toString('base64url') }] }), 'invalid_key');
+  add('P-521 coordinates named P-384', good512, options({ keys: [{ ...es512.jwk, crv: 'P-384' }] }), 'invalid_key');
   const one = Buffer.alloc(32); one[0] = 1;
   add('Ed25519 JWK of small order (the identity)', edGood, options({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: one.toString('base64url') }] }), 'invalid_key');
   add('Ed25519 JWK of 31 bytes', edGood, options({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: Buffer.alloc(31, 9).toString('base64url') }] }), 'invalid_key');

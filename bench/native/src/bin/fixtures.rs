@@ -1,7 +1,8 @@
 //! Mints the tokens and keys the benchmarks share, with the project's own signer.
 //!
-//! `fixtures browser OUT.json` — one key pair and one token per algorithm (public key as
-//!   PEM and as JWK), for the Chromium verify benchmark and the page-load benchmark.
+//! `fixtures browser OUT.json` — one key pair and one token per algorithm of the library's
+//!   table (public key as PEM and as JWK), and the algorithms' names in the table's order
+//!   (`algNames`), for the Chromium verify benchmark, the page-load benchmark and the report.
 //! `fixtures load DIR COUNT CAMPAIGN` — one ES256 key, `DIR/key.pem` (public, for the
 //!   server's config) and `DIR/tokens.txt`: COUNT tokens, one per line, each for a unique
 //!   `sub`, all allowed to win (`gift.cw = true`), so every request exercises allocation.
@@ -11,14 +12,6 @@ use std::io::Write;
 use campaign_token::mint::{mint, SigningKey, TokenClaims};
 use campaign_token::Algorithm;
 use serde_json::{json, Map, Value};
-
-const ALGS: [(&str, Algorithm); 5] = [
-    ("ES256", Algorithm::Es256),
-    ("ES384", Algorithm::Es384),
-    ("EdDSA", Algorithm::EdDsa),
-    ("RS256", Algorithm::Rs256),
-    ("PS256", Algorithm::Ps256),
-];
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -30,7 +23,8 @@ fn browser(out: &str) -> Res<()> {
     let now = campaign_token::now();
     let campaign = "bench-campaign";
     let mut algs = Map::new();
-    for (name, alg) in ALGS {
+    for alg in Algorithm::ASYMMETRIC {
+        let name = alg.name();
         let key = SigningKey::generate(alg)
             .and_then(|k| k.with_algorithm(alg))
             .map_err(err)?;
@@ -46,7 +40,13 @@ fn browser(out: &str) -> Res<()> {
             }),
         );
     }
-    let doc = json!({ "campaignId": campaign, "label": "A weekend in Lisbon", "algs": Value::Object(algs) });
+    let names: Vec<&str> = Algorithm::ASYMMETRIC.map(Algorithm::name).to_vec();
+    let doc = json!({
+        "campaignId": campaign,
+        "label": "A weekend in Lisbon",
+        "algNames": names,
+        "algs": Value::Object(algs),
+    });
     std::fs::write(out, serde_json::to_string_pretty(&doc)?)?;
     Ok(())
 }
