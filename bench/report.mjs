@@ -1,7 +1,8 @@
 // Merges the parts' results (RESULTS_DIR/parts/*.json) into RESULTS_DIR/latest.json, prints
-// the tables, judges the targets of issue 5, and (with --readme) replaces the README's
-// bench section — only the text between its two markers — with the same tables.
-// node bench/report.mjs RESULTS_DIR [--readme README.md] [--command "..."]
+// the tables, judges the targets of issue 5, and (with --doc) replaces the benchmarks page's
+// generated part — only the text between its two markers — with the same tables and
+// bench/analysis.md. The page's title and introduction, outside the markers, are written by hand.
+// node bench/report.mjs RESULTS_DIR [--doc docs/benchmarks.md] [--command "..."]
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,7 +40,7 @@ if (size) {
     rows.push([`ours: ${name}`, Object.keys(b.files).join(', '), kb(b.total.raw), kb(b.total.gzip), kb(b.total.brotli)]);
   }
   if (size.jose) rows.push(['jose page (esbuild, minified)', path.basename(size.jose.file), kb(size.jose.total.raw), kb(size.jose.total.gzip), kb(size.jose.total.brotli)]);
-  md.push('### Size: what a page downloads from us\n', table(['build', 'files', 'raw', 'gzip -9', 'brotli q11'], rows),
+  md.push('## Size: what a page downloads from us\n', table(['build', 'files', 'raw', 'gzip -9', 'brotli q11'], rows),
     '\n1 KB = 1000 bytes. Ours: the JS entry, every module it imports, and the wasm (what `pkg/` serves to the page); jose: the whole page script, minified (jose + glue doing the same work).');
   const d = size.builds.default?.total.gzip, s = size.builds['single-key ES256']?.total.gzip;
   if (d != null) target('default build ≤ 110 KB gzip', d <= 110000, kb(d));
@@ -47,7 +48,7 @@ if (size) {
   for (const [name, b] of Object.entries(size.builds)) {
     const t = b.twiggy;
     if (!t || t.error || !t.crates) continue;
-    md.push(`\n#### Where the bytes go (${name}, twiggy on the same optimised code built with \`wasm-opt -Oz -g\` to keep names, ${kb(t.total)})\n`,
+    md.push(`\n### Where the bytes go (${name}, twiggy on the same optimised code built with \`wasm-opt -Oz -g\` to keep names, ${kb(t.total)})\n`,
       table(['crate / section', 'bytes', 'share'], t.crates.slice(0, 10).map((c) => [c.crate, fmt(c.bytes), `${(100 * c.bytes / t.total).toFixed(1)} %`])),
       '\n', table(['largest items', 'bytes'], t.top.slice(0, 10).map((x) => ['`' + x.name.replace(/\|/g, '\\|') + '`', fmt(x.bytes)])));
   }
@@ -59,12 +60,12 @@ if (native || browser?.verify) {
     const n = native?.[alg], o = v[alg]?.ours, pc = v[alg]?.oursPerCall, j = v[alg]?.jose;
     return [alg, mm(n), mm(o), mm(pc), mm(j), ratio(n?.median, o?.median), ratio(o?.median, j?.median)];
   });
-  md.push('\n### Verify speed (tokens/s, median (min–max))\n',
+  md.push('\n## Verify speed (tokens/s, median (min–max))\n',
     table(['alg', 'native (criterion, opt-level 3)', 'Chromium: ours (`verifier.verify`)', 'Chromium: ours (`verifyToken` per call)', 'Chromium: jose (WebCrypto)', 'native / ours', 'ours / jose'], rows),
     '\nOurs in Chromium: `createVerifier(options)` once, then `verifier.verify(token)` per token (the ratios use this one), and the one-call `verifyToken(token, options)`, which finds its cached verifier by comparing the options by value on every call; jose is `jwtVerify` with a pre-imported `CryptoKey` and the same claim options. All three alternate in each repetition. `ours / jose` above 1 means ours is faster. Native and Chromium run one after the other, not interleaved: on a busy machine the native min–max shows how much the ratio can move.');
   for (const alg of ['EdDSA', 'ES256']) {
     const n = native?.[alg]?.median, o = v[alg]?.ours?.median;
-    if (n && o) target(`Chromium ${alg} within 1.5× of native`, n / o <= 1.5, `${(n / o).toFixed(2)}× slower`);
+    if (n && o) target(`Chromium ${alg} within 1.5× of native`, n / o <= 1.5, n > o ? `${(n / o).toFixed(2)}× slower` : `${(o / n).toFixed(2)}× faster`);
   }
   const o = v.ES256?.ours?.median, j = v.ES256?.jose?.median;
   if (o && j) target('Chromium ES256 within 3× of jose', j / o <= 3, o >= j ? `${(o / j).toFixed(2)}× faster than jose` : `${(j / o).toFixed(2)}× slower than jose`);
@@ -75,7 +76,7 @@ if (browser?.ttp) {
   const names = Object.keys(t.localhost ?? {}).filter((k) => k !== 'problems');
   const rows = ['localhost', 'mobile'].map((p) => [p, ...names.map((n) => mm(t[p]?.[n], 0)),
     ratio(t[p]?.ours?.median, t[p]?.jose?.median), t[p]?.ours?.median != null ? `${fmt(t[p].ours.median - t[p].jose.median)} ms` : '–']);
-  md.push(`\n### Time to personalised page (ms from navigation start to the prize name in the DOM; cold cache, new context per run, ${browser.reps} runs per page)\n`,
+  md.push(`\n## Time to personalised page (ms from navigation start to the prize name in the DOM; cold cache, new context per run, ${browser.reps} runs per page)\n`,
     table(['profile', ...names.map((n) => (n === 'ours' ? 'ours (default build)' : n === 'ours-es256' ? 'ours (single-key ES256 build)' : 'jose page')), 'ours / jose', 'ours − jose'], rows),
     `\nMobile: CDP \`Network.emulateNetworkConditions\` ${t.profile.downloadThroughput * 8 / 1e6} Mbit/s down, ${t.profile.uploadThroughput * 8 / 1e6} up, ${t.profile.latency} ms RTT, \`Emulation.setCPUThrottlingRate\` ${t.profile.cpu}. Both pages served by \`bench/serve.mjs\` with the same headers (the contract's CSP) and brotli. Chromium ${browser.chromium}.`);
   for (const p of ['localhost', 'mobile']) for (const pr of t[p]?.problems ?? []) md.push(`\n- problem (${p}): ${pr}`);
@@ -87,7 +88,7 @@ if (browser?.ttp) {
 if (load?.runs) {
   const rows = load.runs.map((r) => [r.storage, r.processes, r.concurrency, mm(r.perSecond), mm(r.p50Ms, 1), mm(r.p99Ms, 1),
     r.responses, r.nonOk ? `${r.nonOk} non-200` : '0', r.check ?? '–']);
-  md.push('\n### Server load (participations/s and latency in ms, median (min–max) over repetitions)\n',
+  md.push('\n## Server load (participations/s and latency in ms, median (min–max) over repetitions)\n',
     table(['storage', 'server processes', 'clients', 'participations/s', 'p50', 'p99', 'responses (all reps)', 'errors', 'winners ≤ prizes'], rows),
     `\n${load.note ?? ''}`);
   const s64 = load.runs.find((r) => r.storage === 'SQLite' && r.concurrency === 64);
@@ -98,7 +99,7 @@ if (load?.runs) {
   target('no over-allocation (winners ≤ prizes) in every run', load.runs.every((r) => r.checkOk), load.runs.map((r) => r.check).join('; '));
 }
 
-md.push('\n### Targets (issue 5)\n', table(['target', 'result', 'measured'], targets.map((t) => [t.what, t.met ? 'met' : '**missed**', t.value])));
+md.push('\n## Targets (issue 5)\n', table(['target', 'result', 'measured'], targets.map((t) => [t.what, t.met ? 'met' : '**missed**', t.value])));
 const command = opt('--command') ?? './scripts/bench.sh';
 const header = `Measured with \`${command}\` on ${machine.nproc} vCPU (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}, node ${machine.node}, ${machine.date.slice(0, 16).replace('T', ' ')} UTC${machine.quick ? ', `--quick` (fewer repetitions)' : ''}. ${machine.noise ?? ''}`;
 const loadNote = loadavg.length ? `\n\n1-minute load average when each part started: ${loadavg.map((l) => { const [k, a] = l.split(' '); return `${k.replace(':start', '')} ${a}`; }).join(', ')} (${machine.nproc} cores; other work on the machine makes every absolute number lower, while ours-vs-alternative pairs are interleaved in the same run).` : '';
@@ -109,13 +110,11 @@ await fs.writeFile(path.join(resultsDir, 'latest.json'), JSON.stringify(latest, 
 await fs.writeFile(path.join(resultsDir, 'latest.md'), text + '\n');
 console.log(text);
 
-const readme = opt('--readme');
-if (readme) {
-  const body = await fs.readFile(readme, 'utf8');
+const doc = opt('--doc');
+if (doc) {
+  const body = await fs.readFile(doc, 'utf8');
   const start = '<!-- section:bench -->', end = '<!-- /section:bench -->';
   const a = body.indexOf(start), b = body.indexOf(end);
-  if (a < 0 || b < a) throw new Error(`${readme}: no bench section markers`);
-  const intro = await fs.readFile(new URL('./README-intro.md', import.meta.url), 'utf8').catch(() => '');
-  const section = `${start}\n## Benchmarks\n\n${intro.trim()}\n\n${text}\n${end}`;
-  await fs.writeFile(readme, body.slice(0, a) + section + body.slice(b + end.length));
+  if (a < 0 || b < a) throw new Error(`${doc}: no bench section markers`);
+  await fs.writeFile(doc, `${body.slice(0, a)}${start}\n${text}\n${end}${body.slice(b + end.length)}`);
 }

@@ -8,10 +8,11 @@
 #             personalised page (demo page vs jose page, localhost and mobile emulation)
 #   load    — the allocation server under a loopback load generator: SQLite (one process)
 #             and PostgreSQL (two processes), 64 and 512 clients, winners ≤ prizes checked
-# Results: bench/results/latest.json (+ latest.md, parts/*.json), and the README's bench
-# section (only the text between its markers) unless --no-readme.
+# Results: bench/results/latest.json (+ latest.md, parts/*.json), and the tables of
+# docs/benchmarks.md (only the text between its markers) unless --no-docs (--no-readme, its
+# old name, still works).
 #
-#   ./scripts/bench.sh [--quick] [--no-readme] [--only native,size,browser,load]
+#   ./scripts/bench.sh [--quick] [--no-docs] [--only native,size,browser,load]
 #
 # Timings depend on what else runs on the machine: take numbers on an idle machine.
 # Nothing here asserts a target; the report says met or missed.
@@ -20,14 +21,14 @@ cd "$ROOT"
 
 ORIG_ARGS="$*"
 QUICK=0
-README=1
+DOCS=1
 PARTS=native,size,browser,load
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
-    --no-readme) README=0 ;;
+    --no-docs|--no-readme) DOCS=0 ;;
     --only) PARTS=$2; shift ;;
-    *) die "usage: scripts/bench.sh [--quick] [--no-readme] [--only native,size,browser,load]" ;;
+    *) die "usage: scripts/bench.sh [--quick] [--no-docs] [--only native,size,browser,load]" ;;
   esac
   shift
 done
@@ -107,5 +108,5 @@ fi
 loadavg "end"
 log "report"
 args=("$RESULTS" --command "./scripts/bench.sh${ORIG_ARGS:+ $ORIG_ARGS}")
-[ $README = 1 ] && args+=(--readme "$ROOT/README.md")
+[ $DOCS = 1 ] && args+=(--doc "$ROOT/docs/benchmarks.md")
 node bench/report.mjs "${args[@]}"
