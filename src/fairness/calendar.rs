@@ -57,6 +57,13 @@ pub struct RevealedCalendar {
     pub commitment: String,
 }
 
+impl RevealedCalendar {
+    /// Parses a revealed calendar from its JSON (not yet verified: see [`verify_calendar`]).
+    pub fn from_json(text: &str) -> Result<RevealedCalendar, FairnessError> {
+        super::from_json(text)
+    }
+}
+
 /// N random moments in `[start, end)`: one uniformly random second in each of N equal
 /// slots, in increasing order.
 ///

@@ -147,6 +147,13 @@ pub struct DrawRecord {
     pub unawarded: Vec<String>,
 }
 
+impl DrawRecord {
+    /// Parses a record from its JSON (not yet verified: see [`verify_draw`]).
+    pub fn from_json(text: &str) -> Result<DrawRecord, FairnessError> {
+        super::from_json(text)
+    }
+}
+
 /// The outcome of a [`redraw`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redraw {

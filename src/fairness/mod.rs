@@ -58,6 +58,12 @@ pub enum FairnessError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The text is not a record at all: not JSON, or not the record's shape (a missing,
+    /// unknown or duplicate field, a wrong type).
+    Malformed {
+        /// What the JSON parser said.
+        reason: String,
+    },
     /// A value recomputed from the record differs from the value the record states.
     Mismatch {
         /// The field that differs (`seed`, `winners[0].participationId`, …).
@@ -81,11 +87,12 @@ pub enum FairnessError {
 }
 
 impl FairnessError {
-    /// The stable machine-readable code: `invalid`, `mismatch`, `not_a_winner` or
-    /// `random_unavailable`.
+    /// The stable machine-readable code: `invalid`, `malformed`, `mismatch`,
+    /// `not_a_winner` or `random_unavailable`.
     pub fn code(&self) -> &'static str {
         match self {
             FairnessError::Invalid { .. } => "invalid",
+            FairnessError::Malformed { .. } => "malformed",
             FairnessError::Mismatch { .. } => "mismatch",
             FairnessError::NotAWinner { .. } => "not_a_winner",
             FairnessError::RandomUnavailable { .. } => "random_unavailable",
@@ -98,7 +105,9 @@ impl FairnessError {
             FairnessError::Invalid { field, .. } | FairnessError::Mismatch { field, .. } => {
                 Some(field)
             }
-            FairnessError::NotAWinner { .. } | FairnessError::RandomUnavailable { .. } => None,
+            FairnessError::Malformed { .. }
+            | FairnessError::NotAWinner { .. }
+            | FairnessError::RandomUnavailable { .. } => None,
         }
     }
 
@@ -126,6 +135,7 @@ impl fmt::Display for FairnessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FairnessError::Invalid { field, reason } => write!(f, "{field}: {reason}"),
+            FairnessError::Malformed { reason } => write!(f, "not a record: {reason}"),
             FairnessError::Mismatch {
                 field,
                 recomputed,
@@ -166,7 +176,7 @@ impl serde::Serialize for FairnessError {
             FairnessError::NotAWinner { participation_id } => {
                 s.serialize_field("participationId", participation_id)?;
             }
-            FairnessError::RandomUnavailable { .. } => {}
+            FairnessError::Malformed { .. } | FairnessError::RandomUnavailable { .. } => {}
         }
         s.end()
     }
@@ -352,6 +362,14 @@ pub fn hex_32(field: &str, text: &str) -> Result<[u8; 32], FairnessError> {
         }
     }
     Ok(out)
+}
+
+/// Parses a record (a draw record, a revealed calendar) from JSON text. serde refuses
+/// unknown and duplicate fields; sizes are checked by the verification that follows.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FairnessError> {
+    serde_json::from_str(text).map_err(|e| FairnessError::Malformed {
+        reason: e.to_string(),
+    })
 }
 
 /// Checks an id or a text: non-empty, at most `max` bytes.
