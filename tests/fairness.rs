@@ -27,20 +27,26 @@ use sha2::{Digest, Sha256};
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-/// The JSON test vector between the markers of docs/fairness.md: the doc is the source.
-fn vector() -> Value {
+/// The ```json block between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in
+/// docs/fairness.md: the doc is the source, so what it shows is what is tested.
+fn doc_json(name: &str) -> String {
     let doc = include_str!("../docs/fairness.md");
     let start = doc
-        .find("<!-- test-vector:begin -->")
+        .find(&format!("<!-- {name}:begin -->"))
         .expect("begin marker");
-    let end = doc.find("<!-- test-vector:end -->").expect("end marker");
-    let block = &doc[start..end];
-    let json = block
+    let end = doc
+        .find(&format!("<!-- {name}:end -->"))
+        .expect("end marker");
+    doc[start..end]
         .split_once("```json")
         .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(json, _)| json)
-        .expect("a ```json block between the markers");
-    serde_json::from_str(json).expect("the vector is JSON")
+        .map(|(json, _)| json.to_owned())
+        .expect("a ```json block between the markers")
+}
+
+/// The test vector of docs/fairness.md.
+fn vector() -> Value {
+    serde_json::from_str(&doc_json("test-vector")).expect("the vector is JSON")
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -163,6 +169,15 @@ fn the_documented_vector_gives_the_documented_seed_and_winners() {
     assert_eq!(redrawn.record.winners, picks(&r["winners"]));
     assert_eq!(redrawn.record.unawarded, strings(&r["unawarded"]));
     assert_eq!(verify_draw(&redrawn.record).unwrap(), picks(&r["winners"]));
+}
+
+#[test]
+fn the_documented_example_record_verifies_and_is_the_vector_after_its_redraw() {
+    let example = DrawRecord::from_json(&doc_json("example-record")).unwrap();
+    let r = &vector()["draw"]["redraw"];
+    assert_eq!(verify_draw(&example).unwrap(), picks(&r["winners"]));
+    assert_eq!(example.picks, picks(&r["picks"]));
+    assert_eq!(example.seed, vector()["draw"]["seed"]);
 }
 
 #[test]
