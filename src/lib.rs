@@ -26,6 +26,8 @@ mod b64;
 mod claims;
 mod eligibility;
 mod error;
+#[cfg(feature = "fairness")]
+pub mod fairness;
 mod header;
 mod json;
 mod keys;

@@ -3,11 +3,14 @@
 //! `keygen` writes a key pair (PEM and JWKS), `mint` signs a token, `inspect` decodes one
 //! without trusting it, and `verify` judges one with [`campaign_token::Verifier::verify`],
 //! the very function the browser module and the allocation server call, so its verdict is
-//! theirs.
+//! theirs. `verify-draw` and `verify-calendar` check what a campaign published about its
+//! winners (see `fairness.rs`).
 //!
 //! Exit codes: 0 success (a valid token for `verify`), 1 a rejected token (the error is
 //! printed as JSON on stdout), 2 bad usage (bad arguments, unreadable or unusable files;
 //! the reason on stderr).
+
+mod fairness;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -117,6 +120,8 @@ enum Command {
         /// The token, or `-` to read it from stdin.
         token: String,
     },
+    #[command(flatten)]
+    Fairness(fairness::FairnessCommand),
 }
 
 /// `--alg`: one of the asymmetric algorithms, which `--help` and errors list from the
@@ -136,11 +141,13 @@ fn parse_ttl(text: &str) -> Result<u64, String> {
     }
 }
 
-/// Why a command failed: a usage problem (exit 2, stderr) or a rejected token (exit 1,
-/// JSON on stdout).
+/// Why a command failed: a usage problem (exit 2, stderr) or a rejected token, record or
+/// calendar (exit 1, JSON on stdout).
 enum Failure {
     Usage(String),
     Rejected(campaign_token::Error),
+    /// A refusal whose JSON body is already built.
+    Refused(Value),
 }
 
 impl From<io::Error> for Failure {
@@ -165,6 +172,10 @@ fn main() -> ExitCode {
                 Err(_) => ExitCode::from(EXIT_USAGE),
             }
         }
+        Err(Failure::Refused(body)) => match print_json(&body) {
+            Ok(()) => ExitCode::from(EXIT_REJECTED),
+            Err(_) => ExitCode::from(EXIT_USAGE),
+        },
     }
 }
 
@@ -251,6 +262,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 .map_err(|e| Failure::Usage(format!("cannot print the result: {e}")))?;
             print_json(&value)
         }
+        Command::Fairness(command) => fairness::run(command),
     }
 }
 
