@@ -73,6 +73,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    // Before the server answers anything: a SIGTERM that arrives as soon as /healthz says
+    // ready must start a graceful shutdown, not kill the process with the default action.
+    let signals = match Signals::register() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for shutdown signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let server = match Server::start(config, Clock::System).await {
         Ok(s) => s,
         Err(e) => {
@@ -84,32 +93,46 @@ async fn run(config: Config) -> ExitCode {
     if let Some(a) = server.integrator_addr {
         println!("integrator demo on http://{a}");
     }
-    wait_for_signal().await;
+    signals.recv().await;
     tracing::info!("shutting down: finishing requests in flight");
     server.shutdown().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGINT and SIGTERM, registered once so that none is missed between start-up and the wait.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn register() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    fn register() -> std::io::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
