@@ -12,7 +12,7 @@
 //! - **in the browser** (wasm32), a key is kept as the public key data WebCrypto imports
 //!   (SPKI or JWK members), and `src/web/crypto.rs` checks signatures with
 //!   `crypto.subtle.verify`: the platform's native, constant-time implementation, with no
-//!   crypto code in the downloaded module (see the README's benchmarks for why).
+//!   crypto code in the downloaded module (see docs/benchmarks.md for why).
 //!
 //! Either way the JWS framing, key selection and every rule about which key is acceptable are
 //! this module's and `verify`'s, so that each rule has one implementation.
