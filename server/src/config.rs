@@ -452,13 +452,10 @@ fn parse_database(s: &str, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Databas
     }
 }
 
+/// The core's exact-origin rule (also the page's and the integrator's): an origin that is not
+/// exactly what browsers report could never match, and would also break `frame-ancestors`.
 fn check_origin(o: &str) -> Result<(), ConfigError> {
-    let ok = (o.starts_with("https://") || o.starts_with("http://"))
-        && !o.ends_with('/')
-        && o.chars()
-            .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
-        && !o.contains('*');
-    if ok {
+    if campaign_token::origin::is_exact_origin(o) {
         Ok(())
     } else {
         err(format!(

@@ -917,3 +917,27 @@ fn configuration_errors_keep_the_error_that_caused_them() {
     let err = parse(&config_toml("sqlite:x.db", &[])).expect_err("no campaign");
     assert!(err.source().is_none(), "a check of our own has no source");
 }
+
+#[test]
+fn integrator_origins_follow_the_core_exact_origin_rule() {
+    let parse = |origin: &str| {
+        let toml = config_toml("sqlite:x.db", &[draw_campaign("c", "", &[("a", "A", 1)])])
+            .replacen(
+                "[[campaign]]",
+                &format!("[site]\nintegrator_origins = [\"{origin}\"]\n[[campaign]]"),
+                1,
+            );
+        campaign_token_server::config::Config::parse(&toml, std::path::Path::new("."), &test_env)
+    };
+    // A path, upper case or a default port could never equal a browser's MessageEvent.origin
+    // (the page and the integrator refused these already; the server accepted the first).
+    for bad in [
+        "https://brand.example/campaign",
+        "https://Brand.example",
+        "https://brand.example:443",
+    ] {
+        let err = parse(bad).expect_err(bad);
+        assert!(err.0.contains("integrator_origins"), "{err}");
+    }
+    assert!(parse("https://brand.example:8443").is_ok());
+}
