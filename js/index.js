@@ -5,17 +5,9 @@
 // platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
 // the page rendering all happen in Rust.
 import initWasm, { Session, Verifier, setErrorClass } from './campaign_token.js';
+import { CampaignTokenError } from './errors.js';
 
-/** A rejected token, key or configuration; `code` is stable, `message` is for humans. */
-export class CampaignTokenError extends Error {
-  constructor(message, { code, claim, status } = {}) {
-    super(message);
-    this.name = 'CampaignTokenError';
-    this.code = code;
-    if (claim !== undefined) this.claim = claim;
-    if (status !== undefined) this.status = status;
-  }
-}
+export { CampaignTokenError };
 
 let loading = null;
 let loaded = false;

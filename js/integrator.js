@@ -6,6 +6,7 @@
 // `campaign-token:result` that carries the same random `id`: never another call's answer,
 // nor the verdict on a token the page got elsewhere (its URL). It resolves (never rejects)
 // `{ ok: false, code: "timeout" }` if no answer comes within `timeoutMs`.
+import { CampaignTokenError } from './errors.js';
 
 /**
  * @param {HTMLIFrameElement} iframe the campaign page
@@ -16,10 +17,10 @@ export function sendToken(iframe, token, { targetOrigin, timeoutMs = 10000 } = {
   return new Promise((resolve, reject) => {
     // "*" would hand the token to whatever page the frame shows now (after a redirect, say).
     if (!isExactOrigin(targetOrigin)) {
-      const err = new Error('targetOrigin must be the campaign page\'s exact origin (scheme://host[:port]), never "*"');
-      err.name = 'CampaignTokenError';
-      err.code = 'invalid_config';
-      reject(err);
+      reject(new CampaignTokenError(
+        'targetOrigin must be the campaign page\'s exact origin (scheme://host[:port]), never "*"',
+        { code: 'invalid_config' },
+      ));
       return;
     }
     const id = requestId();
