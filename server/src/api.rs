@@ -544,3 +544,69 @@ fn random_id() -> Result<String, getrandom::Error> {
     getrandom::getrandom(&mut b)?;
     Ok(hex(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ApiError;
+
+    /// One error of each kind. The match makes a new variant fail to compile here until it is
+    /// listed, and so checked against the documentation below.
+    fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::NotFound,
+            ApiError::UnknownCampaign,
+            ApiError::BodyTooLarge,
+            ApiError::BadRequest("the body must be a JSON object"),
+            ApiError::CampaignNotStarted,
+            ApiError::CampaignEnded,
+            ApiError::ParticipationLimit,
+            ApiError::Unauthorized,
+            ApiError::NotADrawCampaign,
+            ApiError::CampaignNotEnded,
+            ApiError::AlreadyDrawn,
+            ApiError::DatabaseUnavailable,
+            ApiError::Internal,
+        ];
+        for e in &all {
+            match e {
+                ApiError::NotFound
+                | ApiError::UnknownCampaign
+                | ApiError::BodyTooLarge
+                | ApiError::BadRequest(_)
+                | ApiError::CampaignNotStarted
+                | ApiError::CampaignEnded
+                | ApiError::ParticipationLimit
+                | ApiError::Unauthorized
+                | ApiError::NotADrawCampaign
+                | ApiError::CampaignNotEnded
+                | ApiError::AlreadyDrawn
+                | ApiError::DatabaseUnavailable
+                | ApiError::Internal => {}
+                // Token rejections keep the core's codes, listed by ErrorCode::ALL.
+                ApiError::Token(_) => unreachable!("not listed above"),
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_server_code_is_documented_with_its_status() {
+        let doc = include_str!("../../docs/server.md");
+        let mut seen = std::collections::HashSet::new();
+        for e in one_of_each() {
+            assert!(seen.insert(e.code()), "duplicate code {}", e.code());
+            assert!(
+                campaign_token::ErrorCode::from_code(e.code()).is_none(),
+                "{} is a token code",
+                e.code()
+            );
+            let code = format!("`{}`", e.code());
+            let status = e.status().as_u16().to_string();
+            assert!(
+                doc.lines()
+                    .any(|l| l.contains(&code) && l.contains(&status)),
+                "docs/server.md has no line with {status} and {code}"
+            );
+        }
+    }
+}
