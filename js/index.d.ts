@@ -23,15 +23,8 @@ export interface VerifiedToken {
 }
 
 /** Every rejection: a token, a key, the configuration, or the participation server. */
-export class CampaignTokenError extends Error {
-  constructor(message: string, details?: { code?: ErrorCode; claim?: string; status?: number });
-  name: "CampaignTokenError";
-  code: ErrorCode;
-  /** The claim concerned (claim errors: `exp` for expired, `campaignId` for wrong_campaign, …). */
-  claim?: string;
-  /** HTTP status, for errors of `participate()`. */
-  status?: number;
-}
+import { CampaignTokenError } from './errors.js';
+export { CampaignTokenError };
 
 export interface VerifyOptions {
   campaignId: string;

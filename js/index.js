@@ -5,17 +5,9 @@
 // platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
 // the page rendering all happen in Rust.
 import initWasm, { Session, Verifier, setErrorClass } from './campaign_token.js';
+import { CampaignTokenError } from './errors.js';
 
-/** A rejected token, key or configuration; `code` is stable, `message` is for humans. */
-export class CampaignTokenError extends Error {
-  constructor(message, { code, claim, status } = {}) {
-    super(message);
-    this.name = 'CampaignTokenError';
-    this.code = code;
-    if (claim !== undefined) this.claim = claim;
-    if (status !== undefined) this.status = status;
-  }
-}
+export { CampaignTokenError };
 
 let loading = null;
 let loaded = false;
@@ -52,12 +44,51 @@ function urlOrNull(text) {
 }
 
 // verifyToken parses and imports the keys once per distinct configuration, not once per token.
+// The configuration is the whole options object (every property, at any depth), so an option
+// added later can never be served by a verifier built without it.
 let cached = { key: null, verifier: null };
 
+const identities = new WeakMap();
+const symbols = new Map();
+let nextIdentity = 0;
+
+function identity(value) {
+  const table = typeof value === 'symbol' ? symbols : identities;
+  if (!table.has(value)) table.set(value, nextIdentity++);
+  return `#${table.get(value)}`;
+}
+
+/**
+ * A string equal for two option values exactly when they configure the same verifier: plain
+ * objects by their own enumerable properties in sorted order (undefined ones left out, as
+ * absent), arrays by their items, primitives by value (NaN, -0 and bigints kept distinct), and
+ * anything else (bytes, a compiled module, a function, a cycle) by identity.
+ */
+function optionsKey(value, open = new Set()) {
+  switch (typeof value) {
+    case 'undefined': return 'u';
+    case 'boolean': case 'string': return JSON.stringify(value);
+    case 'number': return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint': return `${value}n`;
+    case 'symbol': case 'function': return identity(value);
+  }
+  if (value === null) return 'null';
+  const proto = Object.getPrototypeOf(value);
+  const plain = proto === Object.prototype || proto === null;
+  if (open.has(value) || !(plain || Array.isArray(value))) return identity(value);
+  open.add(value);
+  const key = Array.isArray(value)
+    ? `[${Array.from(value, (item) => optionsKey(item, open)).join(',')}]`
+    : `{${Object.keys(value).sort()
+      .map((name) => [name, value[name]])
+      .filter(([, item]) => item !== undefined)
+      .map(([name, item]) => `${JSON.stringify(name)}:${optionsKey(item, open)}`).join(',')}}`;
+  open.delete(value);
+  return key;
+}
+
 function verifierFor(options) {
-  const keys = typeof options?.keys === 'string' ? options.keys : JSON.stringify(options?.keys);
-  const key = JSON.stringify([options?.campaignId, keys, options?.issuers,
-    options?.clockToleranceSeconds, options?.maxTokenBytes, options?.now]);
+  const key = optionsKey(options);
   if (cached.key !== key) {
     const verifier = Verifier.create(options); // rejects invalid_config / invalid_key
     const previous = cached;

@@ -45,7 +45,7 @@ log "wasm-opt -Oz (npm binaryen $(node -p 'require("binaryen/package.json").vers
   "$stage/campaign_token_bg.wasm" -o "$stage/campaign_token_bg.opt.wasm"
 mv "$stage/campaign_token_bg.opt.wasm" "$stage/campaign_token_bg.wasm"
 
-cp js/index.js js/index.d.ts js/integrator.js js/integrator.d.ts "$stage/"
+cp js/index.js js/index.d.ts js/integrator.js js/integrator.d.ts js/errors.js js/errors.d.ts "$stage/"
 rm -f "$stage/.gitignore"
 
 rm -rf "$OUT"

@@ -52,7 +52,9 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code, in documentation order.
+    /// Every code, in documentation order. The one source of the list: its copies
+    /// (js/index.d.ts, docs/CONTRACTS.md, docs/token.md, docs/browser.md) are checked against
+    /// it, in this order, by tests/error_codes.rs.
     pub const ALL: [ErrorCode; 16] = [
         ErrorCode::NoToken,
         ErrorCode::Malformed,

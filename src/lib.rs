@@ -33,6 +33,7 @@ mod json;
 mod keys;
 #[cfg(all(feature = "mint", not(target_arch = "wasm32")))]
 pub mod mint;
+pub mod origin;
 pub mod policy;
 pub mod template;
 mod verify;

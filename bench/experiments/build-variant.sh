@@ -17,6 +17,6 @@ wasm-bindgen --target web --out-dir "$stage" --out-name campaign_token "$TARGET_
   --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
   "$stage/campaign_token_bg.wasm" -o "$stage/opt.wasm"
 mv "$stage/opt.wasm" "$stage/campaign_token_bg.wasm"
-cp js/index.js js/integrator.js "$stage/"
+cp js/index.js js/integrator.js js/errors.js "$stage/"
 rm -rf "$out"; mkdir -p "$(dirname "$out")"; mv "$stage" "$out"
 printf '%s: %s bytes, %s gzip -9\n' "$out/campaign_token_bg.wasm" "$(wc -c <"$out/campaign_token_bg.wasm")" "$(gzip -9c "$out/campaign_token_bg.wasm" | wc -c)"

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -41,47 +42,185 @@ pub struct AppState {
     pub clock: Clock,
 }
 
-/// An error answer: `{"error": {"code", "message", "claim"?}}`.
+/// Every error answer of the API, rendered as `{"error": {"code", "message", "claim"?}}`.
+///
+/// Each variant carries its own stable code, HTTP status and message, so a handler only
+/// says *what* went wrong; codes are part of docs/CONTRACTS.md and never change.
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    claim: Option<&'static str>,
+#[non_exhaustive]
+pub enum ApiError {
+    /// `404 not_found`: no route and no file for a non-GET request.
+    NotFound,
+    /// `404 unknown_campaign`: no campaign with the path's id runs here.
+    UnknownCampaign,
+    /// `413 body_too_large`: the body exceeds [`MAX_BODY_BYTES`].
+    BodyTooLarge,
+    /// `400 bad_request`: the body is not what the endpoint reads; the message says why.
+    BadRequest(&'static str),
+    /// `401`/`403` with the core's code: the token was rejected (`wrong_campaign` is 403,
+    /// every other rejection 401).
+    Token(campaign_token::Error),
+    /// `409 campaign_not_started`.
+    CampaignNotStarted,
+    /// `409 campaign_ended`.
+    CampaignEnded,
+    /// `409 participation_limit`: this `sub` has used its participations.
+    ParticipationLimit,
+    /// `401 unauthorized` (with `WWW-Authenticate: Bearer`): no or wrong operator token.
+    Unauthorized,
+    /// `409 not_a_draw_campaign`: instant-win campaigns have no draw.
+    NotADrawCampaign,
+    /// `409 campaign_not_ended`: the draw waits for the end of the campaign.
+    CampaignNotEnded,
+    /// `409 already_drawn`.
+    AlreadyDrawn,
+    /// `503 database_unavailable`: the health check could not reach the database.
+    DatabaseUnavailable,
+    /// `500 internal_error`: logged where it happened; the client may retry.
+    Internal,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            claim: None,
+    /// Logs an internal failure and answers `500 internal_error` without its details.
+    fn internal(what: &str, e: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "{what} failed");
+        ApiError::Internal
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound | ApiError::UnknownCampaign => StatusCode::NOT_FOUND,
+            ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Token(e) if e.code() == ErrorCode::WrongCampaign => StatusCode::FORBIDDEN,
+            ApiError::Token(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::CampaignNotStarted
+            | ApiError::CampaignEnded
+            | ApiError::ParticipationLimit
+            | ApiError::NotADrawCampaign
+            | ApiError::CampaignNotEnded
+            | ApiError::AlreadyDrawn => StatusCode::CONFLICT,
+            ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    fn internal(what: &str, e: &dyn std::fmt::Display) -> ApiError {
-        tracing::error!(error = %e, "{what} failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "the server could not complete the request; retry with the same token",
-        )
+    /// The stable code (token rejections keep the core's [`ErrorCode`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "not_found",
+            ApiError::UnknownCampaign => "unknown_campaign",
+            ApiError::BodyTooLarge => "body_too_large",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Token(e) => e.code().as_str(),
+            ApiError::CampaignNotStarted => "campaign_not_started",
+            ApiError::CampaignEnded => "campaign_ended",
+            ApiError::ParticipationLimit => "participation_limit",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotADrawCampaign => "not_a_draw_campaign",
+            ApiError::CampaignNotEnded => "campaign_not_ended",
+            ApiError::AlreadyDrawn => "already_drawn",
+            ApiError::DatabaseUnavailable => "database_unavailable",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    /// A human sentence; wording may change, the code will not.
+    pub fn message(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "no such resource",
+            ApiError::UnknownCampaign => "no campaign with this id runs here",
+            ApiError::BodyTooLarge => "the request body is larger than 16 KiB",
+            ApiError::BadRequest(m) => m,
+            ApiError::Token(e) => e.message(),
+            ApiError::CampaignNotStarted => "the campaign has not started yet",
+            ApiError::CampaignEnded => "the campaign has ended",
+            ApiError::ParticipationLimit => {
+                "this participant has used all their participations in this campaign"
+            }
+            ApiError::Unauthorized => {
+                "operator endpoints need `Authorization: Bearer <operator token>`"
+            }
+            ApiError::NotADrawCampaign => {
+                "instant-win campaigns have no draw: the calendar decides"
+            }
+            ApiError::CampaignNotEnded => "the draw happens once the campaign has ended",
+            ApiError::AlreadyDrawn => {
+                "this campaign has been drawn already (see its stats and winners)"
+            }
+            ApiError::DatabaseUnavailable => "the database does not answer",
+            ApiError::Internal => {
+                "the server could not complete the request; retry with the same token"
+            }
+        }
+    }
+
+    /// The `{"code", "message", "claim"?}` object.
+    fn body(&self) -> Value {
+        let mut err = json!({"code": self.code(), "message": self.message()});
+        if let (ApiError::Token(e), Some(obj)) = (self, err.as_object_mut()) {
+            if let Some(claim) = e.claim_name() {
+                obj.insert("claim".into(), claim.into());
+            }
+        }
+        err
+    }
+}
+
+impl From<campaign_token::Error> for ApiError {
+    fn from(e: campaign_token::Error) -> ApiError {
+        ApiError::Token(e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut err = json!({"code": self.code, "message": self.message});
-        if let (Some(claim), Some(obj)) = (self.claim, err.as_object_mut()) {
-            obj.insert("claim".into(), claim.into());
-        }
-        let mut res = (self.status, Json(json!({ "error": err }))).into_response();
-        if self.status == StatusCode::UNAUTHORIZED && self.code == "unauthorized" {
+        let mut res = (self.status(), Json(json!({ "error": self.body() }))).into_response();
+        if matches!(self, ApiError::Unauthorized) {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
+    }
+}
+
+/// The campaign named by the path's `{id}`; rejects with `unknown_campaign`.
+pub struct CampaignPath(pub Arc<Campaign>);
+
+impl FromRequestParts<Arc<AppState>> for CampaignPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        // A path that does not decode keeps axum's own rejection, as before the extractor.
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match state.campaigns.get(&id) {
+            Some(c) => Ok(CampaignPath(Arc::clone(c))),
+            None => Err(ApiError::UnknownCampaign.into_response()),
+        }
+    }
+}
+
+/// An operator request on the path's campaign: the bearer token is checked first
+/// (`unauthorized`), then the campaign looked up (`unknown_campaign`), so an unauthenticated
+/// caller learns nothing about which campaigns exist.
+pub struct OperatorCampaign(pub Arc<Campaign>);
+
+impl FromRequestParts<Arc<AppState>> for OperatorCampaign {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        operator(state, &parts.headers).map_err(IntoResponse::into_response)?;
+        let CampaignPath(c) = CampaignPath::from_request_parts(parts, state).await?;
+        Ok(OperatorCampaign(c))
     }
 }
 
@@ -155,8 +294,7 @@ fn with_page_headers(app: Router, csp: Option<String>) -> Router {
 /// Serves a GET/HEAD from the first directory that has the file.
 async fn serve_dirs(dirs: Arc<Vec<PathBuf>>, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
-            .into_response();
+        return ApiError::NotFound.into_response();
     }
     for dir in dirs.iter() {
         let mut copy = Request::new(Body::empty());
@@ -179,67 +317,47 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         Ok(()) => Json(json!({"status": "ok"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
+            let e = ApiError::DatabaseUnavailable;
             (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "error": {"code": "database_unavailable", "message": "the database does not answer"}})),
+                e.status(),
+                Json(json!({"status": "unavailable", "error": e.body()})),
             )
                 .into_response()
         }
     }
 }
 
-fn campaign(state: &AppState, id: &str) -> Result<Arc<Campaign>, ApiError> {
-    state.campaigns.get(id).cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_campaign",
-            "no campaign with this id runs here",
-        )
-    })
-}
-
 /// Reads a body of at most [`MAX_BODY_BYTES`].
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than 16 KiB",
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
+        return Err(ApiError::BodyTooLarge);
     }
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| too_large())
-}
-
-fn bad_request(message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        .map_err(|_| ApiError::BodyTooLarge)
 }
 
 async fn participate(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    CampaignPath(campaign): CampaignPath,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let campaign = campaign(&state, &id)?;
     let bytes = read_body(&headers, body).await?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| bad_request("the body must be JSON: {\"token\": \"…\", \"answers\": …}"))?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
+        ApiError::BadRequest("the body must be JSON: {\"token\": \"…\", \"answers\": …}")
+    })?;
     let Value::Object(mut obj) = value else {
-        return Err(bad_request("the body must be a JSON object"));
+        return Err(ApiError::BadRequest("the body must be a JSON object"));
     };
     let token = match obj.remove("token") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(t)) => t,
-        Some(_) => return Err(bad_request("`token` must be a string")),
+        Some(_) => return Err(ApiError::BadRequest("`token` must be a string")),
     };
     let answers = match obj.remove("answers") {
         None | Some(Value::Null) => None,
@@ -248,33 +366,12 @@ async fn participate(
     let now = state.clock.now();
     let verified = campaign
         .verifier
-        .verify(&token, u64::try_from(now).unwrap_or(0))
-        .map_err(|e| {
-            let status = if e.code() == ErrorCode::WrongCampaign {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            ApiError {
-                status,
-                code: e.code().as_str(),
-                message: e.message().into(),
-                claim: e.claim_name(),
-            }
-        })?;
+        .verify(&token, u64::try_from(now).unwrap_or(0))?;
     if now < campaign.start {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "campaign_not_started",
-            "the campaign has not started yet",
-        ));
+        return Err(ApiError::CampaignNotStarted);
     }
     if now >= campaign.end {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "campaign_ended",
-            "the campaign has ended",
-        ));
+        return Err(ApiError::CampaignEnded);
     }
     let pid = random_id().map_err(|e| ApiError::internal("random id", &e))?;
     let new = NewParticipation {
@@ -298,11 +395,7 @@ async fn participate(
             );
             Ok(Json(p).into_response())
         }
-        Err(ParticipateError::Limit) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "participation_limit",
-            "this participant has used all their participations in this campaign",
-        )),
+        Err(ParticipateError::Limit) => Err(ApiError::ParticipationLimit),
         Err(ParticipateError::Store(e)) => Err(ApiError::internal("participation", &e)),
     }
 }
@@ -310,21 +403,14 @@ async fn participate(
 /// Checks the operator's bearer token in constant time (digests of equal length compared
 /// without early exit, so neither the content nor the length leaks through timing).
 fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let unauthorized = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "operator endpoints need `Authorization: Bearer <operator token>`",
-        )
-    };
     let Some(expected) = &state.operator_token else {
-        return Err(unauthorized());
+        return Err(ApiError::Unauthorized);
     };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(unauthorized)?;
+        .ok_or(ApiError::Unauthorized)?;
     let a = Sha256::digest(given.trim().as_bytes());
     let b = Sha256::digest(expected.as_bytes());
     let diff = a
@@ -334,7 +420,7 @@ fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if diff == 0 {
         Ok(())
     } else {
-        Err(unauthorized())
+        Err(ApiError::Unauthorized)
     }
 }
 
@@ -364,11 +450,8 @@ struct StatsBody {
 
 async fn stats(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    OperatorCampaign(c): OperatorCampaign,
 ) -> Result<Response, ApiError> {
-    operator(&state, &headers)?;
-    let c = campaign(&state, &id)?;
     let stats = state
         .store
         .stats(Arc::clone(&c))
@@ -388,11 +471,8 @@ async fn stats(
 
 async fn winners(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    OperatorCampaign(c): OperatorCampaign,
 ) -> Result<Response, ApiError> {
-    operator(&state, &headers)?;
-    let c = campaign(&state, &id)?;
     let winners = state
         .store
         .winners(Arc::clone(&c))
@@ -403,41 +483,35 @@ async fn winners(
 
 async fn draw(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    OperatorCampaign(c): OperatorCampaign,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    operator(&state, &headers)?;
-    let c = campaign(&state, &id)?;
     let bytes = read_body(&headers, body).await?;
     // Optional body {"by": "name"}: who drew, for the record.
     let by = if bytes.iter().all(u8::is_ascii_whitespace) {
         "operator".to_owned()
     } else {
         let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| bad_request("the body must be empty or {\"by\": \"name\"}"))?;
+            .map_err(|_| ApiError::BadRequest("the body must be empty or {\"by\": \"name\"}"))?;
         match v.get("by") {
             None | Some(Value::Null) => "operator".to_owned(),
             Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 100 => {
                 s.trim().to_owned()
             }
-            Some(_) => return Err(bad_request("`by` must be a name of 1 to 100 characters")),
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "`by` must be a name of 1 to 100 characters",
+                ))
+            }
         }
     };
     if c.kind == CampaignKind::InstantWin {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_a_draw_campaign",
-            "instant-win campaigns have no draw: the calendar decides",
-        ));
+        return Err(ApiError::NotADrawCampaign);
     }
     let now = state.clock.now();
     if now < c.end {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "campaign_not_ended",
-            "the draw happens once the campaign has ended",
-        ));
+        return Err(ApiError::CampaignNotEnded);
     }
     match state.store.draw(Arc::clone(&c), &by, now).await {
         Ok(winners) => {
@@ -450,11 +524,7 @@ async fn draw(
             }))
             .into_response())
         }
-        Err(DrawError::AlreadyDrawn) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_drawn",
-            "this campaign has been drawn already (see its stats and winners)",
-        )),
+        Err(DrawError::AlreadyDrawn) => Err(ApiError::AlreadyDrawn),
         Err(DrawError::Store(e)) => Err(ApiError::internal("draw", &e)),
     }
 }
@@ -473,4 +543,70 @@ fn random_id() -> Result<String, getrandom::Error> {
     let mut b = [0u8; 16];
     getrandom::getrandom(&mut b)?;
     Ok(hex(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiError;
+
+    /// One error of each kind. The match makes a new variant fail to compile here until it is
+    /// listed, and so checked against the documentation below.
+    fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::NotFound,
+            ApiError::UnknownCampaign,
+            ApiError::BodyTooLarge,
+            ApiError::BadRequest("the body must be a JSON object"),
+            ApiError::CampaignNotStarted,
+            ApiError::CampaignEnded,
+            ApiError::ParticipationLimit,
+            ApiError::Unauthorized,
+            ApiError::NotADrawCampaign,
+            ApiError::CampaignNotEnded,
+            ApiError::AlreadyDrawn,
+            ApiError::DatabaseUnavailable,
+            ApiError::Internal,
+        ];
+        for e in &all {
+            match e {
+                ApiError::NotFound
+                | ApiError::UnknownCampaign
+                | ApiError::BodyTooLarge
+                | ApiError::BadRequest(_)
+                | ApiError::CampaignNotStarted
+                | ApiError::CampaignEnded
+                | ApiError::ParticipationLimit
+                | ApiError::Unauthorized
+                | ApiError::NotADrawCampaign
+                | ApiError::CampaignNotEnded
+                | ApiError::AlreadyDrawn
+                | ApiError::DatabaseUnavailable
+                | ApiError::Internal => {}
+                // Token rejections keep the core's codes, listed by ErrorCode::ALL.
+                ApiError::Token(_) => unreachable!("not listed above"),
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_server_code_is_documented_with_its_status() {
+        let doc = include_str!("../../docs/server.md");
+        let mut seen = std::collections::HashSet::new();
+        for e in one_of_each() {
+            assert!(seen.insert(e.code()), "duplicate code {}", e.code());
+            assert!(
+                campaign_token::ErrorCode::from_code(e.code()).is_none(),
+                "{} is a token code",
+                e.code()
+            );
+            let code = format!("`{}`", e.code());
+            let status = e.status().as_u16().to_string();
+            assert!(
+                doc.lines()
+                    .any(|l| l.contains(&code) && l.contains(&status)),
+                "docs/server.md has no line with {status} and {code}"
+            );
+        }
+    }
 }

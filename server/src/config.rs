@@ -16,9 +16,26 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// A configuration problem, with the setting it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+/// A configuration problem: a message naming the setting it concerns (field 0), and the
+/// underlying error when one caused it (an unreadable file, TOML syntax, a bad key), kept for
+/// [`std::error::Error::source`].
+#[derive(Debug, Clone)]
+pub struct ConfigError(pub String, Option<Arc<dyn std::error::Error + Send + Sync>>);
+
+impl ConfigError {
+    /// A problem found by the configuration's own checks.
+    pub fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError(message.into(), None)
+    }
+
+    /// A problem reported by a parser or the system: `context: source`.
+    pub fn caused<E>(context: &str, source: E) -> ConfigError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        ConfigError(format!("{context}: {source}"), Some(Arc::new(source)))
+    }
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -26,10 +43,16 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.1
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError(msg.into()))
+    Err(ConfigError::new(msg))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -281,7 +304,7 @@ impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| ConfigError::caused(&format!("cannot read {}", path.display()), e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::parse(&text, base, &|name| std::env::var(name).ok())
     }
@@ -295,7 +318,7 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let raw: RawConfig =
-            toml::from_str(text).map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+            toml::from_str(text).map_err(|e| ConfigError::caused("invalid configuration", e))?;
         let resolve = |p: &Path| -> PathBuf {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -407,7 +430,7 @@ impl Config {
 
 fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, ConfigError> {
     s.parse().map_err(|_| {
-        ConfigError(format!(
+        ConfigError::new(format!(
             "{what}: `{s}` is not an address like 127.0.0.1:8080"
         ))
     })
@@ -422,20 +445,17 @@ fn parse_database(s: &str, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Databas
         Ok(Database::Sqlite(resolve(Path::new(path))))
     } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         s.parse::<tokio_postgres::Config>()
-            .map_err(|e| ConfigError(format!("database: invalid PostgreSQL URL: {e}")))?;
+            .map_err(|e| ConfigError::caused("database: invalid PostgreSQL URL", e))?;
         Ok(Database::Postgres(s.to_owned()))
     } else {
         err("database: expected sqlite:PATH or postgres://…")
     }
 }
 
+/// The core's exact-origin rule (also the page's and the integrator's): an origin that is not
+/// exactly what browsers report could never match, and would also break `frame-ancestors`.
 fn check_origin(o: &str) -> Result<(), ConfigError> {
-    let ok = (o.starts_with("https://") || o.starts_with("http://"))
-        && !o.ends_with('/')
-        && o.chars()
-            .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
-        && !o.contains('*');
-    if ok {
+    if campaign_token::origin::is_exact_origin(o) {
         Ok(())
     } else {
         err(format!(
@@ -457,10 +477,11 @@ fn check_header_value(what: &str, v: &str) -> Result<(), ConfigError> {
 fn parse_time(what: &str, s: &str) -> Result<i64, ConfigError> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map(OffsetDateTime::unix_timestamp)
-        .map_err(|_| {
-            ConfigError(format!(
-                "{what}: `{s}` is not an RFC 3339 time like 2026-06-01T00:00:00Z"
-            ))
+        .map_err(|e| {
+            ConfigError(
+                format!("{what}: `{s}` is not an RFC 3339 time like 2026-06-01T00:00:00Z"),
+                Some(Arc::new(e)),
+            )
         })
 }
 
@@ -470,7 +491,7 @@ fn parse_campaign(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Campaign, ConfigError> {
     let id = c.id;
-    let here = |msg: String| ConfigError(format!("campaign {id}: {msg}"));
+    let here = |msg: String| ConfigError::new(format!("campaign {id}: {msg}"));
     if id.is_empty()
         || id.len() > 128
         || !id
@@ -667,14 +688,15 @@ fn add_key(
     let read = |p: &Path| -> Result<String, ConfigError> {
         let p = resolve(p);
         std::fs::read_to_string(&p)
-            .map_err(|e| ConfigError(format!("cannot read {}: {e}", p.display())))
+            .map_err(|e| ConfigError::caused(&format!("cannot read {}", p.display()), e))
     };
-    let key_err = |e: campaign_token::Error| ConfigError(e.message().into());
+    let key_err = |e: campaign_token::Error| ConfigError(e.message().into(), Some(Arc::new(e)));
     let alg = match &k.alg {
         None => None,
-        Some(a) => {
-            Some(Algorithm::from_name(a).ok_or_else(|| ConfigError(format!("unknown alg `{a}`")))?)
-        }
+        Some(a) => Some(
+            Algorithm::from_name(a)
+                .ok_or_else(|| ConfigError::new(format!("unknown alg `{a}`")))?,
+        ),
     };
     if alg.is_some() && k.hmac_secret_env.is_none() {
         return err("alg applies only to hmac_secret_env (public keys carry their algorithm)");
@@ -695,7 +717,7 @@ fn add_key(
         keys.add_jwks(jwks).map_err(key_err)
     } else if let Some(name) = &k.hmac_secret_env {
         let secret = env(name).ok_or_else(|| {
-            ConfigError(format!(
+            ConfigError::new(format!(
                 "hmac_secret_env: the environment variable {name} is not set"
             ))
         })?;

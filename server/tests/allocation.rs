@@ -896,3 +896,48 @@ async fn the_campaign_site_and_the_integrator_page_are_served_with_their_headers
     assert_eq!(s, 404, "the integrator origin has no API");
     server.shutdown().await;
 }
+
+#[test]
+fn configuration_errors_keep_the_error_that_caused_them() {
+    use campaign_token_server::config::Config;
+    use std::error::Error as _;
+    let parse = |t: &str| Config::parse(t, std::path::Path::new("."), &|_: &str| None);
+    let err = parse("listen = [").expect_err("invalid TOML");
+    assert!(err.0.starts_with("invalid configuration"), "{err}");
+    assert!(err.source().is_some(), "the TOML error is the source");
+    let err =
+        Config::load(std::path::Path::new("/nonexistent/campaign.toml")).expect_err("no such file");
+    let io = err
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        io.map(std::io::Error::kind),
+        Some(std::io::ErrorKind::NotFound)
+    );
+    let err = parse(&config_toml("sqlite:x.db", &[])).expect_err("no campaign");
+    assert!(err.source().is_none(), "a check of our own has no source");
+}
+
+#[test]
+fn integrator_origins_follow_the_core_exact_origin_rule() {
+    let parse = |origin: &str| {
+        let toml = config_toml("sqlite:x.db", &[draw_campaign("c", "", &[("a", "A", 1)])])
+            .replacen(
+                "[[campaign]]",
+                &format!("[site]\nintegrator_origins = [\"{origin}\"]\n[[campaign]]"),
+                1,
+            );
+        campaign_token_server::config::Config::parse(&toml, std::path::Path::new("."), &test_env)
+    };
+    // A path, upper case or a default port could never equal a browser's MessageEvent.origin
+    // (the page and the integrator refused these already; the server accepted the first).
+    for bad in [
+        "https://brand.example/campaign",
+        "https://Brand.example",
+        "https://brand.example:443",
+    ] {
+        let err = parse(bad).expect_err(bad);
+        assert!(err.0.contains("integrator_origins"), "{err}");
+    }
+    assert!(parse("https://brand.example:8443").is_ok());
+}

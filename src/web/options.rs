@@ -137,17 +137,19 @@ pub(crate) fn allowed_origins(options: &JsValue) -> Result<Vec<String>, Error> {
 
 /// An allowed origin must be exactly what `MessageEvent.origin` will say: no wildcard, no
 /// path, no trailing slash, and not the opaque `null` (any sandboxed frame has that one).
+/// The rule is the core's (`crate::origin`), shared with the server and the integrator.
 fn check_origin(origin: &str) -> Result<(), Error> {
     if origin == "*" {
         return Err(config(
             "allowedOrigins must list exact origins: \"*\" would accept tokens from any site",
         ));
     }
-    match web_sys::Url::new(origin) {
-        Ok(url) if url.origin() == origin && origin != "null" => Ok(()),
-        _ => Err(config(
+    if crate::origin::is_exact_origin(origin) {
+        Ok(())
+    } else {
+        Err(config(
             "each allowed origin must be exactly scheme://host[:port], without a path or trailing slash",
-        )),
+        ))
     }
 }
 

@@ -199,6 +199,31 @@ test('the verifier cache follows the options: another key, another verdict', asy
   await expectCode(verifyToken(token, { campaignId: 'winter', keys: es256.pem }), 'wrong_campaign', 'campaignId');
 });
 
+test('the verifier cache is keyed on the whole options object: a new or changed option builds a new verifier', async () => {
+  const token = await mint(es256);
+  // Building a verifier reads `campaignId`; so does computing the cache key. Counting reads
+  // tells a reused verifier (key only) from a new one (key and verifier).
+  let reads = 0;
+  const options = (extra = {}) => ({
+    get campaignId() { reads += 1; return CAMPAIGN; },
+    keys: { keys: [es256.jwk] },
+    ...extra,
+  });
+  const readsFor = async (opts) => {
+    const before = reads;
+    assert.equal((await verifyToken(token, opts)).sub, 'participant-1');
+    return reads - before;
+  };
+  const built = await readsFor(options({ someFutureOption: 1 }));
+  const reused = await readsFor(options({ someFutureOption: 1 }));
+  assert.ok(reused < built, `same options reuse the verifier (${reused} < ${built} reads)`);
+  assert.equal(await readsFor(options({ someFutureOption: 2 })), built, 'a changed option builds anew');
+  assert.equal(await readsFor(options({ someFutureOption: 2, anotherOne: [true] })), built, 'a new option builds anew');
+  assert.equal(await readsFor(options({ anotherOne: [true], someFutureOption: 2 })), reused, 'property order does not matter');
+  // A nested change (an issuer added inside an array) is a new configuration with its verdict.
+  await expectCode(verifyToken(token, { ...options(), issuers: ['https://brand.example'] }), 'wrong_issuer', 'iss');
+});
+
 test('createVerifier: keys imported once, then any number of tokens; configuration errors at creation', async () => {
   const verifier = await createVerifier({ campaignId: CAMPAIGN, keys: { keys: [es256.jwk] } });
   assert.ok(Object.isFrozen(verifier));

@@ -14,6 +14,7 @@ import {
   type ParticipationResult,
 } from 'campaign-token';
 import { sendToken } from 'campaign-token/integrator';
+import { CampaignTokenError as SharedError, type ErrorCode as SharedCode } from 'campaign-token/errors';
 
 const PUBLIC_KEY = '-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----';
 
@@ -74,9 +75,24 @@ export async function serverSide(token: string, jwks: object): Promise<Eligibili
 }
 
 export async function integratorPage(iframe: HTMLIFrameElement, token: string): Promise<string> {
-  const answer = await sendToken(iframe, token, { targetOrigin: 'https://campaign.example', timeoutMs: 5000 });
-  return answer.ok ? answer.eligibility : answer.code;
+  try {
+    const answer = await sendToken(iframe, token, { targetOrigin: 'https://campaign.example', timeoutMs: 5000 });
+    return answer.ok ? answer.eligibility : answer.code;
+  } catch (err) {
+    // campaign-token/errors is the class of both entries, without loading the wasm entry.
+    if (err instanceof SharedError) {
+      const code: SharedCode = err.code;
+      return code;
+    }
+    throw err;
+  }
 }
+
+// One class, whichever entry it is imported from.
+const sameClass: typeof CampaignTokenError = SharedError;
+void sameClass;
+const made: CampaignTokenError = new SharedError('bad origin', { code: 'invalid_config' });
+void made;
 
 // @ts-expect-error: campaignId is required
 void verifyToken('t', { keys: PUBLIC_KEY });
