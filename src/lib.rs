@@ -43,9 +43,11 @@ pub use alg::Algorithm;
 pub use b64::encode as base64url_encode;
 pub use eligibility::Eligibility;
 pub use error::{Error, ErrorCode};
-pub use keys::KeySet;
+#[cfg(target_arch = "wasm32")]
+pub use keys::WebCryptoImport;
+pub use keys::{KeySet, PublicKey};
 pub use policy::Policy;
-pub use verify::{inspect, Unverified, Verified, Verifier};
+pub use verify::{inspect, PendingCheck, Unverified, Verified, Verifier};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use verify::now;
