@@ -5,11 +5,11 @@
 //! key set, weak RSA moduli and duplicate `kid`s are configuration errors (`invalid_key`),
 //! because each of them is a mistake a brand would want to hear about before going live.
 //!
-//! Where the cryptography runs depends on the target:
-//! - **natively** (the token tool, the allocation server, tests), signature checks call the
+//! Where the cryptography runs depends on the `native-crypto` feature:
+//! - **with it** (the token tool, the allocation server, tests), signature checks call the
 //!   verifying keys inside jwt-simple's key types (RustCrypto `p256`/`p384`,
 //!   `ed25519-compact`, `superboring` for RSA), and RustCrypto `p521`'s, directly;
-//! - **in the browser** (wasm32), a key is kept as the public key data WebCrypto imports
+//! - **without it** (the browser module), a key is kept as the public key data WebCrypto imports
 //!   (SPKI or JWK members), and `src/web/crypto.rs` checks signatures with
 //!   `crypto.subtle.verify`: the platform's native, constant-time implementation, with no
 //!   crypto code in the downloaded module (see the README's benchmarks for why).
@@ -19,16 +19,16 @@
 
 use serde_json::Value;
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "native-crypto")]
 mod native;
-#[cfg(target_arch = "wasm32")]
+#[cfg(not(feature = "native-crypto"))]
 mod webcrypto;
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "native-crypto")]
 use native::Material;
-#[cfg(target_arch = "wasm32")]
+#[cfg(not(feature = "native-crypto"))]
 use webcrypto::Material;
-#[cfg(target_arch = "wasm32")]
+#[cfg(not(feature = "native-crypto"))]
 pub use webcrypto::WebCryptoImport;
 
 use crate::alg::{Algorithm, Family};
@@ -188,7 +188,7 @@ impl KeySet {
 
     /// Adds an HMAC shared secret (at least 32 bytes). Server only: the browser build has
     /// no `hmac` feature, so a page cannot be configured with a secret.
-    #[cfg(all(feature = "hmac", not(target_arch = "wasm32")))]
+    #[cfg(feature = "hmac")]
     pub fn add_hmac_secret(
         &mut self,
         kid: Option<String>,
@@ -325,7 +325,7 @@ impl<'a> PublicKey<'a> {
 
     /// Checks `signature` over `signing_input` with this key and `alg`. Any failure
     /// (including a wrong length, or an `alg` the key does not accept) is just `false`.
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(feature = "native-crypto")]
     pub fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
         alg.signature_len().is_none_or(|len| len == signature.len())
             && self.key.accepts(alg)
@@ -333,7 +333,7 @@ impl<'a> PublicKey<'a> {
     }
 
     /// What WebCrypto imports (`crypto.subtle.importKey`) for this key.
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(not(feature = "native-crypto"))]
     pub fn webcrypto_import(&self) -> &'a WebCryptoImport {
         self.key.material.import()
     }

@@ -89,7 +89,7 @@ impl Verifier {
     ///
     /// In the browser the signature check is WebCrypto's, which is asynchronous, so the
     /// browser glue runs the same two phases around `crypto.subtle.verify` itself.
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(feature = "native-crypto")]
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
         let pending = self.begin(token)?;
         let valid = pending.key().verify(
