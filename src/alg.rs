@@ -228,7 +228,11 @@ impl core::fmt::Display for Algorithm {
 
 impl Hash {
     /// The name WebCrypto gives it.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    // Used by the browser glue only (compiled for wasm32 without `native-crypto`).
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", not(feature = "native-crypto"))),
+        allow(dead_code)
+    )]
     pub(crate) const fn name(self) -> &'static str {
         match self {
             Hash::Sha256 => "SHA-256",
@@ -250,7 +254,11 @@ impl Hash {
 impl Scheme {
     /// The name WebCrypto gives it (`importKey` and `verify` parameters).
     // The browser build has no other use for it than WebCrypto; tests check it natively.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    // Used by the browser glue only (compiled for wasm32 without `native-crypto`).
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", not(feature = "native-crypto"))),
+        allow(dead_code)
+    )]
     pub(crate) const fn webcrypto_name(self) -> &'static str {
         match self {
             Scheme::Ecdsa(_) => "ECDSA",
@@ -337,7 +345,7 @@ impl Family {
                 min_key_len: 32,
                 spki_curve: None,
                 feature: "hmac",
-                included: cfg!(all(feature = "hmac", not(target_arch = "wasm32"))),
+                included: cfg!(feature = "hmac"),
             },
         }
     }

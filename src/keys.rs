@@ -5,11 +5,11 @@
 //! key set, weak RSA moduli and duplicate `kid`s are configuration errors (`invalid_key`),
 //! because each of them is a mistake a brand would want to hear about before going live.
 //!
-//! Where the cryptography runs depends on the target:
-//! - **natively** (the token tool, the allocation server, tests), signature checks call the
+//! Where the cryptography runs depends on the `native-crypto` feature:
+//! - **with it** (the token tool, the allocation server, tests), signature checks call the
 //!   verifying keys inside jwt-simple's key types (RustCrypto `p256`/`p384`,
 //!   `ed25519-compact`, `superboring` for RSA), and RustCrypto `p521`'s, directly;
-//! - **in the browser** (wasm32), a key is kept as the public key data WebCrypto imports
+//! - **without it** (the browser module), a key is kept as the public key data WebCrypto imports
 //!   (SPKI or JWK members), and `src/web/crypto.rs` checks signatures with
 //!   `crypto.subtle.verify`: the platform's native, constant-time implementation, with no
 //!   crypto code in the downloaded module (see docs/benchmarks.md for why).
@@ -19,17 +19,17 @@
 
 use serde_json::Value;
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "native-crypto")]
 mod native;
-#[cfg(target_arch = "wasm32")]
+#[cfg(not(feature = "native-crypto"))]
 mod webcrypto;
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "native-crypto")]
 use native::Material;
-#[cfg(target_arch = "wasm32")]
-pub(crate) use webcrypto::Import;
-#[cfg(target_arch = "wasm32")]
+#[cfg(not(feature = "native-crypto"))]
 use webcrypto::Material;
+#[cfg(not(feature = "native-crypto"))]
+pub use webcrypto::WebCryptoImport;
 
 use crate::alg::{Algorithm, Family};
 use crate::error::{Error, ErrorCode};
@@ -188,7 +188,7 @@ impl KeySet {
 
     /// Adds an HMAC shared secret (at least 32 bytes). Server only: the browser build has
     /// no `hmac` feature, so a page cannot be configured with a secret.
-    #[cfg(all(feature = "hmac", not(target_arch = "wasm32")))]
+    #[cfg(feature = "hmac")]
     pub fn add_hmac_secret(
         &mut self,
         kid: Option<String>,
@@ -231,9 +231,17 @@ impl KeySet {
         Ok(())
     }
 
+    /// The keys, in order.
+    pub fn iter(&self) -> impl Iterator<Item = PublicKey<'_>> {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| PublicKey { index, key })
+    }
+
     /// Chooses the key for a token's `kid` and `alg` (`unknown_key`,
-    /// `unsupported_algorithm`), before any cryptography runs: the key's index in the set.
-    pub(crate) fn select_index(&self, kid: Option<&str>, alg: Algorithm) -> Result<usize, Error> {
+    /// `unsupported_algorithm`), before any cryptography runs.
+    pub(crate) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Result<PublicKey<'_>, Error> {
         let index = match (kid, self.keys.as_slice()) {
             // A single key without a kid (a PEM) is the key, whatever kid the token names.
             (_, [only]) if only.kid.is_none() => 0,
@@ -252,50 +260,87 @@ impl KeySet {
                 ))
             }
         };
-        if self.keys.get(index).is_some_and(|k| k.accepts(alg)) {
-            Ok(index)
-        } else {
-            Err(Error::new(
+        match self.keys.get(index) {
+            Some(key) if key.accepts(alg) => Ok(PublicKey { index, key }),
+            _ => Err(Error::new(
                 ErrorCode::UnsupportedAlgorithm,
                 "the token's alg does not match the selected key",
-            ))
+            )),
         }
     }
+}
 
-    /// Checks `signature` over `signing_input` with key `index` (from
-    /// [`KeySet::select_index`]) and `alg`. Any failure is just `false`.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn check(
-        &self,
-        index: usize,
-        alg: Algorithm,
-        signing_input: &[u8],
-        signature: &[u8],
-    ) -> bool {
-        // A signature of the wrong length for its algorithm never reaches the cryptography.
+/// One trusted key of a [`KeySet`], as a crypto backend sees it: public data only.
+///
+/// With the native backend it checks signatures itself ([`PublicKey::verify`]); in the
+/// browser build it gives what WebCrypto imports ([`PublicKey::webcrypto_import`]).
+#[derive(Clone, Copy)]
+pub struct PublicKey<'a> {
+    index: usize,
+    key: &'a Key,
+}
+
+impl core::fmt::Debug for PublicKey<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print key material (an HMAC secret in particular).
+        f.debug_struct("PublicKey")
+            .field("index", &self.index)
+            .field("kid", &self.key.kid)
+            .field("family", &self.key.material.family().spec().name)
+            .finish()
+    }
+}
+
+impl<'a> PublicKey<'a> {
+    /// The key's position in its set: stable for the set's life, so a backend can cache
+    /// what it derives from the key (an imported `CryptoKey`) under it.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The key's `kid`, if it has one.
+    pub fn kid(&self) -> Option<&'a str> {
+        self.key.kid.as_deref()
+    }
+
+    /// Whether the key may check a token signed with `alg` (its family, and its pinned
+    /// `alg` if its JWK named one).
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        self.key.accepts(alg)
+    }
+
+    /// One algorithm the key accepts (its pinned one, else its family's first), `None` for a
+    /// family without one in this build: what a backend can test the key with when the set is
+    /// configured, before any token arrives.
+    pub fn probe_algorithm(&self) -> Option<Algorithm> {
+        self.key
+            .pinned
+            .or(self.key.material.family().default_algorithm())
+    }
+
+    /// The key's family (curve or key type).
+    pub(crate) fn family(&self) -> Family {
+        self.key.material.family()
+    }
+
+    /// Checks `signature` over `signing_input` with this key and `alg`. Any failure
+    /// (including a wrong length, or an `alg` the key does not accept) is just `false`.
+    #[cfg(feature = "native-crypto")]
+    pub fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
         alg.signature_len().is_none_or(|len| len == signature.len())
-            && self
-                .keys
-                .get(index)
-                .is_some_and(|k| k.accepts(alg) && k.material.verify(alg, signing_input, signature))
+            && self.key.accepts(alg)
+            && self.key.material.verify(alg, signing_input, signature)
     }
 
-    /// What WebCrypto imports for key `index`, and the key's family.
-    #[cfg(target_arch = "wasm32")]
-    pub(crate) fn import(&self, index: usize) -> Option<(Family, &Import)> {
-        self.keys
-            .get(index)
-            .map(|k| (k.material.family(), k.material.import()))
+    /// What WebCrypto imports (`crypto.subtle.importKey`) for this key.
+    #[cfg(not(feature = "native-crypto"))]
+    pub fn webcrypto_import(&self) -> &'a WebCryptoImport {
+        self.key.material.import()
     }
 
-    /// For each key, one algorithm it accepts (its pinned one, else its family's first): what
-    /// WebCrypto imports it for to check it once, when the set is configured.
-    #[cfg(target_arch = "wasm32")]
-    pub(crate) fn probe_algorithms(&self) -> impl Iterator<Item = (usize, Algorithm)> + '_ {
-        self.keys.iter().enumerate().filter_map(|(i, k)| {
-            let alg = k.pinned.or(k.material.family().default_algorithm())?;
-            Some((i, alg))
-        })
+    /// The WebCrypto `namedCurve` of an EC key (`P-256`, `P-384`, `P-521`), else `None`.
+    pub fn curve(&self) -> Option<&'static str> {
+        self.family().spec().crv
     }
 }
 

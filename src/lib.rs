@@ -3,7 +3,8 @@
 //! A brand's backend decides who may win a contest and which prize they are shown, and
 //! signs that in a JSON Web Token with a `gift` claim. This crate is the one place where
 //! such a token is judged: the token tool and the allocation server call
-//! [`Verifier::verify`]; the browser module (compiled to WebAssembly) runs the same steps
+//! `Verifier::verify` (feature `native-crypto`); the browser module (compiled to
+//! WebAssembly) runs the same two phases, [`Verifier::begin`] and [`PendingCheck::finish`],
 //! around the browser's WebCrypto, which checks the signature itself.
 //!
 //! ```
@@ -15,8 +16,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The core is pure Rust and has no browser types; the `web` module (wasm32 only) is a thin
-//! adapter over it.
+//! The core is pure Rust and has no browser types; the `web` module (wasm32 without
+//! `native-crypto`) is a thin adapter over its public API.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,22 +32,24 @@ pub mod fairness;
 mod header;
 mod json;
 mod keys;
-#[cfg(all(feature = "mint", not(target_arch = "wasm32")))]
+#[cfg(feature = "mint")]
 pub mod mint;
 pub mod origin;
 pub mod policy;
 pub mod template;
 mod verify;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "native-crypto")))]
 mod web;
 
 pub use alg::Algorithm;
 pub use b64::encode as base64url_encode;
 pub use eligibility::Eligibility;
 pub use error::{Error, ErrorCode};
-pub use keys::KeySet;
+#[cfg(not(feature = "native-crypto"))]
+pub use keys::WebCryptoImport;
+pub use keys::{KeySet, PublicKey};
 pub use policy::Policy;
-pub use verify::{inspect, Unverified, Verified, Verifier};
+pub use verify::{inspect, PendingCheck, Unverified, Verified, Verifier};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use verify::now;

@@ -23,7 +23,7 @@ use crate::claims::Claims;
 use crate::eligibility::Eligibility;
 use crate::error::{Error, ErrorCode};
 use crate::header::Header;
-use crate::keys::KeySet;
+use crate::keys::{KeySet, PublicKey};
 use crate::policy::Policy;
 use crate::{b64, json};
 
@@ -84,26 +84,27 @@ impl Verifier {
     }
 
     /// Verifies `token` at time `now` (seconds since the epoch; an argument so that tests
-    /// and replays use fixed clocks).
+    /// and replays use fixed clocks): [`Verifier::begin`], the native signature check, then
+    /// [`PendingCheck::finish`].
     ///
-    /// Native only: in the browser the signature check is WebCrypto's, which is
-    /// asynchronous, so `src/web` runs [`Verifier::prepare`], `crypto.subtle.verify` and
-    /// [`Verifier::conclude`] itself. Both paths share every other step.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// In the browser the signature check is WebCrypto's, which is asynchronous, so the
+    /// browser glue runs the same two phases around `crypto.subtle.verify` itself.
+    #[cfg(feature = "native-crypto")]
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
-        let signed = self.prepare(token)?;
-        let valid = self.keys.check(
-            signed.key,
-            signed.alg,
-            signed.signing_input.as_bytes(),
-            &signed.signature,
+        let pending = self.begin(token)?;
+        let valid = pending.key().verify(
+            pending.algorithm(),
+            pending.signing_input(),
+            pending.signature(),
         );
-        self.conclude(signed, valid, now)
+        pending.finish(valid, now)
     }
 
-    /// Steps 1 to 4 of the module doc: everything before the signature check, which says
-    /// which key (by index in the key set) and algorithm must check which signature.
-    pub(crate) fn prepare<'t>(&self, token: &'t str) -> Result<Signed<'t>, Error> {
+    /// Steps 1 to 4 of the module doc and the signature's length: everything before the
+    /// cryptography. The result says which key and algorithm must check which signature over
+    /// which bytes; a crypto backend answers only that, and [`PendingCheck::finish`] does the
+    /// rest.
+    pub fn begin<'v, 't>(&'v self, token: &'t str) -> Result<PendingCheck<'v, 't>, Error> {
         if token.is_empty() {
             return Err(Error::new(ErrorCode::NoToken, "no token was given"));
         }
@@ -120,8 +121,17 @@ impl Verifier {
         if compact.signature.is_empty() {
             return Err(Error::malformed("the token has no signature"));
         }
-        let key = self.keys.select_index(header.kid.as_deref(), header.alg)?;
-        Ok(Signed {
+        let key = self.keys.select(header.kid.as_deref(), header.alg)?;
+        // A signature of the wrong length for its algorithm never reaches any cryptography.
+        if header
+            .alg
+            .signature_len()
+            .is_some_and(|len| len != compact.signature.len())
+        {
+            return Err(bad_signature());
+        }
+        Ok(PendingCheck {
+            policy: &self.policy,
             key,
             alg: header.alg,
             signing_input: compact.signing_input,
@@ -130,22 +140,63 @@ impl Verifier {
             kid: header.kid,
         })
     }
+}
 
-    /// Steps 5 and 6: `bad_signature` unless `signature_valid` (the verdict of the key
-    /// [`Signed::key`] on the signature), then the claims at time `now`.
-    pub(crate) fn conclude(
-        &self,
-        signed: Signed<'_>,
-        signature_valid: bool,
-        now: u64,
-    ) -> Result<Verified, Error> {
+fn bad_signature() -> Error {
+    Error::new(ErrorCode::BadSignature, "the signature does not verify")
+}
+
+/// A token whose size, structure, header and key selection passed, awaiting its signature
+/// check ([`Verifier::begin`]). Its claims are not readable: they mean nothing until the
+/// signature holds, and [`PendingCheck::finish`] is the only way on.
+pub struct PendingCheck<'v, 't> {
+    policy: &'v Policy,
+    key: PublicKey<'v>,
+    alg: Algorithm,
+    signing_input: &'t str,
+    signature: Vec<u8>,
+    payload: Map<String, Value>,
+    kid: Option<String>,
+}
+
+impl core::fmt::Debug for PendingCheck<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingCheck")
+            .field("alg", &self.alg)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'v, 't> PendingCheck<'v, 't> {
+    /// The token's algorithm, which the selected key accepts.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The trusted key that must check the signature.
+    pub fn key(&self) -> PublicKey<'v> {
+        self.key
+    }
+
+    /// `header.payload`: the bytes the signature covers.
+    pub fn signing_input(&self) -> &'t [u8] {
+        self.signing_input.as_bytes()
+    }
+
+    /// The decoded signature (of the length its algorithm requires).
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// Steps 5 and 6 of the module doc: `bad_signature` unless `signature_valid` (the crypto
+    /// backend's verdict for [`PendingCheck::key`] on this signature), then the claims at
+    /// time `now` (seconds since the epoch).
+    pub fn finish(self, signature_valid: bool, now: u64) -> Result<Verified, Error> {
         if !signature_valid {
-            return Err(Error::new(
-                ErrorCode::BadSignature,
-                "the signature does not verify",
-            ));
+            return Err(bad_signature());
         }
-        let claims = Claims::parse(&signed.payload)?;
+        let claims = Claims::parse(&self.payload)?;
         self.policy.check(&claims, now)?;
         let (eligibility, label) = Eligibility::of(claims.gift.as_ref());
         let prize_label = label.map(str::to_owned);
@@ -159,25 +210,10 @@ impl Verifier {
             gift: claims.gift_raw,
             eligibility,
             prize_label,
-            alg: signed.alg,
-            kid: signed.kid,
+            alg: self.alg,
+            kid: self.kid,
         })
     }
-}
-
-/// A token whose structure, header and key selection passed, awaiting its signature check.
-/// Its claims are not to be read before [`Verifier::conclude`].
-pub(crate) struct Signed<'t> {
-    /// Index of the selected key in the verifier's key set.
-    pub(crate) key: usize,
-    /// The algorithm of the header, which the selected key accepts.
-    pub(crate) alg: Algorithm,
-    /// `header.payload`, the bytes the signature covers.
-    pub(crate) signing_input: &'t str,
-    /// The decoded signature.
-    pub(crate) signature: Vec<u8>,
-    payload: Map<String, Value>,
-    kid: Option<String>,
 }
 
 /// A token's header and payload, decoded but **not verified**: for display and debugging.

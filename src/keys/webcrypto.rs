@@ -7,9 +7,9 @@ use crate::alg::Family;
 use crate::b64;
 use crate::error::Error;
 
-/// How WebCrypto imports a key.
+/// How WebCrypto imports a key: `importKey`'s format and key data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Import {
+pub enum WebCryptoImport {
     /// DER SubjectPublicKeyInfo (`importKey("spki", …)`), from a PEM `PUBLIC KEY`.
     #[cfg_attr(not(feature = "pem"), allow(dead_code))]
     Spki(Vec<u8>),
@@ -22,7 +22,7 @@ pub(crate) enum Import {
 /// The key material of one trusted key: its family and what WebCrypto imports.
 pub(super) struct Material {
     family: Family,
-    import: Import,
+    import: WebCryptoImport,
 }
 
 impl Material {
@@ -30,7 +30,7 @@ impl Material {
         self.family
     }
 
-    pub(super) fn import(&self) -> &Import {
+    pub(super) fn import(&self) -> &WebCryptoImport {
         &self.import
     }
 
@@ -43,7 +43,7 @@ impl Material {
         let crv = spec.crv.ok_or(super::bad_ec_point())?;
         Ok(Material {
             family,
-            import: Import::Jwk(vec![
+            import: WebCryptoImport::Jwk(vec![
                 ("kty", spec.kty.to_owned()),
                 ("crv", crv.to_owned()),
                 ("x", b64::encode(x)),
@@ -57,7 +57,7 @@ impl Material {
         super::check_ed25519(x)?;
         Ok(Material {
             family: Family::Ed25519,
-            import: Import::Jwk(vec![
+            import: WebCryptoImport::Jwk(vec![
                 ("kty", "OKP".to_owned()),
                 ("crv", "Ed25519".to_owned()),
                 ("x", b64::encode(x)),
@@ -77,7 +77,7 @@ impl Material {
         }
         Ok(Material {
             family: Family::Rsa,
-            import: Import::Jwk(vec![
+            import: WebCryptoImport::Jwk(vec![
                 ("kty", "RSA".to_owned()),
                 ("n", b64::encode(strip_zeros(n))),
                 ("e", b64::encode(e)),
@@ -163,7 +163,7 @@ impl Material {
                 let _ = (&rsa_components, RSA, ED25519);
                 Ok(Material {
                     family,
-                    import: Import::Spki(der),
+                    import: WebCryptoImport::Spki(der),
                 })
             }
             _ => Err(unsupported()),

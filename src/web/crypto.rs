@@ -1,7 +1,7 @@
 //! Signature checks with WebCrypto (`crypto.subtle`), the browser's native implementation.
 //!
-//! The core decides everything up to the signature ([`Verifier::prepare`]: size, structure,
-//! header, key selection) and everything after it ([`Verifier::conclude`]: claims, time,
+//! The core decides everything up to the signature ([`Verifier::begin`]: size, structure,
+//! header, key selection) and everything after it ([`PendingCheck::finish`]: claims, time,
 //! campaign, issuer); this module only imports the selected key and asks
 //! `crypto.subtle.verify` for its verdict. Keys are imported once per key and algorithm and
 //! kept (a `CryptoKey` is not extractable and usable for `verify` only).
@@ -18,10 +18,9 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
 use super::errors::set;
-use crate::alg::{Algorithm, Family, Scheme};
+use crate::alg::{Algorithm, Scheme};
 use crate::error::ErrorCode;
-use crate::keys::Import;
-use crate::{Error, Verified, Verifier};
+use crate::{Error, PendingCheck, PublicKey, Verified, Verifier, WebCryptoImport};
 
 /// A key imported for one algorithm, with the parameters `verify` takes for it.
 #[derive(Clone)]
@@ -47,25 +46,17 @@ impl KeyCache {
             .cloned()
     }
 
-    /// The `CryptoKey` for key `index` used with `alg`, imported on first use, and its
-    /// `verify` parameters (built once: they are the same for every token).
-    async fn key(
-        &self,
-        verifier: &Verifier,
-        index: usize,
-        alg: Algorithm,
-    ) -> Result<Imported, Error> {
-        if let Some(key) = self.get(index, alg) {
-            return Ok(key);
+    /// The `CryptoKey` for `key` used with `alg`, imported on first use, and its `verify`
+    /// parameters (built once: they are the same for every token).
+    async fn key(&self, key: PublicKey<'_>, alg: Algorithm) -> Result<Imported, Error> {
+        let index = key.index();
+        if let Some(imported) = self.get(index, alg) {
+            return Ok(imported);
         }
-        let (family, import) = verifier
-            .keys()
-            .import(index)
-            .ok_or(Error::new(ErrorCode::UnknownKey, "no such key"))?;
         let imported = Imported {
             index,
             alg,
-            key: import_key(import, &import_params(family, alg)?).await?,
+            key: import_key(key.webcrypto_import(), &import_params(key, alg)?).await?,
             params: verify_params(alg)?,
         };
         let mut keys = self.keys.borrow_mut();
@@ -82,9 +73,13 @@ impl KeyCache {
     /// here: a key set may hold one beside the key actually used; its tokens are
     /// `unsupported_algorithm` when they come.
     pub(crate) async fn import_all(&self, verifier: &Verifier) -> Result<(), Error> {
-        let probes: Vec<_> = verifier.keys().probe_algorithms().collect();
-        for (index, alg) in probes {
-            match self.key(verifier, index, alg).await {
+        let probes: Vec<_> = verifier
+            .keys()
+            .iter()
+            .filter_map(|key| Some((key, key.probe_algorithm()?)))
+            .collect();
+        for (key, alg) in probes {
+            match self.key(key, alg).await {
                 Err(e) if e.code() == ErrorCode::InvalidKey => return Err(e),
                 _ => {}
             }
@@ -100,15 +95,10 @@ pub(crate) async fn verify(
     token: &str,
     now: u64,
 ) -> Result<Verified, Error> {
-    let signed = verifier.prepare(token)?;
-    let key = cache.key(verifier, signed.key, signed.alg).await?;
-    // A signature of the wrong length for its algorithm never reaches WebCrypto.
-    let valid = signed
-        .alg
-        .signature_len()
-        .is_none_or(|len| len == signed.signature.len())
-        && check(&key, signed.signing_input.as_bytes(), &signed.signature).await;
-    verifier.conclude(signed, valid, now)
+    let pending: PendingCheck<'_, '_> = verifier.begin(token)?;
+    let key = cache.key(pending.key(), pending.algorithm()).await?;
+    let valid = check(&key, pending.signing_input(), pending.signature()).await;
+    pending.finish(valid, now)
 }
 
 thread_local! {
@@ -159,14 +149,14 @@ fn no_hmac() -> Error {
     )
 }
 
-/// The WebCrypto algorithm a key of `family` is imported for, to verify `alg`.
-fn import_params(family: Family, alg: Algorithm) -> Result<Object, Error> {
+/// The WebCrypto algorithm `key` is imported for, to verify `alg`.
+fn import_params(key: PublicKey<'_>, alg: Algorithm) -> Result<Object, Error> {
     let s = JsValue::from_str;
     let scheme = alg.spec().scheme;
     let name = ("name", s(scheme.webcrypto_name()));
     Ok(match scheme {
         Scheme::Ecdsa(_) => {
-            let curve = family.spec().crv.ok_or(no_hmac())?;
+            let curve = key.curve().ok_or(no_hmac())?;
             object(&[name, ("namedCurve", s(curve))])
         }
         Scheme::EdDsa => object(&[name]),
@@ -189,11 +179,11 @@ fn verify_params(alg: Algorithm) -> Result<Object, Error> {
     })
 }
 
-async fn import_key(import: &Import, params: &Object) -> Result<CryptoKey, Error> {
+async fn import_key(import: &WebCryptoImport, params: &Object) -> Result<CryptoKey, Error> {
     let subtle = subtle()?;
     let (format, data): (&str, Object) = match import {
-        Import::Spki(der) => ("spki", Uint8Array::from(der.as_slice()).into()),
-        Import::Jwk(members) => {
+        WebCryptoImport::Spki(der) => ("spki", Uint8Array::from(der.as_slice()).into()),
+        WebCryptoImport::Jwk(members) => {
             let jwk = Object::new();
             for (name, value) in members {
                 set(&jwk, name, &JsValue::from_str(value));

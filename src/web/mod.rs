@@ -111,23 +111,10 @@ pub(crate) fn now_secs() -> u64 {
     }
 }
 
-/// Largest integer a JS number holds exactly.
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
 /// The `VerifiedToken` object: camelCase, maps as plain objects, `null` for absent values.
 ///
 /// Built member by member with `Reflect` (no serde serializer: that costs kilobytes of wasm).
 fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
-    // A date beyond 2^53 s would be rounded by JS; such a token is nonsense, so say which claim.
-    for (claim, value) in [("exp", Some(v.exp)), ("iat", v.iat), ("nbf", v.nbf)] {
-        if value.is_some_and(|n| n > MAX_SAFE_INTEGER) {
-            return Err(Error::claim(
-                ErrorCode::InvalidClaim,
-                claim,
-                "the date is too large to be represented in JavaScript",
-            ));
-        }
-    }
     // The only free-form part is `gift`: a number there beyond 2^53 cannot cross into JS.
     let gift = match &v.gift {
         None => JsValue::NULL,
@@ -139,6 +126,8 @@ fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
             )
         })?,
     };
+    // Exact: the core refuses a date beyond 2^53 - 1 (`invalid_claim`, src/claims.rs), the
+    // largest integer a JS number holds.
     let date = |n: Option<u64>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
     let text = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
     let o = Object::new();

@@ -7,7 +7,6 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element};
 
 use crate::error::ErrorCode;
-use crate::policy::MAX_CLOCK_TOLERANCE_SECS;
 use crate::{Error, KeySet, Policy, Verifier};
 
 // The key set embedded at build time, if any (see build.rs): `const EMBEDDED_KEYS`.
@@ -40,9 +39,7 @@ impl Verify {
             "clockToleranceSeconds",
             "clockToleranceSeconds must be a whole number of seconds from 0 to 600",
         )? {
-            if secs > MAX_CLOCK_TOLERANCE_SECS {
-                return Err(config("clockToleranceSeconds must be at most 600"));
-            }
+            // The maximum is the core's rule (`Policy::with_clock_tolerance`), not repeated here.
             policy = policy.with_clock_tolerance(secs)?;
         }
         if let Some(bytes) = integer(
@@ -207,18 +204,14 @@ fn strings(
         .map(Some)
 }
 
-/// An optional non-negative whole number.
+/// An optional non-negative whole number (a JS safe integer: one a number holds exactly).
 fn integer(options: &JsValue, key: &str, wrong: &'static str) -> Result<Option<u64>, Error> {
     let v = get(options, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
     match v.as_f64() {
-        Some(n)
-            if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 =>
-        {
-            Ok(Some(n as u64))
-        }
+        Some(n) if n >= 0.0 && js_sys::Number::is_safe_integer(&v) => Ok(Some(n as u64)),
         _ => Err(config(wrong)),
     }
 }

@@ -1,0 +1,59 @@
+//! The public verification seam (`Verifier::begin` → `PendingCheck` → `finish`) that every
+//! crypto backend drives: a backend that answers only "is this signature valid" gets the
+//! same verdicts as `Verifier::verify`.
+
+#![cfg(feature = "native-crypto")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use campaign_token::mint::{self, SigningKey, TokenClaims};
+use campaign_token::{Algorithm, ErrorCode, KeySet, Policy, Verifier};
+
+const NOW: u64 = 1_800_000_000;
+
+fn es256() -> (SigningKey, Verifier) {
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let keys = KeySet::from_pem(&key.public_pem().unwrap()).unwrap();
+    (key, Verifier::new(keys, Policy::new("summer").unwrap()))
+}
+
+#[test]
+fn a_backend_driving_begin_and_finish_gets_the_same_verdict_as_verify() {
+    let (key, verifier) = es256();
+    let token = mint::mint(&key, &TokenClaims::new("alice", "summer", NOW, 60)).unwrap();
+    let pending = verifier.begin(&token).unwrap();
+    assert_eq!(pending.algorithm(), Algorithm::Es256);
+    assert_eq!(pending.key().index(), 0);
+    assert_eq!(pending.signature().len(), 64);
+    let (input, _) = token.rsplit_once('.').unwrap();
+    assert_eq!(pending.signing_input(), input.as_bytes());
+    let valid = pending.key().verify(
+        pending.algorithm(),
+        pending.signing_input(),
+        pending.signature(),
+    );
+    assert_eq!(
+        pending.finish(valid, NOW).unwrap(),
+        verifier.verify(&token, NOW).unwrap()
+    );
+}
+
+#[test]
+fn finish_refuses_a_signature_the_backend_rejected_before_reading_claims() {
+    let (key, verifier) = es256();
+    // Expired too: the signature verdict comes first.
+    let token = mint::mint(&key, &TokenClaims::new("alice", "summer", NOW, 60)).unwrap();
+    let pending = verifier.begin(&token).unwrap();
+    let err = pending.finish(false, NOW + 3600).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::BadSignature);
+}
+
+#[test]
+fn begin_refuses_a_signature_of_the_wrong_length_before_any_backend_runs() {
+    let (key, verifier) = es256();
+    let token = mint::mint(&key, &TokenClaims::new("alice", "summer", NOW, 60)).unwrap();
+    let short = format!("{}AAAA", &token[..token.rfind('.').unwrap() + 1]);
+    assert_eq!(
+        verifier.begin(&short).unwrap_err().code(),
+        ErrorCode::BadSignature
+    );
+}
