@@ -195,10 +195,13 @@ impl FromRequestParts<Arc<AppState>> for CampaignPath {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        // A path that does not decode keeps axum's own rejection, as before the extractor.
+        // An id that does not percent-decode to UTF-8 can name no campaign; axum's own
+        // rejection would be plain text, so it gets the API's JSON `bad_request` (same 400).
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|_| {
+                ApiError::BadRequest("the campaign id in the path is not UTF-8").into_response()
+            })?;
         match state.campaigns.get(&id) {
             Some(c) => Ok(CampaignPath(Arc::clone(c))),
             None => Err(ApiError::UnknownCampaign.into_response()),

@@ -941,3 +941,31 @@ fn integrator_origins_follow_the_core_exact_origin_rule() {
     }
     assert!(parse("https://brand.example:8443").is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_id_that_does_not_decode_is_a_json_bad_request() {
+    for db in databases("path_not_utf8").await {
+        let cfg = config_toml(&db.url, &[draw_campaign("c1", "", &[("a", "Alpha", 1)])]);
+        let h = Harness::start(&cfg, START + 10).await;
+        let bearer = format!("Bearer {OPERATOR_TOKEN}");
+        for (method, path, headers) in [
+            ("POST", "/api/campaigns/%FF/participations", vec![]),
+            (
+                "GET",
+                "/api/campaigns/%C3%28/stats",
+                vec![("Authorization", bearer.as_str())],
+            ),
+        ] {
+            let (s, head, body) = raw(h.addr(), method, path, &headers, b"", true).await;
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            assert_eq!(
+                (s, v["error"]["code"].as_str()),
+                (400, Some("bad_request")),
+                "{} {method} {path}: {head}",
+                db.label
+            );
+            assert!(head.contains("content-type: application/json"), "{head}");
+        }
+        h.stop().await;
+    }
+}
