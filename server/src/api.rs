@@ -22,9 +22,11 @@ use tower::ServiceExt;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::{Campaign, CampaignKind, Site};
-use crate::store::{DrawError, NewParticipation, ParticipateError, Store};
+use crate::config::{Campaign, Site};
+use crate::store::{NewParticipation, ParticipateError, Store};
 use crate::Clock;
+
+mod fairness;
 
 /// Largest request body accepted (participation and draw requests).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -91,7 +93,13 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
         .route("/api/campaigns/{id}/participations", post(participate))
         .route("/api/campaigns/{id}/stats", get(stats))
         .route("/api/campaigns/{id}/winners", get(winners))
-        .route("/api/campaigns/{id}/draw", post(draw))
+        .route("/api/campaigns/{id}/draw", post(fairness::draw))
+        .route("/api/campaigns/{id}/fairness", get(fairness::fairness))
+        .route(
+            "/api/campaigns/{id}/winners/{participation}/disqualify",
+            post(fairness::disqualify),
+        )
+        .route("/api/campaigns/{id}/audit", get(fairness::audit))
         .route("/healthz", get(healthz))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -399,64 +407,6 @@ async fn winners(
         .await
         .map_err(|e| ApiError::internal("winners", &e))?;
     Ok(Json(json!({"campaignId": c.id, "winners": winners})).into_response())
-}
-
-async fn draw(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    operator(&state, &headers)?;
-    let c = campaign(&state, &id)?;
-    let bytes = read_body(&headers, body).await?;
-    // Optional body {"by": "name"}: who drew, for the record.
-    let by = if bytes.iter().all(u8::is_ascii_whitespace) {
-        "operator".to_owned()
-    } else {
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| bad_request("the body must be empty or {\"by\": \"name\"}"))?;
-        match v.get("by") {
-            None | Some(Value::Null) => "operator".to_owned(),
-            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 100 => {
-                s.trim().to_owned()
-            }
-            Some(_) => return Err(bad_request("`by` must be a name of 1 to 100 characters")),
-        }
-    };
-    if c.kind == CampaignKind::InstantWin {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_a_draw_campaign",
-            "instant-win campaigns have no draw: the calendar decides",
-        ));
-    }
-    let now = state.clock.now();
-    if now < c.end {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "campaign_not_ended",
-            "the draw happens once the campaign has ended",
-        ));
-    }
-    match state.store.draw(Arc::clone(&c), &by, now).await {
-        Ok(winners) => {
-            tracing::info!(campaign = %c.id, drawn_by = %by, winners = winners.len(), "draw");
-            Ok(Json(json!({
-                "campaignId": c.id,
-                "drawnBy": by,
-                "drawnAt": now,
-                "winners": winners,
-            }))
-            .into_response())
-        }
-        Err(DrawError::AlreadyDrawn) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_drawn",
-            "this campaign has been drawn already (see its stats and winners)",
-        )),
-        Err(DrawError::Store(e)) => Err(ApiError::internal("draw", &e)),
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
