@@ -753,6 +753,25 @@ fn configuration_errors_are_clear() {
             "more winning moments than prizes",
         ),
         (
+            base(&campaign_toml(
+                "c",
+                "instant-win",
+                START_RFC,
+                END_RFC,
+                "draw_public_source = \"drand\"\n[campaign.calendar]\nspread = 1\n",
+                &[("a", "A", 1)],
+            )),
+            "draw_public_source applies to draw campaigns only",
+        ),
+        (
+            base(&draw_campaign(
+                "c",
+                "draw_public_source = \"  \"",
+                &[("a", "A", 1)],
+            )),
+            "draw_public_source must be",
+        ),
+        (
             base(&draw_campaign(
                 "c",
                 "participation_limit = 0",
