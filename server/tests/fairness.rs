@@ -177,6 +177,33 @@ async fn spread_calendars_are_random_secret_until_the_end_and_match_their_commit
     }
 }
 
+/// Runs `campaign-token verify-draw` on a published record when the token tool is built in
+/// the same target directory (`cargo build -p campaign-token-cli`); says so when it is not.
+fn token_tool_verifies(record: &Value, secret_commitment: &str) {
+    let server = std::path::PathBuf::from(env!("CARGO_BIN_EXE_campaign-token-server"));
+    let tool = server.with_file_name(format!("campaign-token{}", std::env::consts::EXE_SUFFIX));
+    if !tool.exists() {
+        eprintln!("{} not built: verify-draw not run", tool.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("draw.json");
+    std::fs::write(&file, record.to_string()).unwrap();
+    let out = std::process::Command::new(&tool)
+        .arg("verify-draw")
+        .arg(&file)
+        .arg("--secret-commitment")
+        .arg(secret_commitment)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify-draw: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn record_of(v: &Value) -> DrawRecord {
     DrawRecord::from_json(&v.to_string()).unwrap()
 }
@@ -241,6 +268,7 @@ async fn the_draw_verifies_and_so_do_disqualifications_and_the_audit_log_keeps_t
         assert!(verify_draw(&tampered).is_err(), "{l}");
         let (_, f) = get(&h, "/api/campaigns/d/fairness", false).await;
         assert_eq!(record_of(&f["draw"]["record"]), record, "{l}: published");
+        token_tool_verifies(&f["draw"]["record"], &secret_commitment);
 
         // Refusals.
         let path = |p: &str| format!("/api/campaigns/d/winners/{p}/disqualify");
@@ -296,6 +324,7 @@ async fn the_draw_verifies_and_so_do_disqualifications_and_the_audit_log_keeps_t
                 "{l}: a replacement"
             );
         }
+        token_tool_verifies(&serde_json::to_value(&current).unwrap(), &secret_commitment);
         let freed = returned.expect("five candidates run out after four disqualifications");
         let stats = h.operator_get("d", "stats").await;
         let left: i64 = stats["prizes"]
