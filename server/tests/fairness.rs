@@ -133,6 +133,12 @@ async fn spread_calendars_are_random_secret_until_the_end_and_match_their_commit
             let revealed =
                 RevealedCalendar::from_json(&v["calendar"]["revealed"].to_string()).unwrap();
             verify_calendar(&revealed).expect("the revealed calendar verifies");
+            token_tool(
+                "verify-calendar",
+                &v["calendar"]["revealed"],
+                "--commitment",
+                commitment,
+            );
             assert_eq!(
                 &revealed.commitment, commitment,
                 "{l}: the one published at start"
@@ -180,25 +186,36 @@ async fn spread_calendars_are_random_secret_until_the_end_and_match_their_commit
 /// Runs `campaign-token verify-draw` on a published record when the token tool is built in
 /// the same target directory (`cargo build -p campaign-token-cli`); says so when it is not.
 fn token_tool_verifies(record: &Value, secret_commitment: &str) {
+    token_tool(
+        "verify-draw",
+        record,
+        "--secret-commitment",
+        secret_commitment,
+    );
+}
+
+/// Runs `campaign-token COMMAND FILE FLAG VALUE` on `json` and expects exit 0 (skipped, with
+/// a note, when the tool is not built).
+fn token_tool(command: &str, json: &Value, flag: &str, value: &str) {
     let server = std::path::PathBuf::from(env!("CARGO_BIN_EXE_campaign-token-server"));
     let tool = server.with_file_name(format!("campaign-token{}", std::env::consts::EXE_SUFFIX));
     if !tool.exists() {
-        eprintln!("{} not built: verify-draw not run", tool.display());
+        eprintln!("{} not built: {command} not run", tool.display());
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("draw.json");
-    std::fs::write(&file, record.to_string()).unwrap();
+    let file = dir.path().join("published.json");
+    std::fs::write(&file, json.to_string()).unwrap();
     let out = std::process::Command::new(&tool)
-        .arg("verify-draw")
+        .arg(command)
         .arg(&file)
-        .arg("--secret-commitment")
-        .arg(secret_commitment)
+        .arg(flag)
+        .arg(value)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "verify-draw: {}{}",
+        "{command}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
