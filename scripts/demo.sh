@@ -107,6 +107,15 @@ EOF
 
   Operator:
     curl -H "Authorization: Bearer \$(cat target/demo/operator-token)" $CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/stats
+    # after the end: draw with the value the configured public source (server/demo.toml) published
+    curl -X POST -H "Authorization: Bearer \$(cat target/demo/operator-token)" \\
+      -d '{"by":"demo","publicValue":"<randomness of drand quicknet round 66884300>"}' \\
+      $CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/draw
+
+  Anyone (fairness: commitments now, the draw record after the draw):
+    curl -s $CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/fairness
+    curl -s $CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/fairness | python3 -c 'import json,sys; json.dump(json.load(sys.stdin)["draw"]["record"], sys.stdout)' > draw.json
+    $CLI verify-draw draw.json --secret-commitment <secretCommitment kept from the start>
 
   Ctrl-C stops the server.
 EOF

@@ -23,9 +23,11 @@ use tower::ServiceExt;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::{Campaign, CampaignKind, Site};
-use crate::store::{DrawError, NewParticipation, ParticipateError, Store};
+use crate::config::{Campaign, Site};
+use crate::store::{NewParticipation, ParticipateError, Store};
 use crate::Clock;
+
+mod fairness;
 
 /// Largest request body accepted (participation and draw requests).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -56,7 +58,7 @@ pub enum ApiError {
     /// `413 body_too_large`: the body exceeds [`MAX_BODY_BYTES`].
     BodyTooLarge,
     /// `400 bad_request`: the body is not what the endpoint reads; the message says why.
-    BadRequest(&'static str),
+    BadRequest(std::borrow::Cow<'static, str>),
     /// `401`/`403` with the core's code: the token was rejected (`wrong_campaign` is 403,
     /// every other rejection 401).
     Token(campaign_token::Error),
@@ -74,6 +76,12 @@ pub enum ApiError {
     CampaignNotEnded,
     /// `409 already_drawn`.
     AlreadyDrawn,
+    /// `409 not_drawn`: disqualification needs a verifiable draw first.
+    NotDrawn,
+    /// `404 not_a_winner`: the participation is not a current winner of the draw.
+    NotAWinner,
+    /// `409 no_public_source`: the configuration names no `draw_public_source`.
+    NoPublicSource,
     /// `503 database_unavailable`: the health check could not reach the database.
     DatabaseUnavailable,
     /// `500 internal_error`: logged where it happened; the client may retry.
@@ -81,6 +89,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// `400 bad_request` with a message saying what the endpoint reads.
+    pub fn bad_request(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+        ApiError::BadRequest(message.into())
+    }
+
     /// Logs an internal failure and answers `500 internal_error` without its details.
     fn internal(what: &str, e: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "{what} failed");
@@ -100,7 +113,10 @@ impl ApiError {
             | ApiError::ParticipationLimit
             | ApiError::NotADrawCampaign
             | ApiError::CampaignNotEnded
-            | ApiError::AlreadyDrawn => StatusCode::CONFLICT,
+            | ApiError::AlreadyDrawn
+            | ApiError::NotDrawn
+            | ApiError::NoPublicSource => StatusCode::CONFLICT,
+            ApiError::NotAWinner => StatusCode::NOT_FOUND,
             ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,13 +137,16 @@ impl ApiError {
             ApiError::NotADrawCampaign => "not_a_draw_campaign",
             ApiError::CampaignNotEnded => "campaign_not_ended",
             ApiError::AlreadyDrawn => "already_drawn",
+            ApiError::NotDrawn => "not_drawn",
+            ApiError::NotAWinner => "not_a_winner",
+            ApiError::NoPublicSource => "no_public_source",
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal => "internal_error",
         }
     }
 
     /// A human sentence; wording may change, the code will not.
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> &str {
         match self {
             ApiError::NotFound => "no such resource",
             ApiError::UnknownCampaign => "no campaign with this id runs here",
@@ -148,6 +167,11 @@ impl ApiError {
             ApiError::CampaignNotEnded => "the draw happens once the campaign has ended",
             ApiError::AlreadyDrawn => {
                 "this campaign has been drawn already (see its stats and winners)"
+            }
+            ApiError::NotDrawn => "this campaign has no verifiable draw yet",
+            ApiError::NotAWinner => "this participation is not a current winner of the draw",
+            ApiError::NoPublicSource => {
+                "the configuration names no draw_public_source: name it (before the end) and restart"
             }
             ApiError::DatabaseUnavailable => "the database does not answer",
             ApiError::Internal => {
@@ -185,6 +209,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The `{id}` parameter of a route, by name (routes may have more parameters).
+#[derive(serde::Deserialize)]
+struct IdParam {
+    id: String,
+}
+
 /// The campaign named by the path's `{id}`; rejects with `unknown_campaign`.
 pub struct CampaignPath(pub Arc<Campaign>);
 
@@ -197,10 +227,10 @@ impl FromRequestParts<Arc<AppState>> for CampaignPath {
     ) -> Result<Self, Self::Rejection> {
         // An id that does not percent-decode to UTF-8 can name no campaign; axum's own
         // rejection would be plain text, so it gets the API's JSON `bad_request` (same 400).
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
+        let Path(IdParam { id }) = Path::<IdParam>::from_request_parts(parts, state)
             .await
             .map_err(|_| {
-                ApiError::BadRequest("the campaign id in the path is not UTF-8").into_response()
+                ApiError::bad_request("the campaign id in the path is not UTF-8").into_response()
             })?;
         match state.campaigns.get(&id) {
             Some(c) => Ok(CampaignPath(Arc::clone(c))),
@@ -233,7 +263,13 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
         .route("/api/campaigns/{id}/participations", post(participate))
         .route("/api/campaigns/{id}/stats", get(stats))
         .route("/api/campaigns/{id}/winners", get(winners))
-        .route("/api/campaigns/{id}/draw", post(draw))
+        .route("/api/campaigns/{id}/draw", post(fairness::draw))
+        .route("/api/campaigns/{id}/fairness", get(fairness::fairness))
+        .route(
+            "/api/campaigns/{id}/winners/{participation}/disqualify",
+            post(fairness::disqualify),
+        )
+        .route("/api/campaigns/{id}/audit", get(fairness::audit))
         .route("/healthz", get(healthz))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -352,15 +388,15 @@ async fn participate(
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&headers, body).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-        ApiError::BadRequest("the body must be JSON: {\"token\": \"…\", \"answers\": …}")
+        ApiError::bad_request("the body must be JSON: {\"token\": \"…\", \"answers\": …}")
     })?;
     let Value::Object(mut obj) = value else {
-        return Err(ApiError::BadRequest("the body must be a JSON object"));
+        return Err(ApiError::bad_request("the body must be a JSON object"));
     };
     let token = match obj.remove("token") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(t)) => t,
-        Some(_) => return Err(ApiError::BadRequest("`token` must be a string")),
+        Some(_) => return Err(ApiError::bad_request("`token` must be a string")),
     };
     let answers = match obj.remove("answers") {
         None | Some(Value::Null) => None,
@@ -484,54 +520,6 @@ async fn winners(
     Ok(Json(json!({"campaignId": c.id, "winners": winners})).into_response())
 }
 
-async fn draw(
-    State(state): State<Arc<AppState>>,
-    OperatorCampaign(c): OperatorCampaign,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_body(&headers, body).await?;
-    // Optional body {"by": "name"}: who drew, for the record.
-    let by = if bytes.iter().all(u8::is_ascii_whitespace) {
-        "operator".to_owned()
-    } else {
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| ApiError::BadRequest("the body must be empty or {\"by\": \"name\"}"))?;
-        match v.get("by") {
-            None | Some(Value::Null) => "operator".to_owned(),
-            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 100 => {
-                s.trim().to_owned()
-            }
-            Some(_) => {
-                return Err(ApiError::BadRequest(
-                    "`by` must be a name of 1 to 100 characters",
-                ))
-            }
-        }
-    };
-    if c.kind == CampaignKind::InstantWin {
-        return Err(ApiError::NotADrawCampaign);
-    }
-    let now = state.clock.now();
-    if now < c.end {
-        return Err(ApiError::CampaignNotEnded);
-    }
-    match state.store.draw(Arc::clone(&c), &by, now).await {
-        Ok(winners) => {
-            tracing::info!(campaign = %c.id, drawn_by = %by, winners = winners.len(), "draw");
-            Ok(Json(json!({
-                "campaignId": c.id,
-                "drawnBy": by,
-                "drawnAt": now,
-                "winners": winners,
-            }))
-            .into_response())
-        }
-        Err(DrawError::AlreadyDrawn) => Err(ApiError::AlreadyDrawn),
-        Err(DrawError::Store(e)) => Err(ApiError::internal("draw", &e)),
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -559,7 +547,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::UnknownCampaign,
             ApiError::BodyTooLarge,
-            ApiError::BadRequest("the body must be a JSON object"),
+            ApiError::bad_request("the body must be a JSON object"),
             ApiError::CampaignNotStarted,
             ApiError::CampaignEnded,
             ApiError::ParticipationLimit,
@@ -567,6 +555,9 @@ mod tests {
             ApiError::NotADrawCampaign,
             ApiError::CampaignNotEnded,
             ApiError::AlreadyDrawn,
+            ApiError::NotDrawn,
+            ApiError::NotAWinner,
+            ApiError::NoPublicSource,
             ApiError::DatabaseUnavailable,
             ApiError::Internal,
         ];
@@ -583,6 +574,9 @@ mod tests {
                 | ApiError::NotADrawCampaign
                 | ApiError::CampaignNotEnded
                 | ApiError::AlreadyDrawn
+                | ApiError::NotDrawn
+                | ApiError::NotAWinner
+                | ApiError::NoPublicSource
                 | ApiError::DatabaseUnavailable
                 | ApiError::Internal => {}
                 // Token rejections keep the core's codes, listed by ErrorCode::ALL.

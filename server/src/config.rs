@@ -132,6 +132,8 @@ struct RawCampaign {
     prizes: Vec<RawPrize>,
     #[serde(default)]
     calendar: Option<RawCalendar>,
+    #[serde(default)]
+    draw_public_source: Option<String>,
 }
 
 fn one() -> u32 {
@@ -275,8 +277,16 @@ pub struct Campaign {
     pub participation_limit: u32,
     /// Prizes, in the order they are allocated.
     pub prizes: Vec<Prize>,
-    /// Winning moments (instant win only), in time order.
+    /// Winning moments (instant win only), in time order. For `calendar.spread = N` these
+    /// are N placeholders in slot order: their prizes are final, their times are the slots'
+    /// starts; the real moments are drawn at random when the store first prepares the
+    /// campaign ([`Campaign::spread`]) and are kept only in the database.
     pub moments: Vec<Moment>,
+    /// `calendar.spread = N`: the moments are drawn at random once, by the store.
+    pub spread: Option<u32>,
+    /// The public source of the draw's randomness, named before the end (draw campaigns):
+    /// e.g. `drand quicknet round 1234567`. The operator supplies its value at draw time.
+    pub draw_public_source: Option<String>,
     /// The token verifier (the core's, as in the browser).
     pub verifier: Verifier,
 }
@@ -548,6 +558,22 @@ fn parse_campaign(
             quantity: p.quantity,
         });
     }
+    let spread = c.calendar.as_ref().and_then(|cal| cal.spread);
+    let draw_public_source = match (kind, c.draw_public_source) {
+        (_, None) => None,
+        (CampaignKind::InstantWin, Some(_)) => {
+            return Err(here(
+                "draw_public_source applies to draw campaigns only (remove it)".into(),
+            ))
+        }
+        (CampaignKind::Draw, Some(s)) => {
+            let s = s.trim().to_owned();
+            if s.is_empty() || s.len() > 1024 {
+                return Err(here("draw_public_source must be 1 to 1024 bytes".into()));
+            }
+            Some(s)
+        }
+    };
     let moments = match (kind, c.calendar) {
         (CampaignKind::Draw, Some(_)) => {
             return Err(here("a draw campaign has no calendar (remove it)".into()))
@@ -592,13 +618,17 @@ fn parse_campaign(
         participation_limit: c.participation_limit,
         prizes,
         moments,
+        spread,
+        draw_public_source,
         verifier: Verifier::new(keys, policy),
     })
 }
 
 /// Builds the winning moments. Each moment gives one unit of a prize: moments that name a
 /// prize take it, the others take the remaining units in the prizes' order. `spread = N`
-/// places N moments in the middle of N equal slots between start and end.
+/// gives N placeholders at the starts of N equal slots between start and end (slot `i` is
+/// `[start + ⌊i·S/N⌋, start + ⌊(i+1)·S/N⌋)`): the store draws the real moments at random,
+/// one in each slot, when it first prepares the campaign (docs/fairness.md).
 fn build_calendar(
     cal: RawCalendar,
     start: i64,
@@ -613,10 +643,16 @@ fn build_calendar(
             if n == 0 {
                 return err("calendar: spread must be at least 1");
             }
-            let span = i128::from(end - start);
+            let span = i128::from(end) - i128::from(start);
+            if span < i128::from(n) {
+                return err(format!(
+                    "calendar: spread = {n} needs a campaign of at least {n} seconds"
+                ));
+            }
             for i in 0..i128::from(n) {
-                let offset = span * (2 * i + 1) / (2 * i128::from(n));
-                let at = start + i64::try_from(offset).unwrap_or(0);
+                let offset = i * span / i128::from(n);
+                let at = i64::try_from(i128::from(start) + offset)
+                    .or_else(|_| err("calendar: a slot is out of range"))?;
                 wanted.push((at, None));
             }
         }

@@ -490,6 +490,9 @@ async fn operator_endpoints_need_the_bearer_token() {
     }
 }
 
+/// The public source the draw campaigns of these tests name.
+const SOURCE: &str = "draw_public_source = \"the test lottery of the end day\"";
+
 async fn draw(h: &Harness, campaign: &str, body: &str) -> (u16, Value) {
     request(
         h.addr(),
@@ -508,8 +511,9 @@ async fn the_draw_picks_remaining_prizes_among_eligible_non_winners_once_ended()
         let cfg = config_toml(
             &db.url,
             &[
-                draw_campaign("d", "", &[("a", "Alpha", 1), ("b", "Beta", 3)]),
-                draw_campaign("few", "", &[("a", "Alpha", 5)]),
+                draw_campaign("d", SOURCE, &[("a", "Alpha", 1), ("b", "Beta", 3)]),
+                draw_campaign("few", SOURCE, &[("a", "Alpha", 5)]),
+                draw_campaign("nosource", "", &[("a", "Alpha", 5)]),
                 campaign_toml(
                     "iw",
                     "instant-win",
@@ -558,10 +562,27 @@ async fn the_draw_picks_remaining_prizes_among_eligible_non_winners_once_ended()
         );
 
         h.clock.set(END);
-        let (s, v) = draw(&h, "iw", "").await;
+        let (s, _) = draw(&h, "iw", "").await;
         assert_eq!(s, 409, "{l}: instant-win is refused after the end too");
-        let (s, v2) = draw(&h, "d", "{\"by\": \"alice\"}").await;
-        assert_eq!(s, 200, "{l}: {v2} {v}");
+        let (s, v) = draw(&h, "d", "{\"by\": \"alice\"}").await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{l}: the public value is required: {v}"
+        );
+        let (s, v) = draw(&h, "nosource", "{\"publicValue\": \"1 2 3\"}").await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (409, Some("no_public_source")),
+            "{l}: a draw needs a public source named in the configuration: {v}"
+        );
+        let (s, v2) = draw(
+            &h,
+            "d",
+            "{\"by\": \"alice\", \"publicValue\": \"4 8 15 16 23 42\"}",
+        )
+        .await;
+        assert_eq!(s, 200, "{l}: {v2}");
         assert_eq!(v2["drawnBy"], "alice");
         let drawn = v2["winners"].as_array().unwrap();
         assert_eq!(drawn.len(), 3, "{l}: the three remaining units of b");
@@ -588,7 +609,7 @@ async fn the_draw_picks_remaining_prizes_among_eligible_non_winners_once_ended()
             4
         );
 
-        let (s, v) = draw(&h, "d", "").await;
+        let (s, v) = draw(&h, "d", "{\"publicValue\": \"again\"}").await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (409, Some("already_drawn")),
@@ -596,8 +617,8 @@ async fn the_draw_picks_remaining_prizes_among_eligible_non_winners_once_ended()
         );
 
         // Fewer participants than prizes: everyone eligible wins, the rest stays in stock.
-        let (s, v) = draw(&h, "few", "").await;
-        assert_eq!(s, 200, "{l}");
+        let (s, v) = draw(&h, "few", "{\"publicValue\": \"7\"}").await;
+        assert_eq!(s, 200, "{l}: {v}");
         assert_eq!(v["drawnBy"], "operator");
         let subs: HashSet<&str> = v["winners"]
             .as_array()
@@ -730,6 +751,25 @@ fn configuration_errors_are_clear() {
                 &[("a", "A", 1)],
             )),
             "more winning moments than prizes",
+        ),
+        (
+            base(&campaign_toml(
+                "c",
+                "instant-win",
+                START_RFC,
+                END_RFC,
+                "draw_public_source = \"drand\"\n[campaign.calendar]\nspread = 1\n",
+                &[("a", "A", 1)],
+            )),
+            "draw_public_source applies to draw campaigns only",
+        ),
+        (
+            base(&draw_campaign(
+                "c",
+                "draw_public_source = \"  \"",
+                &[("a", "A", 1)],
+            )),
+            "draw_public_source must be",
         ),
         (
             base(&draw_campaign(

@@ -15,7 +15,7 @@ use super::tx::{args, Tx};
 use super::StoreError;
 
 /// The schema version this server writes and understands: the last migration's.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One step of the schema.
 pub(crate) struct Migration {
@@ -28,7 +28,8 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in version order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "prizes, moments, participations, draws",
     statements: &[
@@ -71,7 +72,33 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             drawn_at BIGINT NOT NULL,
             winners BIGINT NOT NULL)",
     ],
-}];
+    },
+    Migration {
+        version: 2,
+        name: "fairness commitments, draw records, audit log",
+        statements: &[
+            // The calendar's salt and the draw's secret stay here, unpublished, until the
+            // end (salt) or the draw (secret); their commitments are public from the start.
+            "CREATE TABLE fairness (
+                campaign TEXT PRIMARY KEY,
+                calendar_salt TEXT,
+                calendar_commitment TEXT,
+                draw_secret TEXT,
+                draw_secret_commitment TEXT)",
+            // The verifiable draw record (docs/fairness.md), JSON, rewritten by redraws.
+            "ALTER TABLE draws ADD COLUMN record TEXT",
+            // Append-only: no statement updates or deletes a row.
+            "CREATE TABLE audit_log (
+                campaign TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                at BIGINT NOT NULL,
+                operator TEXT NOT NULL,
+                action TEXT NOT NULL,
+                details TEXT NOT NULL,
+                PRIMARY KEY (campaign, seq))",
+        ],
+    },
+];
 
 /// Where the applied versions are recorded (not itself a migration: it must exist before
 /// the version can be read).

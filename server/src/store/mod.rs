@@ -77,6 +77,9 @@ pub enum Outcome {
     EnteredDraw,
     /// `cannot-win`.
     NotEligible,
+    /// A drawn winner the operator disqualified (the prize went to a replacement or back to
+    /// the stock).
+    Disqualified,
 }
 
 impl Outcome {
@@ -87,6 +90,7 @@ impl Outcome {
             Outcome::Lost => "lost",
             Outcome::EnteredDraw => "entered-draw",
             Outcome::NotEligible => "not-eligible",
+            Outcome::Disqualified => "disqualified",
         }
     }
 
@@ -97,6 +101,7 @@ impl Outcome {
             "lost" => Ok(Outcome::Lost),
             "entered-draw" => Ok(Outcome::EnteredDraw),
             "not-eligible" => Ok(Outcome::NotEligible),
+            "disqualified" => Ok(Outcome::Disqualified),
             other => Err(StoreError::new(format!("unknown stored outcome `{other}`"))),
         }
     }
@@ -257,11 +262,19 @@ pub struct Winner {
     pub drawn: bool,
 }
 
-/// Why a draw was refused.
+/// Why a draw, a disqualification or a redraw was refused.
 #[derive(Debug)]
 pub enum DrawError {
     /// The campaign was drawn already.
     AlreadyDrawn,
+    /// The campaign has not been drawn (nothing to disqualify), or was drawn by a server
+    /// that kept no verifiable record.
+    NotDrawn,
+    /// The participation is not a current winner of the draw.
+    NotAWinner,
+    /// The fairness algorithm refused an input (e.g. an empty or oversized public value or
+    /// reason).
+    Invalid(campaign_token::fairness::FairnessError),
     /// The database failed.
     Store(StoreError),
 }
@@ -270,6 +283,76 @@ impl From<StoreError> for DrawError {
     fn from(e: StoreError) -> Self {
         DrawError::Store(e)
     }
+}
+
+/// An operator's draw request.
+#[derive(Debug, Clone)]
+pub struct DrawRequest {
+    /// The operator's label, for the record and the audit log.
+    pub drawn_by: String,
+    /// The description of the public source, as configured before the end.
+    pub public_source: String,
+    /// The public value, as published by the source.
+    pub public_value: String,
+    /// Time of the draw.
+    pub now: i64,
+}
+
+/// An operator's disqualification of a drawn winner.
+#[derive(Debug, Clone)]
+pub struct DisqualifyRequest {
+    /// The winner's participation id.
+    pub participation_id: String,
+    /// Why (recorded in the draw record and the audit log).
+    pub reason: String,
+    /// The operator's label.
+    pub by: String,
+    /// Time of the disqualification.
+    pub now: i64,
+}
+
+/// What a draw or a redraw answers: the current winners and the verifiable record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrawOutcome {
+    /// The winners this action made (the draw's, or the replacement, if any).
+    pub winners: Vec<Winner>,
+    /// The prize unit freed and returned to the stock (a disqualification with no
+    /// replacement).
+    pub returned_to_stock: Option<String>,
+    /// The record, for `campaign-token verify-draw`.
+    pub record: campaign_token::fairness::draw::DrawRecord,
+}
+
+/// What the public fairness endpoint shows: commitments from the start, the revealed
+/// calendar after the end, the draw record after the draw.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FairnessView {
+    /// The calendar's commitment (instant win).
+    pub calendar_commitment: Option<String>,
+    /// The calendar revealed (instant win, after the end).
+    pub calendar: Option<campaign_token::fairness::calendar::RevealedCalendar>,
+    /// The commitment to the draw's server secret (draw campaigns).
+    pub draw_secret_commitment: Option<String>,
+    /// The draw record (after the draw).
+    pub draw: Option<campaign_token::fairness::draw::DrawRecord>,
+}
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Its number in the campaign's log: 1, 2, …
+    pub seq: i64,
+    /// When, seconds since the epoch.
+    pub at: i64,
+    /// The operator's label.
+    pub operator: String,
+    /// `draw`, `disqualify`, …
+    pub action: String,
+    /// What was done.
+    pub details: serde_json::Value,
 }
 
 /// The storage of the server. Each method is one transaction.
@@ -295,9 +378,26 @@ pub trait Store: Send + Sync {
     fn draw<'a>(
         &'a self,
         campaign: Arc<Campaign>,
-        drawn_by: &'a str,
+        request: DrawRequest,
+    ) -> BoxFut<'a, Result<DrawOutcome, DrawError>>;
+    /// Disqualifies a drawn winner and draws a replacement from the same verifiable stream
+    /// (or returns the unit to the stock), updating the winners and the record together.
+    fn disqualify<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: DisqualifyRequest,
+    ) -> BoxFut<'a, Result<DrawOutcome, DrawError>>;
+    /// What the fairness endpoint publishes at `now`.
+    fn fairness<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
         now: i64,
-    ) -> BoxFut<'a, Result<Vec<Winner>, DrawError>>;
+    ) -> BoxFut<'a, Result<FairnessView, StoreError>>;
+    /// The audit log of a campaign.
+    fn audit<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+    ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>>;
     /// Whether the database answers.
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>>;
 }

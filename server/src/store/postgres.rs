@@ -25,8 +25,8 @@ use tokio_postgres::NoTls;
 use super::tx::{Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
-    BoxFut, DrawError, NewParticipation, ParticipateError, Participation, Stats, Store, StoreError,
-    Winner,
+    AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, FairnessView,
+    NewParticipation, ParticipateError, Participation, Stats, Store, StoreError, Winner,
 };
 use crate::config::Campaign;
 
@@ -181,11 +181,39 @@ impl Store for PgStore {
     fn draw<'a>(
         &'a self,
         campaign: Arc<Campaign>,
-        drawn_by: &'a str,
-        now: i64,
-    ) -> BoxFut<'a, Result<Vec<Winner>, DrawError>> {
+        request: DrawRequest,
+    ) -> BoxFut<'a, Result<DrawOutcome, DrawError>> {
         Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
-            rules::draw(tx, &campaign, drawn_by, now).await
+            rules::draw(tx, &campaign, &request).await
+        }))
+    }
+
+    fn disqualify<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: DisqualifyRequest,
+    ) -> BoxFut<'a, Result<DrawOutcome, DrawError>> {
+        Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
+            rules::disqualify(tx, &campaign, &request).await
+        }))
+    }
+
+    fn fairness<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        now: i64,
+    ) -> BoxFut<'a, Result<FairnessView, StoreError>> {
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::fairness(tx, &campaign, now).await
+        }))
+    }
+
+    fn audit<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+    ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>> {
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::audit(tx, &campaign.id).await
         }))
     }
 

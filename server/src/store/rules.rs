@@ -8,14 +8,17 @@
 
 use std::sync::Arc;
 
+use campaign_token::fairness::draw::DrawInputs;
+use campaign_token::fairness::{self, FairnessError};
 use campaign_token::Eligibility;
 
 use super::migrations;
 use super::statements as sql;
 use super::tx::Tx;
 use super::{
-    DrawError, NewParticipation, Outcome, ParticipateError, Participation, PrizeWon, Stats,
-    StoreError, Winner,
+    AuditEntry, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, FairnessView,
+    NewParticipation, Outcome, ParticipateError, Participation, PrizeWon, Stats, StoreError,
+    Winner,
 };
 use crate::config::{Campaign, CampaignKind, Prize};
 
@@ -43,13 +46,81 @@ async fn record_campaign<T: Tx>(tx: &mut T, c: &Campaign) -> Result<(), StoreErr
         sql::rename_prize(tx, &c.id, &p.id, &p.name, ord).await?;
     }
     let stored = sql::stored_moments(tx, &c.id).await?;
-    if !stored.is_empty() {
-        return check_moments(c, &stored);
-    }
-    for (seq, m) in c.moments.iter().enumerate() {
-        sql::insert_moment(tx, &c.id, index(seq)?, m.at, &m.prize_id).await?;
+    let moments = if stored.is_empty() {
+        let moments = calendar_to_store(c)?;
+        for (seq, (at, prize)) in moments.iter().enumerate() {
+            sql::insert_moment(tx, &c.id, index(seq)?, *at, prize).await?;
+        }
+        moments
+    } else {
+        check_moments(c, &stored)?;
+        stored
+    };
+    if sql::fairness_row(tx, &c.id).await?.is_none() {
+        let row = commitments(c, moments)?;
+        sql::insert_fairness(tx, &c.id, &row).await?;
     }
     Ok(())
+}
+
+/// The winning moments to store for a campaign prepared for the first time: the listed
+/// ones as configured, or, for `spread = N`, one moment drawn at random (the OS CSPRNG) in
+/// each slot, given the prizes the configuration assigned to the slots in order.
+fn calendar_to_store(c: &Campaign) -> Result<Vec<(i64, String)>, StoreError> {
+    let Some(n) = c.spread else {
+        return Ok(c
+            .moments
+            .iter()
+            .map(|m| (m.at, m.prize_id.clone()))
+            .collect());
+    };
+    let drawn = fairness::calendar::spread_os(c.start, c.end, n)
+        .map_err(|e| StoreError::caused(&format!("campaign {}: drawing the calendar", c.id), e))?;
+    if drawn.len() != c.moments.len() {
+        return Err(StoreError::new(format!(
+            "campaign {}: {} moments drawn for {} slots",
+            c.id,
+            drawn.len(),
+            c.moments.len()
+        )));
+    }
+    Ok(drawn
+        .into_iter()
+        .zip(&c.moments)
+        .map(|(at, m)| (at, m.prize_id.clone()))
+        .collect())
+}
+
+/// The secrets and commitments of a campaign, created once: the calendar sealed with a
+/// random salt (instant win), a random draw secret (draw).
+fn commitments(c: &Campaign, moments: Vec<(i64, String)>) -> Result<sql::FairnessRow, StoreError> {
+    let failed =
+        |what: &str, e: FairnessError| StoreError::caused(&format!("campaign {}: {what}", c.id), e);
+    match c.kind {
+        CampaignKind::InstantWin => {
+            let sealed = fairness::calendar::seal_os(&c.id, fair_moments(moments))
+                .map_err(|e| failed("sealing the calendar", e))?;
+            Ok((Some(sealed.salt), Some(sealed.commitment), None, None))
+        }
+        CampaignKind::Draw => {
+            let secret =
+                fairness::draw::new_secret().map_err(|e| failed("creating the draw secret", e))?;
+            let commitment = fairness::draw::secret_commitment(&secret);
+            Ok((
+                None,
+                None,
+                Some(fairness::to_hex(&secret)),
+                Some(commitment),
+            ))
+        }
+    }
+}
+
+fn fair_moments(moments: Vec<(i64, String)>) -> Vec<fairness::calendar::Moment> {
+    moments
+        .into_iter()
+        .map(|(at, prize_id)| fairness::calendar::Moment { at, prize_id })
+        .collect()
 }
 
 /// A position in a configured list, as stored.
@@ -155,45 +226,236 @@ pub(crate) async fn winners<T: Tx>(tx: &mut T, campaign: &str) -> Result<Vec<Win
 }
 
 /// Draws winners for the remaining stock among eligible participants who have not won, one
-/// chance per participant, once per campaign.
+/// chance per participant, once per campaign, with the verifiable draw of docs/fairness.md:
+/// the campaign's secret and the operator's public value decide; the record is stored with
+/// the winners, and the action in the audit log.
 pub(crate) async fn draw<T: Tx>(
     tx: &mut T,
     c: &Campaign,
-    drawn_by: &str,
-    now: i64,
-) -> Result<Vec<Winner>, DrawError> {
-    if !sql::insert_draw(tx, &c.id, drawn_by, now).await? {
+    req: &DrawRequest,
+) -> Result<DrawOutcome, DrawError> {
+    if !sql::insert_draw(tx, &c.id, &req.drawn_by, req.now).await? {
         return Err(DrawError::AlreadyDrawn);
     }
-    let units: Vec<String> = sql::stock_for_draw(tx, &c.id)
-        .await?
-        .into_iter()
-        .flat_map(|(id, n)| std::iter::repeat_n(id, usize::try_from(n).unwrap_or(0)))
-        .collect();
-    let candidates = sql::draw_candidates(tx, &c.id).await?;
-    let chosen = pick(one_per_sub(candidates), units.len())?;
-    let mut out = Vec::with_capacity(chosen.len());
-    for (cand, prize_id) in chosen.into_iter().zip(units) {
-        if !sql::take_unit(tx, &c.id, &prize_id).await? {
-            return Err(
-                StoreError::new(format!("prize {prize_id} ran out during the draw")).into(),
-            );
-        }
-        let prize = PrizeWon {
-            label: label_for(&c.prizes, &prize_id, cand.token_label.as_deref()),
-            id: prize_id,
-        };
-        sql::set_drawn_winner(tx, &cand.id, &prize, now).await?;
-        out.push(Winner {
-            participation_id: cand.id,
-            sub: cand.sub,
-            prize,
-            won_at: now,
-            drawn: true,
-        });
+    let mut prize_units = Vec::new();
+    for (id, n) in sql::stock_for_draw(tx, &c.id).await? {
+        let n = usize::try_from(n).map_err(|_| StoreError::new("negative stock"))?;
+        prize_units.extend(std::iter::repeat_n(id, n));
     }
-    sql::set_draw_winners(tx, &c.id, index(out.len())?).await?;
-    Ok(out)
+    let candidates = one_per_sub(sql::draw_candidates(tx, &c.id).await?);
+    let secret = draw_secret(tx, c).await?;
+    let record = fairness::draw::draw(DrawInputs {
+        campaign_id: c.id.clone(),
+        candidates: candidates.iter().map(|x| x.id.clone()).collect(),
+        prize_units,
+        secret,
+        public_source: req.public_source.clone(),
+        public_value: req.public_value.clone(),
+        drawn_at: req.now,
+    })
+    .map_err(DrawError::Invalid)?;
+    let labels: std::collections::HashMap<&str, &Candidate> =
+        candidates.iter().map(|x| (x.id.as_str(), x)).collect();
+    let mut out = Vec::with_capacity(record.winners.len());
+    for w in &record.winners {
+        let cand = labels
+            .get(w.participation_id.as_str())
+            .ok_or_else(|| StoreError::new("the draw picked someone not in its candidates"))?;
+        let winner = award(
+            tx,
+            c,
+            &cand.id,
+            &cand.sub,
+            cand.token_label.as_deref(),
+            &w.prize_id,
+            req.now,
+        )
+        .await?;
+        out.push(winner);
+    }
+    save_record(tx, &c.id, &record).await?;
+    let details = serde_json::json!({
+        "publicSource": record.public_source,
+        "publicValue": record.public_value,
+        "candidates": record.candidates.len(),
+        "candidatesSha256": record.candidates_sha256,
+        "winners": record.winners,
+        "unawarded": record.unawarded,
+    });
+    audit_entry(tx, &c.id, req.now, &req.drawn_by, "draw", &details).await?;
+    Ok(DrawOutcome {
+        winners: out,
+        returned_to_stock: None,
+        record,
+    })
+}
+
+/// Gives a drawn winner its prize unit: takes it from the stock and marks the participation.
+async fn award<T: Tx>(
+    tx: &mut T,
+    c: &Campaign,
+    participation: &str,
+    sub: &str,
+    token_label: Option<&str>,
+    prize_id: &str,
+    now: i64,
+) -> Result<Winner, StoreError> {
+    if !sql::take_unit(tx, &c.id, prize_id).await? {
+        return Err(StoreError::new(format!(
+            "prize {prize_id} ran out during the draw"
+        )));
+    }
+    let prize = PrizeWon {
+        label: label_for(&c.prizes, prize_id, token_label),
+        id: prize_id.to_owned(),
+    };
+    sql::set_drawn_winner(tx, participation, &prize, now).await?;
+    Ok(Winner {
+        participation_id: participation.to_owned(),
+        sub: sub.to_owned(),
+        prize,
+        won_at: now,
+        drawn: true,
+    })
+}
+
+/// The campaign's draw secret, created at its first preparation.
+async fn draw_secret<T: Tx>(tx: &mut T, c: &Campaign) -> Result<[u8; 32], StoreError> {
+    let hex = sql::fairness_row(tx, &c.id)
+        .await?
+        .and_then(|row| row.2)
+        .ok_or_else(|| StoreError::new(format!("campaign {}: no draw secret stored", c.id)))?;
+    fairness::hex_32("drawSecret", &hex)
+        .map_err(|e| StoreError::caused("the stored draw secret", e))
+}
+
+async fn save_record<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    record: &fairness::draw::DrawRecord,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(record)
+        .map_err(|e| StoreError::caused("serialising the draw record", e))?;
+    sql::set_draw_record(tx, campaign, &json, index(record.winners.len())?).await
+}
+
+async fn audit_entry<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    at: i64,
+    operator: &str,
+    action: &str,
+    details: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sql::append_audit(tx, campaign, at, operator, action, &details.to_string()).await
+}
+
+/// Disqualifies a current winner of the draw and replaces them from the same stream
+/// ([`fairness::draw::redraw`]); a unit nobody is left to take goes back to the stock.
+pub(crate) async fn disqualify<T: Tx>(
+    tx: &mut T,
+    c: &Campaign,
+    req: &DisqualifyRequest,
+) -> Result<DrawOutcome, DrawError> {
+    let Some(Some(json)) = sql::draw_record_json(tx, &c.id).await? else {
+        return Err(DrawError::NotDrawn);
+    };
+    let record = fairness::draw::DrawRecord::from_json(&json)
+        .map_err(|e| StoreError::caused("the stored draw record", e))?;
+    let redraw = match fairness::draw::redraw(&record, &req.participation_id, &req.reason, req.now)
+    {
+        Ok(r) => r,
+        Err(FairnessError::NotAWinner { .. }) => return Err(DrawError::NotAWinner),
+        Err(e @ FairnessError::Invalid { .. }) => return Err(DrawError::Invalid(e)),
+        Err(e) => return Err(StoreError::caused("the stored draw record", e).into()),
+    };
+    if !sql::set_disqualified(tx, &c.id, &req.participation_id).await? {
+        return Err(StoreError::new("a winner of the draw record is not a stored winner").into());
+    }
+    // The freed unit: back to the stock, then to the replacement if there is one.
+    sql::return_unit(tx, &c.id, &redraw.freed_prize).await?;
+    let mut winners = Vec::new();
+    let mut returned = Some(redraw.freed_prize.clone());
+    if let Some(pick) = &redraw.replacement {
+        let (sub, label) = sql::sub_and_label(tx, &c.id, &pick.participation_id)
+            .await?
+            .ok_or_else(|| StoreError::new("the replacement is not a stored participation"))?;
+        winners.push(
+            award(
+                tx,
+                c,
+                &pick.participation_id,
+                &sub,
+                label.as_deref(),
+                &pick.prize_id,
+                req.now,
+            )
+            .await?,
+        );
+        returned = None;
+    }
+    save_record(tx, &c.id, &redraw.record).await?;
+    let details = serde_json::json!({
+        "participationId": req.participation_id,
+        "reason": req.reason,
+        "freedPrize": redraw.freed_prize,
+        "replacement": redraw.replacement,
+    });
+    audit_entry(tx, &c.id, req.now, &req.by, "disqualify", &details).await?;
+    Ok(DrawOutcome {
+        winners,
+        returned_to_stock: returned,
+        record: redraw.record,
+    })
+}
+
+/// What the fairness endpoint publishes at `now`: the commitments always; the calendar
+/// (moments and salt) only once the campaign has ended; the draw record once drawn.
+pub(crate) async fn fairness<T: Tx>(
+    tx: &mut T,
+    c: &Campaign,
+    now: i64,
+) -> Result<FairnessView, StoreError> {
+    let (salt, calendar_commitment, _, draw_secret_commitment) =
+        sql::fairness_row(tx, &c.id).await?.unwrap_or_default();
+    let calendar = match (&salt, &calendar_commitment) {
+        (Some(salt), Some(commitment)) if now >= c.end => {
+            let salt = fairness::hex_32("salt", salt)
+                .map_err(|e| StoreError::caused("the stored calendar salt", e))?;
+            let moments = fair_moments(sql::stored_moments(tx, &c.id).await?);
+            let sealed = fairness::calendar::seal(&c.id, moments, salt)
+                .map_err(|e| StoreError::caused("sealing the stored calendar", e))?;
+            if sealed.commitment != *commitment {
+                return Err(StoreError::new(format!(
+                    "campaign {}: the stored calendar no longer matches its commitment",
+                    c.id
+                )));
+            }
+            Some(sealed)
+        }
+        _ => None,
+    };
+    let draw = match sql::published_draw_record(tx, &c.id).await? {
+        Some(json) => Some(
+            fairness::draw::DrawRecord::from_json(&json)
+                .map_err(|e| StoreError::caused("the stored draw record", e))?,
+        ),
+        None => None,
+    };
+    Ok(FairnessView {
+        calendar_commitment,
+        calendar,
+        draw_secret_commitment,
+        draw,
+    })
+}
+
+/// The audit log of a campaign, in order.
+pub(crate) async fn audit<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    sql::audit_log(tx, campaign).await
 }
 
 /// The label shown for a prize won: the token's label for `given-prize`, else the prize name.
@@ -233,35 +495,6 @@ pub(crate) struct Candidate {
     pub token_label: Option<String>,
 }
 
-/// Picks up to `k` of `candidates` uniformly at random with the operating system's CSPRNG
-/// (partial Fisher–Yates). Candidates must be one per participant already.
-fn pick(mut candidates: Vec<Candidate>, k: usize) -> Result<Vec<Candidate>, StoreError> {
-    let k = k.min(candidates.len());
-    for i in 0..k {
-        let span = candidates.len() - i;
-        let j = i + random_below(span)?;
-        candidates.swap(i, j);
-    }
-    candidates.truncate(k);
-    Ok(candidates)
-}
-
-/// A uniform random integer in `0..n` (n ≥ 1), without modulo bias.
-fn random_below(n: usize) -> Result<usize, StoreError> {
-    let n = n as u64;
-    let zone = u64::MAX - (u64::MAX % n);
-    for _ in 0..64 {
-        let mut b = [0u8; 8];
-        getrandom::getrandom(&mut b)
-            .map_err(|e| StoreError::caused("the system random generator failed", e))?;
-        let v = u64::from_le_bytes(b);
-        if v < zone {
-            return Ok((v % n) as usize);
-        }
-    }
-    Err(StoreError::new("the system random generator looks broken"))
-}
-
 /// Keeps the first participation of each `sub` (candidates arrive in participation order).
 fn one_per_sub(rows: Vec<Candidate>) -> Vec<Candidate> {
     let mut seen = std::collections::HashSet::new();
@@ -298,11 +531,13 @@ fn check_prizes(campaign: &Campaign, stored: &[(String, i64)]) -> Result<(), Sto
 
 /// Checks stored winning moments against the configured calendar.
 fn check_moments(campaign: &Campaign, stored: &[(i64, String)]) -> Result<(), StoreError> {
+    // A spread calendar's moments were drawn at random: only their prizes are configured.
+    let spread = campaign.spread.is_some();
     let same = stored.len() == campaign.moments.len()
         && stored
             .iter()
             .zip(&campaign.moments)
-            .all(|((at, prize), m)| *at == m.at && *prize == m.prize_id);
+            .all(|((at, prize), m)| (spread || *at == m.at) && *prize == m.prize_id);
     if same {
         Ok(())
     } else {
@@ -326,26 +561,6 @@ mod tests {
                 token_label: None,
             })
             .collect()
-    }
-
-    #[test]
-    fn the_draw_picks_distinct_candidates_and_never_more_than_asked() {
-        for (n, k) in [(0, 3), (2, 5), (10, 3), (10, 10)] {
-            let got = pick(cands(n), k).unwrap();
-            assert_eq!(got.len(), k.min(n));
-            let ids: std::collections::HashSet<_> = got.iter().map(|c| c.id.clone()).collect();
-            assert_eq!(ids.len(), got.len(), "no one is drawn twice");
-        }
-    }
-
-    #[test]
-    fn every_candidate_can_be_drawn() {
-        // 5 candidates, 1 pick, 400 rounds: each is missed with probability (4/5)^400.
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..400 {
-            seen.insert(pick(cands(5), 1).unwrap()[0].id.clone());
-        }
-        assert_eq!(seen.len(), 5);
     }
 
     #[test]

@@ -31,8 +31,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use super::tx::{sqlite_text, Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
-    BoxFut, DrawError, NewParticipation, ParticipateError, Participation, Stats, Store, StoreError,
-    Winner,
+    AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, FairnessView,
+    NewParticipation, ParticipateError, Participation, Stats, Store, StoreError, Winner,
 };
 use crate::config::Campaign;
 
@@ -153,15 +153,44 @@ impl Store for SqliteStore {
     fn draw<'a>(
         &'a self,
         campaign: Arc<Campaign>,
-        drawn_by: &'a str,
-        now: i64,
-    ) -> BoxFut<'a, Result<Vec<Winner>, DrawError>> {
-        let by = drawn_by.to_owned();
+        request: DrawRequest,
+    ) -> BoxFut<'a, Result<DrawOutcome, DrawError>> {
         self.with(move |conn| {
             in_transaction(conn, TransactionBehavior::Immediate, async |tx| {
-                rules::draw(tx, &campaign, &by, now).await
+                rules::draw(tx, &campaign, &request).await
             })
         })
+    }
+
+    fn disqualify<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: DisqualifyRequest,
+    ) -> BoxFut<'a, Result<DrawOutcome, DrawError>> {
+        self.with(move |conn| {
+            in_transaction(conn, TransactionBehavior::Immediate, async |tx| {
+                rules::disqualify(tx, &campaign, &request).await
+            })
+        })
+    }
+
+    fn fairness<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        now: i64,
+    ) -> BoxFut<'a, Result<FairnessView, StoreError>> {
+        self.with(move |conn| {
+            in_transaction(conn, TransactionBehavior::Deferred, async |tx| {
+                rules::fairness(tx, &campaign, now).await
+            })
+        })
+    }
+
+    fn audit<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+    ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>> {
+        self.with(move |conn| run_ready(rules::audit(&mut SqliteTx(conn), &campaign.id)))
     }
 
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>> {

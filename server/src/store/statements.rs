@@ -5,8 +5,8 @@
 use super::rules::Candidate;
 use super::tx::{args, Row, Tx, Value};
 use super::{
-    parse_eligibility, DrawRecord, NewParticipation, Outcome, Participation, PrizeStock, PrizeWon,
-    StoreError, Winner,
+    parse_eligibility, AuditEntry, DrawRecord, NewParticipation, Outcome, Participation,
+    PrizeStock, PrizeWon, StoreError, Winner,
 };
 
 /// Runs a query; maps each row.
@@ -435,16 +435,196 @@ pub(crate) async fn set_drawn_winner<T: Tx>(
     .map(drop)
 }
 
-/// Records how many winners the draw made.
-pub(crate) async fn set_draw_winners<T: Tx>(
+// ---------------------------------------------------------------------------------------
+// Fairness: commitments, the draw record, the audit log.
+
+/// The fairness secrets and commitments of a campaign: (calendar salt, calendar
+/// commitment, draw secret, draw secret commitment), each hex or NULL.
+pub(crate) type FairnessRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The stored fairness row of a campaign, if any.
+pub(crate) async fn fairness_row<T: Tx>(
     tx: &mut T,
     campaign: &str,
-    winners: i64,
+) -> Result<Option<FairnessRow>, StoreError> {
+    one(
+        tx,
+        "SELECT calendar_salt, calendar_commitment, draw_secret, draw_secret_commitment
+         FROM fairness WHERE campaign = $1",
+        args![campaign],
+        |r| {
+            Ok((
+                r.opt_text(0)?,
+                r.opt_text(1)?,
+                r.opt_text(2)?,
+                r.opt_text(3)?,
+            ))
+        },
+    )
+    .await
+}
+
+/// Records a campaign's fairness secrets and commitments, once.
+pub(crate) async fn insert_fairness<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    row: &FairnessRow,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE draws SET winners = $2 WHERE campaign = $1",
-        args![campaign, winners],
+        "INSERT INTO fairness (campaign, calendar_salt, calendar_commitment, draw_secret,
+            draw_secret_commitment) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        args![
+            campaign,
+            row.0.as_deref(),
+            row.1.as_deref(),
+            row.2.as_deref(),
+            row.3.as_deref()
+        ],
     )
     .await
     .map(drop)
+}
+
+/// The stored draw record (JSON) of a campaign: `None` when not drawn, `Some(None)` for a
+/// draw made before records existed. Locks the draw row on PostgreSQL, so operator actions
+/// on one campaign's draw run one after the other.
+pub(crate) async fn draw_record_json<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Option<Option<String>>, StoreError> {
+    one(
+        tx,
+        "SELECT record FROM draws WHERE campaign = $1 FOR UPDATE",
+        args![campaign],
+        |r| r.opt_text(0),
+    )
+    .await
+}
+
+/// Stores the draw record (JSON) and the number of current winners.
+pub(crate) async fn set_draw_record<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    record: &str,
+    winners: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE draws SET record = $2, winners = $3 WHERE campaign = $1",
+        args![campaign, record, winners],
+    )
+    .await
+    .map(drop)
+}
+
+/// Marks a drawn winner as disqualified: the prize leaves it.
+pub(crate) async fn set_disqualified<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    participation: &str,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(
+            "UPDATE participations SET outcome = 'disqualified', prize_id = NULL,
+                prize_label = NULL, won_at = NULL, drawn = 0
+             WHERE campaign = $1 AND id = $2 AND outcome = 'won'",
+            args![campaign, participation],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Gives one unit of a prize back to the stock (a disqualified winner's, with nobody left to
+/// take it).
+pub(crate) async fn return_unit<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    prize: &str,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(
+            "UPDATE prizes SET remaining = remaining + 1
+             WHERE campaign = $1 AND id = $2 AND remaining < quantity",
+            args![campaign, prize],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Appends an entry to the audit log, numbered after the campaign's last one.
+pub(crate) async fn append_audit<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    at: i64,
+    operator: &str,
+    action: &str,
+    details: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit_log (campaign, seq, at, operator, action, details)
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM audit_log
+         WHERE campaign = $1",
+        args![campaign, at, operator, action, details],
+    )
+    .await
+    .map(drop)
+}
+
+/// The audit log of a campaign, in order.
+pub(crate) async fn audit_log<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    all(
+        tx,
+        "SELECT seq, at, operator, action, details FROM audit_log
+         WHERE campaign = $1 ORDER BY seq",
+        args![campaign],
+        |r| {
+            let details = r.text(4)?;
+            Ok(AuditEntry {
+                seq: r.int(0)?,
+                at: r.int(1)?,
+                operator: r.text(2)?,
+                action: r.text(3)?,
+                details: serde_json::from_str(&details)
+                    .map_err(|e| StoreError::caused("audit_log: stored details are not JSON", e))?,
+            })
+        },
+    )
+    .await
+}
+
+/// The draw record (JSON) as published: a plain read, for read-only snapshots.
+pub(crate) async fn published_draw_record<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(one(
+        tx,
+        "SELECT record FROM draws WHERE campaign = $1",
+        args![campaign],
+        |r| r.opt_text(0),
+    )
+    .await?
+    .flatten())
+}
+
+/// The `sub` and token label of a participation of a campaign.
+pub(crate) async fn sub_and_label<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    participation: &str,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    one(
+        tx,
+        "SELECT sub, token_label FROM participations WHERE campaign = $1 AND id = $2",
+        args![campaign, participation],
+        |r| Ok((r.text(0)?, r.opt_text(1)?)),
+    )
+    .await
 }
