@@ -6,7 +6,7 @@
 //! `keys` as well gets `invalid_config`, so there is never a doubt about which key is
 //! trusted. Unset, nothing is embedded and `keys` is required.
 //!
-//! The file is copied into `OUT_DIR` and included by `src/web/`; the key itself is checked
+//! The file is copied into `OUT_DIR` and included by `src/options.rs`; the key itself is checked
 //! at run time by the same parser as any other key, but a private key is refused here, loudly,
 //! so that it can never end up in a published module.
 

@@ -1,6 +1,6 @@
 // campaign-token: the browser (and Node) entry of the npm package.
 //
-// A thin layer over the wasm module (src/web/): it loads the module once, fans out change
+// A thin layer over the wasm module (src/): it loads the module once, fans out change
 // notifications to subscribers, and posts participations to the server. Verification (with the
 // platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
 // the page rendering all happen in Rust.

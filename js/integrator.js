@@ -52,7 +52,7 @@ export function sendToken(iframe, token, { targetOrigin, timeoutMs = 10000 } = {
 }
 
 /**
- * The exact-origin rule of the core (src/origin.rs), which the page's `allowedOrigins` and the
+ * The exact-origin rule of the core (core/src/origin.rs), which the page's `allowedOrigins` and the
  * server's `integrator_origins` follow too: lower-case `http`/`https`, `://`, a host (lower-case
  * ASCII domain labels of a-z 0-9 - _, canonical dotted IPv4, or bracketed canonical IPv6), an
  * optional port (1-65535, no leading zero, not the scheme's default), nothing else. Both copies

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests the browser module and the npm package:
 #   1. builds pkg/ (scripts/build-wasm.sh: release, wasm-opt) — the artefact tested below;
-#   2. the web layer's wasm-bindgen tests in headless Chromium (src/web/tests.rs);
+#   2. the web layer's wasm-bindgen tests in headless Chromium (src/tests.rs);
 #   3. the package in Node against pkg/ (tests/node/*.test.mjs), including a brand's own
 #      ES256-only build with an embedded key (built into $TARGET_DIR/pkg-embedded);
 #   4. the TypeScript declarations (tsc against tests/types/example.ts).

@@ -1,55 +1,172 @@
-//! campaign-token: verify a brand's signed campaign token (a JWS) and say what it promises.
+//! campaign-token, the browser module: the core's verifier and template
+//! ([`campaign_token_core`]) adapted to JS values, to WebCrypto and to the page's DOM. This
+//! crate is the wasm module the npm package is built from; natively it is empty.
 //!
-//! A brand's backend decides who may win a contest and which prize they are shown, and
-//! signs that in a JSON Web Token with a `gift` claim. This crate is the one place where
-//! such a token is judged: the token tool and the allocation server call
-//! `Verifier::verify` (feature `native-crypto`); the browser module (compiled to
-//! WebAssembly) runs the same two phases, [`Verifier::begin`] and [`PendingCheck::finish`],
-//! around the browser's WebCrypto, which checks the signature itself.
+//! Everything that decides something (option checks, verification, which origins may send a
+//! token, what is written into the page) is here or in the core, in Rust; the JS entry
+//! (`js/index.js`) only loads the module, fans out change notifications to subscribers, wraps
+//! calls in promises and posts participations to the server.
 //!
-//! ```
-//! # use campaign_token::{KeySet, Policy, Verifier};
-//! # fn demo(pem: &str, token: &str) -> Result<(), campaign_token::Error> {
-//! let verifier = Verifier::new(KeySet::from_pem(pem)?, Policy::new("summer-2026")?);
-//! let verified = verifier.verify(token, campaign_token::now())?;
-//! println!("{} may win: {:?}", verified.sub, verified.eligibility);
-//! # Ok(()) }
-//! ```
+//! Exports, as seen from the wasm-bindgen glue:
+//! - `setErrorClass(CampaignTokenError)`: the JS class errors are built from;
+//! - `Verifier.create(options)` / `verifier.verify(token)`: for `verifyToken`;
+//! - `Session.create(options, onChange)`: for `init` (URL token, postMessage, page rendering).
 //!
-//! The core is pure Rust and has no browser types; the `web` module (wasm32 without
-//! `native-crypto`) is a thin adapter over its public API.
+//! All three return promises: signatures are checked by WebCrypto (`crypto.rs`), through the
+//! core's seam ([`campaign_token_core::Verifier::begin`] and
+//! [`campaign_token_core::PendingCheck::finish`]).
 
+#![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod alg;
-mod b64;
-mod claims;
-mod eligibility;
-mod error;
-#[cfg(feature = "fairness")]
-pub mod fairness;
-mod header;
-mod json;
-mod keys;
-#[cfg(feature = "mint")]
-pub mod mint;
-pub mod origin;
-pub mod policy;
-pub mod template;
-mod verify;
-#[cfg(all(target_arch = "wasm32", not(feature = "native-crypto")))]
-mod web;
+mod crypto;
+mod dom;
+mod errors;
+mod options;
+mod session;
+mod url;
 
-pub use alg::Algorithm;
-pub use b64::encode as base64url_encode;
-pub use eligibility::Eligibility;
-pub use error::{Error, ErrorCode};
-#[cfg(not(feature = "native-crypto"))]
-pub use keys::WebCryptoImport;
-pub use keys::{KeySet, PublicKey};
-pub use policy::Policy;
-pub use verify::{inspect, PendingCheck, Unverified, Verified, Verifier};
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub use verify::now;
+use std::rc::Rc;
+
+use js_sys::{Object, Promise};
+use serde_json::{Map, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use campaign_token_core::{Error, ErrorCode, Verified};
+
+/// A verifier for `verifyToken`: the key set is parsed and imported once, so a caller that
+/// keeps it can verify many tokens cheaply.
+#[wasm_bindgen(js_name = Verifier)]
+pub struct JsVerifier {
+    inner: Rc<Checker>,
+}
+
+/// A verifier, its imported keys and its clock: what a session or `verifyToken` checks with.
+pub(crate) struct Checker {
+    verifier: campaign_token_core::Verifier,
+    keys: crypto::KeyCache,
+    now: Option<u64>,
+}
+
+impl Checker {
+    /// Reads `VerifyOptions` and imports every key into WebCrypto (`invalid_config`,
+    /// `invalid_key`).
+    pub(crate) async fn new(options: &JsValue) -> Result<Checker, Error> {
+        let o = options::Verify::read(options)?;
+        let checker = Checker {
+            verifier: o.verifier,
+            keys: crypto::KeyCache::default(),
+            now: o.now,
+        };
+        checker.keys.import_all(&checker.verifier).await?;
+        Ok(checker)
+    }
+
+    /// Verifies a JS value as a token; returns the Rust result and the `VerifiedToken` object.
+    pub(crate) async fn verify(&self, token: &JsValue) -> Result<(Verified, JsValue), Error> {
+        let token = match token.as_string() {
+            Some(t) => t,
+            None if token.is_undefined() || token.is_null() => String::new(),
+            None => {
+                return Err(Error::new(
+                    ErrorCode::Malformed,
+                    "the token must be a string",
+                ))
+            }
+        };
+        let now = self.now.unwrap_or_else(now_secs);
+        let verified = crypto::verify(&self.verifier, &self.keys, &token, now).await?;
+        let js = to_js_value(&verified)?;
+        Ok((verified, js))
+    }
+}
+
+#[wasm_bindgen(js_class = Verifier)]
+impl JsVerifier {
+    /// Builds a verifier from `VerifyOptions`; rejects `invalid_config` / `invalid_key`.
+    pub async fn create(options: JsValue) -> Result<JsVerifier, JsValue> {
+        let checker = Checker::new(&options)
+            .await
+            .map_err(|e| errors::to_js(&e))?;
+        Ok(JsVerifier {
+            inner: Rc::new(checker),
+        })
+    }
+
+    /// Verifies `token` now (or at the `now` option); resolves to the `VerifiedToken` object
+    /// or rejects with a `CampaignTokenError`.
+    pub fn verify(&self, token: JsValue) -> Promise {
+        let checker = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            checker
+                .verify(&token)
+                .await
+                .map(|(_, js)| js)
+                .map_err(|e| errors::to_js(&e))
+        })
+    }
+}
+
+/// Seconds since the epoch from the browser's (or Node's) clock.
+pub(crate) fn now_secs() -> u64 {
+    let ms = js_sys::Date::now();
+    if ms.is_finite() && ms > 0.0 {
+        (ms / 1000.0) as u64
+    } else {
+        0
+    }
+}
+
+/// The `VerifiedToken` object: camelCase, maps as plain objects, `null` for absent values.
+///
+/// Built member by member with `Reflect` (no serde serializer: that costs kilobytes of wasm).
+fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
+    // The only free-form part is `gift`: a number there beyond 2^53 cannot cross into JS.
+    let gift = match &v.gift {
+        None => JsValue::NULL,
+        Some(map) => object_to_js(map).ok_or_else(|| {
+            Error::claim(
+                ErrorCode::InvalidClaim,
+                "gift",
+                "the gift claim holds a number JavaScript cannot represent",
+            )
+        })?,
+    };
+    // Exact: the core refuses a date beyond 2^53 - 1 (`invalid_claim`, core/src/claims.rs), the
+    // largest integer a JS number holds.
+    let date = |n: Option<u64>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
+    let text = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
+    let o = Object::new();
+    errors::set(&o, "sub", &JsValue::from_str(&v.sub));
+    errors::set(&o, "campaignId", &JsValue::from_str(&v.campaign_id));
+    errors::set(&o, "exp", &date(Some(v.exp)));
+    errors::set(&o, "iat", &date(v.iat));
+    errors::set(&o, "nbf", &date(v.nbf));
+    errors::set(&o, "iss", &text(v.iss.as_deref()));
+    errors::set(&o, "gift", &gift);
+    errors::set(
+        &o,
+        "eligibility",
+        &JsValue::from_str(v.eligibility.as_str()),
+    );
+    errors::set(&o, "prizeLabel", &text(v.prize_label.as_deref()));
+    errors::set(&o, "alg", &JsValue::from_str(v.alg.name()));
+    errors::set(&o, "kid", &text(v.kid.as_deref()));
+    Ok(o.into())
+}
+
+/// A JSON object as a plain JS object (what `JSON.parse` would give); `None` if a number in it
+/// is not exactly representable. serde-wasm-bindgen's JSON-compatible serializer refuses
+/// integers beyond 2^53 instead of rounding them.
+fn object_to_js(map: &Map<String, Value>) -> Option<JsValue> {
+    use serde::Serialize as _;
+    map.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .ok()
+}

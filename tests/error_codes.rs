@@ -1,4 +1,4 @@
-//! The error-code list exists in several languages; `ErrorCode::ALL` (src/error.rs) is the one
+//! The error-code list exists in several languages; `ErrorCode::ALL` (core/src/error.rs) is the one
 //! source and every copy is tested against it, in order, so a new or renamed code fails here
 //! until each copy says the same: the TypeScript union (js/index.d.ts), the package contract
 //! (docs/CONTRACTS.md), the token reference table (docs/token.md) and the browser page's
@@ -8,7 +8,7 @@
 // Helpers outside `#[test]` functions panic too: a panic in a test is a failed test.
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use campaign_token::ErrorCode;
+use campaign_token_core::ErrorCode;
 
 fn all() -> Vec<&'static str> {
     ErrorCode::ALL.iter().map(|c| c.as_str()).collect()

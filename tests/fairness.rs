@@ -2,7 +2,7 @@
 //! record verifies only untouched, redraws verify, the draw is uniform, calendar moments are
 //! random inside their slots and bound by their commitment.
 
-#![cfg(feature = "fairness")]
+#![cfg(not(target_arch = "wasm32"))]
 // Helpers outside `#[test]` functions unwrap too: a panic in a test is a failed test.
 #![allow(
     clippy::unwrap_used,
@@ -11,14 +11,14 @@
     clippy::indexing_slicing
 )]
 
-use campaign_token::fairness::calendar::{
+use campaign_token_core::fairness::calendar::{
     self, seal, spread, verify_calendar, Moment, RevealedCalendar,
 };
-use campaign_token::fairness::draw::{
+use campaign_token_core::fairness::draw::{
     self, candidates_sha256, draw, redraw, secret_commitment, verify_draw, DrawInputs, DrawRecord,
     Pick,
 };
-use campaign_token::fairness::{
+use campaign_token_core::fairness::{
     hex_32, to_hex, FairnessError, KeyStream, RandomSource, MAX_CANDIDATES, MAX_ID_BYTES,
 };
 use serde_json::Value;

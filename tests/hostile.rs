@@ -16,8 +16,8 @@
 
 use std::sync::OnceLock;
 
-use campaign_token::mint::{self, sign_compact, SigningKey, TokenClaims};
-use campaign_token::{
+use campaign_token_core::mint::{self, sign_compact, SigningKey, TokenClaims};
+use campaign_token_core::{
     base64url_encode as b64, Algorithm, Eligibility, ErrorCode, KeySet, Policy, Verified, Verifier,
 };
 use serde_json::{json, Value};
@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 const CAMPAIGN: &str = "summer-2026";
 /// The fixed "current time" of every test.
 const NOW: u64 = 1_700_000_000;
-const TOL: u64 = campaign_token::policy::DEFAULT_CLOCK_TOLERANCE_SECS;
+const TOL: u64 = campaign_token_core::policy::DEFAULT_CLOCK_TOLERANCE_SECS;
 
 /// A 1024-bit RSA public key (too weak to be accepted), in PEM and JWK form.
 const RSA_1024_PEM: &str = "-----BEGIN PUBLIC KEY-----
@@ -165,7 +165,7 @@ fn accepted(v: &Verifier, token: &str, now: u64) -> Verified {
         .unwrap_or_else(|e| panic!("rejected a valid token: {e}"))
 }
 
-fn key_error(result: Result<KeySet, campaign_token::Error>) -> ErrorCode {
+fn key_error(result: Result<KeySet, campaign_token_core::Error>) -> ErrorCode {
     match result {
         Ok(keys) => panic!("accepted an unusable key set: {keys:?}"),
         Err(e) => e.code(),
@@ -991,7 +991,7 @@ fn a_one_megabyte_token_is_too_large_before_any_parsing() {
 #[test]
 fn the_size_limit_is_8_kib_inclusive() {
     let v = brand_verifier();
-    let limit = campaign_token::policy::DEFAULT_MAX_TOKEN_BYTES;
+    let limit = campaign_token_core::policy::DEFAULT_MAX_TOKEN_BYTES;
     assert_eq!(limit, 8192);
     // Exactly at the limit, the token is parsed (and here rejected for what it is).
     let at = format!("{}.a.a", "a".repeat(limit - 4));

@@ -1,4 +1,4 @@
-//! The exact-origin rule (`campaign_token::origin`) against the shared vectors in
+//! The exact-origin rule (`campaign_token_core::origin`) against the shared vectors in
 //! `tests/origins.json`, which the JS copy in `js/integrator.js` is tested against too
 //! (`tests/node/origin.test.mjs`), so the server, the page and the integrator agree.
 
@@ -6,7 +6,7 @@
 // Helpers outside `#[test]` functions panic too: a panic in a test is a failed test.
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use campaign_token::origin::is_exact_origin;
+use campaign_token_core::origin::is_exact_origin;
 
 #[test]
 fn the_origin_rule_accepts_and_refuses_the_shared_vectors() {

@@ -1,5 +1,5 @@
 //! `verify-draw` and `verify-calendar`: an auditor's check of what a campaign published,
-//! with [`campaign_token::fairness`], the code the server draws with.
+//! with [`campaign_token_core::fairness`], the code the server draws with.
 //!
 //! Exit codes as for the rest of the tool: 0 when everything recomputes (the result as JSON
 //! on stdout), 1 when it does not (`{"ok": false, "error": {"code", "field", …}}` on
@@ -8,9 +8,9 @@
 use std::fs::File;
 use std::io::{self, Read};
 
-use campaign_token::fairness::calendar::{verify_calendar, RevealedCalendar};
-use campaign_token::fairness::draw::{verify_draw, DrawRecord};
-use campaign_token::fairness::{hex_32, FairnessError};
+use campaign_token_core::fairness::calendar::{verify_calendar, RevealedCalendar};
+use campaign_token_core::fairness::draw::{verify_draw, DrawRecord};
+use campaign_token_core::fairness::{hex_32, FairnessError};
 use clap::Subcommand;
 use serde_json::json;
 

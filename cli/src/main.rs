@@ -1,7 +1,7 @@
 //! `campaign-token`: the token tool for a brand's developers.
 //!
 //! `keygen` writes a key pair (PEM and JWKS), `mint` signs a token, `inspect` decodes one
-//! without trusting it, and `verify` judges one with [`campaign_token::Verifier::verify`],
+//! without trusting it, and `verify` judges one with [`campaign_token_core::Verifier::verify`],
 //! the very function the browser module and the allocation server call, so its verdict is
 //! theirs. `verify-draw` and `verify-calendar` check what a campaign published about its
 //! winners (see `fairness.rs`).
@@ -17,8 +17,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use campaign_token::mint::{self, SigningKey, TokenClaims};
-use campaign_token::{Algorithm, KeySet, Policy, Verifier};
+use campaign_token_core::mint::{self, SigningKey, TokenClaims};
+use campaign_token_core::{Algorithm, KeySet, Policy, Verifier};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -112,7 +112,7 @@ enum Command {
         #[arg(long = "issuer", value_name = "ISSUER")]
         issuers: Vec<String>,
         /// Clock tolerance in seconds for exp, nbf and iat (at most 600).
-        #[arg(long, default_value_t = campaign_token::policy::DEFAULT_CLOCK_TOLERANCE_SECS)]
+        #[arg(long, default_value_t = campaign_token_core::policy::DEFAULT_CLOCK_TOLERANCE_SECS)]
         tolerance: u64,
         /// The time to verify at, seconds since the epoch (default: now).
         #[arg(long, value_name = "UNIX")]
@@ -145,7 +145,7 @@ fn parse_ttl(text: &str) -> Result<u64, String> {
 /// calendar (exit 1, JSON on stdout).
 enum Failure {
     Usage(String),
-    Rejected(campaign_token::Error),
+    Rejected(campaign_token_core::Error),
     /// A refusal whose JSON body is already built.
     Refused(Value),
 }
@@ -216,7 +216,7 @@ fn run(command: Command) -> Result<(), Failure> {
                     "--label must not be empty (leave it out instead)".into(),
                 ));
             }
-            let now = now.unwrap_or_else(campaign_token::now);
+            let now = now.unwrap_or_else(campaign_token_core::now);
             let mut claims = TokenClaims::new(sub, campaign, now, ttl);
             if cw.is_some() || label.is_some() {
                 claims = claims.with_gift(cw, label.as_deref());
@@ -231,7 +231,7 @@ fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Inspect { token } => {
             let token = read_token(&token)?;
-            let unverified = campaign_token::inspect(&token).map_err(Failure::Rejected)?;
+            let unverified = campaign_token_core::inspect(&token).map_err(Failure::Rejected)?;
             print_json(&json!({
                 "verified": false,
                 "warning": "NOT VERIFIED: anyone can write any header and claims; \
@@ -256,7 +256,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 .map_err(|e| Failure::Usage(e.to_string()))?;
             let token = read_token(&token)?;
             let verified = Verifier::new(keys, policy)
-                .verify(&token, now.unwrap_or_else(campaign_token::now))
+                .verify(&token, now.unwrap_or_else(campaign_token_core::now))
                 .map_err(Failure::Rejected)?;
             let value = serde_json::to_value(&verified)
                 .map_err(|e| Failure::Usage(format!("cannot print the result: {e}")))?;
@@ -272,7 +272,7 @@ fn keygen(alg: Algorithm, dir: &Path, kid: Option<String>, force: bool) -> Resul
     if kid.is_some() {
         key = key.with_kid(kid);
     }
-    let usage = |e: campaign_token::Error| Failure::Usage(e.message().to_owned());
+    let usage = |e: campaign_token_core::Error| Failure::Usage(e.message().to_owned());
     let private_pem = key.private_pem().map_err(usage)?;
     let public_pem = key.public_pem().map_err(usage)?;
     let jwks = serde_json::to_string_pretty(&key.public_jwks())

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use campaign_token::Algorithm;
+use campaign_token_core::Algorithm;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_campaign-token");
@@ -465,7 +465,7 @@ fn inspect_shows_header_and_claims_marked_unverified() {
     // A forged token inspects just as well: inspect trusts nothing and says so.
     let [h, _p, s]: [&str; 3] = token.split('.').collect::<Vec<_>>().try_into().unwrap();
     let forged_payload =
-        campaign_token::base64url_encode(br#"{"sub":"admin","gift":{"label":"Car"}}"#);
+        campaign_token_core::base64url_encode(br#"{"sub":"admin","gift":{"label":"Car"}}"#);
     let v = run(&["inspect", &format!("{h}.{forged_payload}.{s}")]).json();
     assert_eq!(v["verified"], false);
     assert_eq!(v["payload"]["sub"], "admin");

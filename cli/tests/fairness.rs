@@ -13,8 +13,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use campaign_token::fairness::calendar::{seal, Moment, RevealedCalendar};
-use campaign_token::fairness::draw::{draw, redraw, DrawInputs, DrawRecord};
+use campaign_token_core::fairness::calendar::{seal, Moment, RevealedCalendar};
+use campaign_token_core::fairness::draw::{draw, redraw, DrawInputs, DrawRecord};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_campaign-token");

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use campaign_token::ErrorCode;
+use campaign_token_core::ErrorCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -61,7 +61,7 @@ pub enum ApiError {
     BadRequest(std::borrow::Cow<'static, str>),
     /// `401`/`403` with the core's code: the token was rejected (`wrong_campaign` is 403,
     /// every other rejection 401).
-    Token(campaign_token::Error),
+    Token(campaign_token_core::Error),
     /// `409 campaign_not_started`.
     CampaignNotStarted,
     /// `409 campaign_ended`.
@@ -192,8 +192,8 @@ impl ApiError {
     }
 }
 
-impl From<campaign_token::Error> for ApiError {
-    fn from(e: campaign_token::Error) -> ApiError {
+impl From<campaign_token_core::Error> for ApiError {
+    fn from(e: campaign_token_core::Error) -> ApiError {
         ApiError::Token(e)
     }
 }
@@ -593,7 +593,7 @@ mod tests {
         for e in one_of_each() {
             assert!(seen.insert(e.code()), "duplicate code {}", e.code());
             assert!(
-                campaign_token::ErrorCode::from_code(e.code()).is_none(),
+                campaign_token_core::ErrorCode::from_code(e.code()).is_none(),
                 "{} is a token code",
                 e.code()
             );

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use campaign_token::{Algorithm, KeySet, Policy, Verifier};
+use campaign_token_core::{Algorithm, KeySet, Policy, Verifier};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -465,7 +465,7 @@ fn parse_database(s: &str, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Databas
 /// The core's exact-origin rule (also the page's and the integrator's): an origin that is not
 /// exactly what browsers report could never match, and would also break `frame-ancestors`.
 fn check_origin(o: &str) -> Result<(), ConfigError> {
-    if campaign_token::origin::is_exact_origin(o) {
+    if campaign_token_core::origin::is_exact_origin(o) {
         Ok(())
     } else {
         err(format!(
@@ -726,7 +726,8 @@ fn add_key(
         std::fs::read_to_string(&p)
             .map_err(|e| ConfigError::caused(&format!("cannot read {}", p.display()), e))
     };
-    let key_err = |e: campaign_token::Error| ConfigError(e.message().into(), Some(Arc::new(e)));
+    let key_err =
+        |e: campaign_token_core::Error| ConfigError(e.message().into(), Some(Arc::new(e)));
     let alg = match &k.alg {
         None => None,
         Some(a) => Some(

@@ -52,7 +52,7 @@ impl Clock {
     /// The current time in seconds since the epoch.
     pub fn now(&self) -> i64 {
         match self {
-            Clock::System => i64::try_from(campaign_token::now()).unwrap_or(i64::MAX),
+            Clock::System => i64::try_from(campaign_token_core::now()).unwrap_or(i64::MAX),
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }
     }

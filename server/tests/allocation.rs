@@ -805,8 +805,8 @@ fn configuration_errors_are_clear() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hmac_secrets_from_the_environment_and_key_files_relative_to_the_config() {
-    use campaign_token::mint::{mint, SigningKey, TokenClaims};
-    use campaign_token::Algorithm;
+    use campaign_token_core::mint::{mint, SigningKey, TokenClaims};
+    use campaign_token_core::Algorithm;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("brand.pem"), public_pem()).unwrap();
     let db = format!("sqlite:{}", dir.path().join("t.db").display());

@@ -15,8 +15,8 @@ mod common;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use campaign_token::fairness::calendar::{verify_calendar, RevealedCalendar};
-use campaign_token::fairness::draw::{verify_draw, DrawRecord};
+use campaign_token_core::fairness::calendar::{verify_calendar, RevealedCalendar};
+use campaign_token_core::fairness::draw::{verify_draw, DrawRecord};
 use common::*;
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-// Writes src/web/fixtures.rs: a P-256 public key and tokens signed by jose (an independent
+// Writes src/fixtures.rs: a P-256 public key and tokens signed by jose (an independent
 // implementation), for the browser tests of the web layer, and a P-521 key with ES512 tokens
 // for its algorithm's path through WebCrypto. The tokens are valid from 1700000000 to
 // 2000000000 and the tests verify them at NOW = 1800000000, so they never expire. Run again
@@ -65,5 +65,5 @@ pub(crate) const ES512_PUBLIC_JWKS: &str = r#"${es512Jwks}"#;
 for (const [name, token] of Object.entries(tokens)) {
   out += `\npub(crate) const ${name}: &str =\n    "${token}";\n`;
 }
-writeFileSync(new URL('../../src/web/fixtures.rs', import.meta.url), out);
-console.log('wrote src/web/fixtures.rs');
+writeFileSync(new URL('../../src/fixtures.rs', import.meta.url), out);
+console.log('wrote src/fixtures.rs');

@@ -1,5 +1,5 @@
 // The integrator's exact-origin rule (js/integrator.js) against the vectors the Rust rule
-// (src/origin.rs, used by the page and the server) is tested against: tests/origins.json.
+// (core/src/origin.rs, used by the page and the server) is tested against: tests/origins.json.
 // Every accepted origin is also what Node's WHATWG URL reports as that site's origin.
 //
 //   node --test tests/node/origin.test.mjs        (PKG_DIR=other/dir to test another build)

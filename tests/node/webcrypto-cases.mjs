@@ -1,4 +1,4 @@
-// Hostile cases aimed at the browser build's signature step (WebCrypto, src/web/crypto.rs):
+// Hostile cases aimed at the browser build's signature step (WebCrypto, src/crypto.rs):
 // keys WebCrypto must refuse or that we refuse before it, and signatures that are malformed,
 // malleated or made for another algorithm. Each case names the code the native verifier
 // gives for the same input (tests/hostile.rs), so both paths must agree.

@@ -5,12 +5,12 @@
 //! call. `bench/native/report.mjs`
 //! (run by `scripts/bench.sh`) turns criterion's samples into tokens/s.
 
-use campaign_token::mint::{mint, SigningKey, TokenClaims};
-use campaign_token::{Algorithm, KeySet, Policy, Verifier};
+use campaign_token_core::mint::{mint, SigningKey, TokenClaims};
+use campaign_token_core::{Algorithm, KeySet, Policy, Verifier};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn verify(c: &mut Criterion) {
-    let now = campaign_token::now();
+    let now = campaign_token_core::now();
     let mut group = c.benchmark_group("verify");
     group.throughput(Throughput::Elements(1));
     for alg in Algorithm::ASYMMETRIC {

@@ -47,7 +47,7 @@ pub(super) async fn fairness(
                 obj.insert(
                     "calendar".into(),
                     json!({
-                        "algorithm": campaign_token::fairness::calendar::CALENDAR_ALGORITHM,
+                        "algorithm": campaign_token_core::fairness::calendar::CALENDAR_ALGORITHM,
                         "commitment": view.calendar_commitment,
                         "revealed": view.calendar,
                     }),
@@ -57,8 +57,8 @@ pub(super) async fn fairness(
                 obj.insert(
                     "draw".into(),
                     json!({
-                        "algorithm": campaign_token::fairness::draw::DRAW_ALGORITHM,
-                        "version": campaign_token::fairness::draw::DRAW_VERSION,
+                        "algorithm": campaign_token_core::fairness::draw::DRAW_ALGORITHM,
+                        "version": campaign_token_core::fairness::draw::DRAW_VERSION,
                         "secretCommitment": view.draw_secret_commitment,
                         "publicSource": c.draw_public_source,
                         "record": view.draw,

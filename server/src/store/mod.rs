@@ -27,7 +27,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use campaign_token::Eligibility;
+use campaign_token_core::Eligibility;
 use serde::Serialize;
 
 use std::sync::Arc;
@@ -274,7 +274,7 @@ pub enum DrawError {
     NotAWinner,
     /// The fairness algorithm refused an input (e.g. an empty or oversized public value or
     /// reason).
-    Invalid(campaign_token::fairness::FairnessError),
+    Invalid(campaign_token_core::fairness::FairnessError),
     /// The database failed.
     Store(StoreError),
 }
@@ -321,7 +321,7 @@ pub struct DrawOutcome {
     /// replacement).
     pub returned_to_stock: Option<String>,
     /// The record, for `campaign-token verify-draw`.
-    pub record: campaign_token::fairness::draw::DrawRecord,
+    pub record: campaign_token_core::fairness::draw::DrawRecord,
 }
 
 /// What the public fairness endpoint shows: commitments from the start, the revealed
@@ -332,11 +332,11 @@ pub struct FairnessView {
     /// The calendar's commitment (instant win).
     pub calendar_commitment: Option<String>,
     /// The calendar revealed (instant win, after the end).
-    pub calendar: Option<campaign_token::fairness::calendar::RevealedCalendar>,
+    pub calendar: Option<campaign_token_core::fairness::calendar::RevealedCalendar>,
     /// The commitment to the draw's server secret (draw campaigns).
     pub draw_secret_commitment: Option<String>,
     /// The draw record (after the draw).
-    pub draw: Option<campaign_token::fairness::draw::DrawRecord>,
+    pub draw: Option<campaign_token_core::fairness::draw::DrawRecord>,
 }
 
 /// One entry of the append-only audit log.

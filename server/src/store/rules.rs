@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use campaign_token::fairness::draw::DrawInputs;
-use campaign_token::fairness::{self, FairnessError};
-use campaign_token::Eligibility;
+use campaign_token_core::fairness::draw::DrawInputs;
+use campaign_token_core::fairness::{self, FairnessError};
+use campaign_token_core::Eligibility;
 
 use super::migrations;
 use super::statements as sql;

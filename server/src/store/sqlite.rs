@@ -408,7 +408,7 @@ mod tests {
 
     use super::*;
     use crate::store::Outcome;
-    use campaign_token::Eligibility;
+    use campaign_token_core::Eligibility;
 
     const CONFIG: &str = r#"
 listen = "127.0.0.1:0"

@@ -17,8 +17,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use campaign_token::mint::{mint, SigningKey, TokenClaims};
-use campaign_token::Algorithm;
+use campaign_token_core::mint::{mint, SigningKey, TokenClaims};
+use campaign_token_core::Algorithm;
 use campaign_token_server::config::Config;
 use campaign_token_server::{Clock, Server};
 use serde_json::Value;
@@ -67,7 +67,13 @@ pub fn token(campaign: &str, sub: &str, cw: Option<bool>, label: Option<&str>) -
 
 /// A token for the child-process campaigns (real clock).
 pub fn live_token(campaign: &str, sub: &str, cw: Option<bool>, label: Option<&str>) -> String {
-    token_at(campaign, sub, campaign_token::now() as i64 - 10, cw, label)
+    token_at(
+        campaign,
+        sub,
+        campaign_token_core::now() as i64 - 10,
+        cw,
+        label,
+    )
 }
 
 // ---------------------------------------------------------------------------------------

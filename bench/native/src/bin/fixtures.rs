@@ -9,18 +9,18 @@
 
 use std::io::Write;
 
-use campaign_token::mint::{mint, SigningKey, TokenClaims};
-use campaign_token::Algorithm;
+use campaign_token_core::mint::{mint, SigningKey, TokenClaims};
+use campaign_token_core::Algorithm;
 use serde_json::{json, Map, Value};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn err(e: campaign_token::Error) -> Box<dyn std::error::Error> {
+fn err(e: campaign_token_core::Error) -> Box<dyn std::error::Error> {
     format!("{}: {}", e.code().as_str(), e.message()).into()
 }
 
 fn browser(out: &str) -> Res<()> {
-    let now = campaign_token::now();
+    let now = campaign_token_core::now();
     let campaign = "bench-campaign";
     let mut algs = Map::new();
     for alg in Algorithm::ASYMMETRIC {
@@ -53,7 +53,7 @@ fn browser(out: &str) -> Res<()> {
 
 fn load(dir: &str, count: usize, campaign: &str) -> Res<()> {
     std::fs::create_dir_all(dir)?;
-    let now = campaign_token::now();
+    let now = campaign_token_core::now();
     let key = SigningKey::generate(Algorithm::Es256).map_err(err)?;
     std::fs::write(format!("{dir}/key.pem"), key.public_pem().map_err(err)?)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/tokens.txt"))?);

@@ -16,9 +16,9 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::{Document, Element, MessageEvent, MessageEventInit, Node, Window};
 
-use super::fixtures::*;
-use super::session::Session;
-use super::JsVerifier;
+use crate::fixtures::*;
+use crate::session::Session;
+use crate::JsVerifier;
 
 wasm_bindgen_test_configure!(run_in_browser);
 

@@ -124,7 +124,9 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) const fn new(code: ErrorCode, message: &'static str) -> Error {
+    /// An error with `code` and a human `message`: for adapters (the browser glue, a
+    /// signature backend) that refuse something themselves, with one of the same codes.
+    pub const fn new(code: ErrorCode, message: &'static str) -> Error {
         Error {
             code,
             message,
@@ -132,11 +134,8 @@ impl Error {
         }
     }
 
-    pub(crate) const fn claim(
-        code: ErrorCode,
-        claim: &'static str,
-        message: &'static str,
-    ) -> Error {
+    /// An error with `code` about `claim` (a claim name such as `exp` or `gift.label`).
+    pub const fn claim(code: ErrorCode, claim: &'static str, message: &'static str) -> Error {
         Error {
             code,
             message,

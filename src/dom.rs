@@ -9,7 +9,7 @@
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Node, Text};
 
-use crate::template;
+use campaign_token_core::template;
 
 /// `NodeFilter.SHOW_TEXT`.
 const SHOW_TEXT: u32 = 0x4;

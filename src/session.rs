@@ -10,11 +10,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 use web_sys::{CustomEvent, CustomEventInit, Document, MessageEvent, Window};
 
-use super::dom::Variables;
-use super::errors::{self, set};
-use super::{options, url, Checker};
-use crate::error::ErrorCode;
-use crate::{Error, Verified};
+use campaign_token_core::{Error, ErrorCode, Verified};
+
+use crate::dom::Variables;
+use crate::errors::{self, set};
+use crate::{options, url, Checker};
 
 /// The attribute on `<html>` that exposes the eligibility to style sheets and tests.
 const ELIGIBILITY_ATTRIBUTE: &str = "data-token-eligibility";

@@ -10,7 +10,7 @@
 //!   verifying keys inside jwt-simple's key types (RustCrypto `p256`/`p384`,
 //!   `ed25519-compact`, `superboring` for RSA), and RustCrypto `p521`'s, directly;
 //! - **without it** (the browser module), a key is kept as the public key data WebCrypto imports
-//!   (SPKI or JWK members), and `src/web/crypto.rs` checks signatures with
+//!   (SPKI or JWK members), and `src/crypto.rs` checks signatures with
 //!   `crypto.subtle.verify`: the platform's native, constant-time implementation, with no
 //!   crypto code in the downloaded module (see docs/benchmarks.md for why).
 //!

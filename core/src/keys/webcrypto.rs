@@ -1,5 +1,5 @@
 //! Browser key material: the public key data that WebCrypto imports. Parsing and every rule
-//! about which key is acceptable stay here in Rust; `src/web/crypto.rs` imports the key with
+//! about which key is acceptable stay here in Rust; `src/crypto.rs` imports the key with
 //! `crypto.subtle.importKey` (which also checks that an EC point is on its curve) and checks
 //! signatures with `crypto.subtle.verify`.
 

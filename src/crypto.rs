@@ -17,10 +17,12 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use super::errors::set;
-use crate::alg::{Algorithm, Scheme};
-use crate::error::ErrorCode;
-use crate::{Error, PendingCheck, PublicKey, Verified, Verifier, WebCryptoImport};
+use campaign_token_core::{
+    Algorithm, Error, ErrorCode, PendingCheck, PublicKey, Scheme, Verified, Verifier,
+    WebCryptoImport,
+};
+
+use crate::errors::set;
 
 /// A key imported for one algorithm, with the parameters `verify` takes for it.
 #[derive(Clone)]
@@ -199,7 +201,10 @@ async fn import_key(import: &WebCryptoImport, params: &Object) -> Result<CryptoK
     if key.is_object() {
         Ok(key.unchecked_into())
     } else {
-        Err(Error::invalid_key("WebCrypto did not return a key"))
+        Err(Error::new(
+            ErrorCode::InvalidKey,
+            "WebCrypto did not return a key",
+        ))
     }
 }
 
@@ -215,7 +220,10 @@ fn refused(e: &JsValue) -> Error {
             "this browser's WebCrypto does not support the key's algorithm",
         )
     } else {
-        Error::invalid_key("WebCrypto refused the key: it is not a valid public key of its type")
+        Error::new(
+            ErrorCode::InvalidKey,
+            "WebCrypto refused the key: it is not a valid public key of its type",
+        )
     }
 }
 

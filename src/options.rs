@@ -6,8 +6,7 @@ use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element};
 
-use crate::error::ErrorCode;
-use crate::{Error, KeySet, Policy, Verifier};
+use campaign_token_core::{Error, ErrorCode, KeySet, Policy, Verifier};
 
 // The key set embedded at build time, if any (see build.rs): `const EMBEDDED_KEYS`.
 include!(concat!(env!("OUT_DIR"), "/embedded_keys.rs"));
@@ -134,14 +133,14 @@ pub(crate) fn allowed_origins(options: &JsValue) -> Result<Vec<String>, Error> {
 
 /// An allowed origin must be exactly what `MessageEvent.origin` will say: no wildcard, no
 /// path, no trailing slash, and not the opaque `null` (any sandboxed frame has that one).
-/// The rule is the core's (`crate::origin`), shared with the server and the integrator.
+/// The rule is the core's (`campaign_token_core::origin`), shared with the server and the integrator.
 fn check_origin(origin: &str) -> Result<(), Error> {
     if origin == "*" {
         return Err(config(
             "allowedOrigins must list exact origins: \"*\" would accept tokens from any site",
         ));
     }
-    if crate::origin::is_exact_origin(origin) {
+    if campaign_token_core::origin::is_exact_origin(origin) {
         Ok(())
     } else {
         Err(config(

@@ -5,9 +5,11 @@
 //! the hash). [`Family::spec`] is one row per key family: its JWK `kty`/`crv`, the size of its
 //! public coordinates, its SPKI curve, and the cargo feature that puts it in a build. The rest
 //! of the crate translates these rows — into RustCrypto and superboring types natively
-//! (`keys/native.rs`, `mint.rs`), into WebCrypto parameters in the browser (`web/crypto.rs`) —
-//! with exhaustive matches and no fallback arm: a new algorithm is a new row here plus what
-//! only its backend can know (its native key type), and the compiler points at each place.
+//! (`keys/native.rs`, `mint.rs`) — and so do signature backends outside it, which is why the
+//! table is public: the browser glue (`src/crypto.rs` of the `campaign-token` crate) turns
+//! them into WebCrypto parameters. Each translation is an exhaustive match with no fallback
+//! arm: a new algorithm is a new row here plus what only its backend can know (its native key
+//! type), and the compiler points at each place.
 
 /// A JWS signature algorithm accepted by some key kind.
 ///
@@ -46,16 +48,23 @@ pub enum Algorithm {
 }
 
 /// A SHA-2 hash, as the JWS algorithms use it.
+// Not `#[non_exhaustive]`: a backend matches it exhaustively, so that a new row fails to
+// compile in every backend until each translates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Hash {
+pub enum Hash {
+    /// SHA-256.
     Sha256,
+    /// SHA-384.
     Sha384,
+    /// SHA-512.
     Sha512,
 }
 
 /// How a signature is made and checked, with the hash it signs.
+// Not `#[non_exhaustive]`: a backend matches it exhaustively, so that a new row fails to
+// compile in every backend until each translates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scheme {
+pub enum Scheme {
     /// ECDSA; the JWS signature is `r || s`, each as long as the curve's coordinates (RFC 7518
     /// §3.4), which is also WebCrypto's raw format.
     Ecdsa(Hash),
@@ -71,8 +80,10 @@ pub(crate) enum Scheme {
 }
 
 /// The kind of a key, which decides the algorithms it can verify.
+// Not `#[non_exhaustive]`: a backend matches it exhaustively, so that a new row fails to
+// compile in every backend until each translates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Family {
+pub enum Family {
     /// EC P-256 (ES256).
     P256,
     /// EC P-384 (ES384).
@@ -89,48 +100,46 @@ pub(crate) enum Family {
 }
 
 /// One algorithm's row of the table.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AlgSpec {
+pub struct AlgSpec {
     /// The header `alg` name.
-    pub(crate) name: &'static str,
+    pub name: &'static str,
     /// Another name a header may give it: the fully specified name (RFC 9864) of an
     /// algorithm JWS has long called otherwise.
-    pub(crate) alias: Option<&'static str>,
+    pub alias: Option<&'static str>,
     /// The kind of key that verifies it.
-    pub(crate) family: Family,
+    pub family: Family,
     /// How the signature is made.
-    pub(crate) scheme: Scheme,
+    pub scheme: Scheme,
 }
 
 /// One key family's row of the table.
-// Not every build reads every column: the SPKI curve is the browser build's PEM parser's (the
-// native key types know their OIDs), the minimum sizes are RSA's and HMAC's, and the feature's
-// name is for a test; a build may leave those out (features `alg-*`, `pem`, `hmac`).
-#[allow(dead_code)]
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FamilySpec {
+pub struct FamilySpec {
     /// For messages and debug output.
-    pub(crate) name: &'static str,
+    pub name: &'static str,
     /// The JWK `kty`.
-    pub(crate) kty: &'static str,
+    pub kty: &'static str,
     /// The JWK `crv`; for EC keys also WebCrypto's `namedCurve`.
-    pub(crate) crv: Option<&'static str>,
+    pub crv: Option<&'static str>,
     /// Bytes of each public coordinate (EC `x` and `y`, OKP `x`), exactly (RFC 7518 §6.2.1.2);
     /// 0 for families without coordinates.
-    pub(crate) coordinate_len: usize,
+    pub coordinate_len: usize,
     /// The shortest key accepted, in bytes, where keys vary in size: an RSA modulus of 2048
     /// bits (NIST SP 800-131A; also what `jose` enforces), an HMAC secret of 32 bytes (RFC
     /// 7518 §3.2: at least the hash size, here HS256's for all three). 0 where the curve fixes
     /// the size.
-    pub(crate) min_key_len: usize,
+    pub min_key_len: usize,
     /// The named curve's OID in an EC SubjectPublicKeyInfo.
-    pub(crate) spki_curve: Option<&'static str>,
+    pub spki_curve: Option<&'static str>,
     /// The cargo feature that puts the family in a build (`alg-*`; `hmac` for secrets), which
     /// [`FamilySpec::included`] tests; a test holds it to `Cargo.toml`.
-    pub(crate) feature: &'static str,
+    pub feature: &'static str,
     /// Whether this build has it. A token or key of a family left out is treated like an
     /// unsupported one.
-    pub(crate) included: bool,
+    pub included: bool,
 }
 
 impl Algorithm {
@@ -152,7 +161,7 @@ impl Algorithm {
     pub(crate) const HMAC: [Algorithm; 3] = [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512];
 
     /// The table: what each algorithm is.
-    pub(crate) const fn spec(self) -> AlgSpec {
+    pub const fn spec(self) -> AlgSpec {
         use Family::*;
         use Hash::*;
         let (name, alias, family, scheme) = match self {
@@ -228,12 +237,7 @@ impl core::fmt::Display for Algorithm {
 
 impl Hash {
     /// The name WebCrypto gives it.
-    // Used by the browser glue only (compiled for wasm32 without `native-crypto`).
-    #[cfg_attr(
-        not(all(target_arch = "wasm32", not(feature = "native-crypto"))),
-        allow(dead_code)
-    )]
-    pub(crate) const fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Hash::Sha256 => "SHA-256",
             Hash::Sha384 => "SHA-384",
@@ -242,7 +246,9 @@ impl Hash {
     }
 
     /// Its output length in bytes (also RSASSA-PSS's salt length).
-    pub(crate) const fn len(self) -> usize {
+    // A digest's length, not a collection's: there is no empty one.
+    #[allow(clippy::len_without_is_empty)]
+    pub const fn len(self) -> usize {
         match self {
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
@@ -253,13 +259,7 @@ impl Hash {
 
 impl Scheme {
     /// The name WebCrypto gives it (`importKey` and `verify` parameters).
-    // The browser build has no other use for it than WebCrypto; tests check it natively.
-    // Used by the browser glue only (compiled for wasm32 without `native-crypto`).
-    #[cfg_attr(
-        not(all(target_arch = "wasm32", not(feature = "native-crypto"))),
-        allow(dead_code)
-    )]
-    pub(crate) const fn webcrypto_name(self) -> &'static str {
+    pub const fn webcrypto_name(self) -> &'static str {
         match self {
             Scheme::Ecdsa(_) => "ECDSA",
             Scheme::EdDsa => "Ed25519",
@@ -283,7 +283,7 @@ impl Family {
 
     /// The table: what each key family is. Each row is a constant: reading one column costs
     /// the module a load, not the building of the whole row.
-    pub(crate) const fn spec(self) -> &'static FamilySpec {
+    pub const fn spec(self) -> &'static FamilySpec {
         match self {
             Family::P256 => &FamilySpec {
                 name: "EC P-256",
