@@ -58,7 +58,11 @@ impl KeyCache {
         let imported = Imported {
             index,
             alg,
-            key: import_key(key.webcrypto_import(), &import_params(key, alg)?).await?,
+            key: import_key(
+                key.webcrypto_import().ok_or(no_hmac())?,
+                &import_params(key, alg)?,
+            )
+            .await?,
             params: verify_params(alg)?,
         };
         let mut keys = self.keys.borrow_mut();

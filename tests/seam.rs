@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use campaign_token_core::mint::{self, SigningKey, TokenClaims};
-use campaign_token_core::{Algorithm, ErrorCode, KeySet, Policy, Verifier};
+use campaign_token_core::{Algorithm, ErrorCode, KeySet, Policy, Verifier, WebCryptoImport};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -56,4 +56,20 @@ fn begin_refuses_a_signature_of_the_wrong_length_before_any_backend_runs() {
         verifier.begin(&short).unwrap_err().code(),
         ErrorCode::BadSignature
     );
+}
+
+#[test]
+fn with_the_native_backend_a_key_still_gives_its_webcrypto_form_and_a_secret_gives_none() {
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let from_pem = KeySet::from_pem(&key.public_pem().unwrap()).unwrap();
+    let from_jwks = KeySet::from_jwks(&key.public_jwks().to_string()).unwrap();
+    let import = |keys: &KeySet| keys.iter().next().unwrap().webcrypto_import().cloned();
+    assert!(matches!(import(&from_pem), Some(WebCryptoImport::Spki(_))));
+    assert!(matches!(import(&from_jwks), Some(WebCryptoImport::Jwk(_))));
+
+    let mut secret = KeySet::new();
+    secret.add_hmac_secret(None, None, &[7; 32]).unwrap();
+    let only = secret.iter().next().unwrap();
+    assert_eq!(only.webcrypto_import(), None);
+    assert!(!format!("{only:?}").contains("7, 7"), "no secret in Debug");
 }

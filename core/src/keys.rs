@@ -5,14 +5,18 @@
 //! key set, weak RSA moduli and duplicate `kid`s are configuration errors (`invalid_key`),
 //! because each of them is a mistake a brand would want to hear about before going live.
 //!
-//! Where the cryptography runs depends on the `native-crypto` feature:
-//! - **with it** (the token tool, the allocation server, tests), signature checks call the
-//!   verifying keys inside jwt-simple's key types (RustCrypto `p256`/`p384`,
-//!   `ed25519-compact`, `superboring` for RSA), and RustCrypto `p521`'s, directly;
-//! - **without it** (the browser module), a key is kept as the public key data WebCrypto imports
-//!   (SPKI or JWK members), and `src/crypto.rs` checks signatures with
-//!   `crypto.subtle.verify`: the platform's native, constant-time implementation, with no
-//!   crypto code in the downloaded module (see docs/benchmarks.md for why).
+//! Every public key is parsed once, here (`public.rs`), into the public form WebCrypto imports
+//! ([`WebCryptoImport`]: SPKI DER or JWK members), by the same rules in every build. Which
+//! backend checks signatures with it is the caller's choice:
+//! - **the browser module** hands that form to WebCrypto (`src/crypto.rs` of the
+//!   `campaign-token` crate): `crypto.subtle.verify`, the platform's native, constant-time
+//!   implementation, with no crypto code in the downloaded module (see docs/benchmarks.md);
+//! - **the native backend** (feature `native-crypto`: the token tool, the allocation server,
+//!   tests) builds from that same form the verifying keys inside jwt-simple's key types
+//!   (RustCrypto `p256`/`p384`, `ed25519-compact`, `superboring` for RSA) and RustCrypto
+//!   `p521`'s, and calls them directly ([`PublicKey::verify`]).
+//!
+//! The features only add: a build with `native-crypto` still has every key's public form.
 //!
 //! Either way the JWS framing, key selection and every rule about which key is acceptable are
 //! this module's and `verify`'s, so that each rule has one implementation.
@@ -21,15 +25,10 @@ use serde_json::Value;
 
 #[cfg(feature = "native-crypto")]
 mod native;
-#[cfg(not(feature = "native-crypto"))]
-mod webcrypto;
+mod public;
 
-#[cfg(feature = "native-crypto")]
-use native::Material;
-#[cfg(not(feature = "native-crypto"))]
-use webcrypto::Material;
-#[cfg(not(feature = "native-crypto"))]
-pub use webcrypto::WebCryptoImport;
+use public::Parsed;
+pub use public::WebCryptoImport;
 
 use crate::alg::{Algorithm, Family};
 use crate::error::{Error, ErrorCode};
@@ -52,17 +51,40 @@ compile_error!(
 /// Most keys a set may hold. Rotation needs two or three; a huge set is a mistake.
 const MAX_KEYS: usize = 64;
 
-/// One trusted key: its material, its `kid` if any, and the algorithm it is pinned to if
-/// its JWK said so.
+/// One trusted key: its `kid` if any, the algorithm it is pinned to if its JWK said so, its
+/// family, its public form, and in a build with the native backend its verifying key.
 struct Key {
     kid: Option<String>,
     pinned: Option<Algorithm>,
-    material: Material,
+    family: Family,
+    /// What WebCrypto imports and the native key is built from; `None` for an HMAC secret,
+    /// which has no public form.
+    import: Option<WebCryptoImport>,
+    #[cfg(feature = "native-crypto")]
+    native: native::Material,
 }
 
 impl Key {
+    /// A trusted public key, with its native verifying key where the build has the backend,
+    /// made from the public form: both backends check with the key the rules here accepted.
+    fn public(
+        kid: Option<String>,
+        pinned: Option<Algorithm>,
+        parsed: Parsed,
+    ) -> Result<Key, Error> {
+        let (family, import) = parsed.into_parts();
+        Ok(Key {
+            kid,
+            pinned,
+            family,
+            #[cfg(feature = "native-crypto")]
+            native: native::Material::from_import(family, &import)?,
+            import: Some(import),
+        })
+    }
+
     fn accepts(&self, alg: Algorithm) -> bool {
-        self.material.family().accepts(alg) && self.pinned.is_none_or(|p| p == alg)
+        self.family.accepts(alg) && self.pinned.is_none_or(|p| p == alg)
     }
 }
 
@@ -81,7 +103,7 @@ impl core::fmt::Debug for KeySet {
             .entries(
                 self.keys
                     .iter()
-                    .map(|k| (k.kid.as_deref(), k.material.family().spec().name)),
+                    .map(|k| (k.kid.as_deref(), k.family.spec().name)),
             )
             .finish()
     }
@@ -141,12 +163,8 @@ impl KeySet {
                 "this is a private key: configure the public key (never ship a private key)",
             ));
         }
-        let material = parse_pem(pem)?;
-        self.push(Key {
-            kid,
-            pinned: None,
-            material,
-        })
+        let key = Key::public(kid, None, parse_pem(pem)?)?;
+        self.push(key)
     }
 
     /// Adds the usable keys of a JWKS or of a single JWK.
@@ -208,7 +226,9 @@ impl KeySet {
         self.push(Key {
             kid,
             pinned: alg,
-            material: Material::hmac(secret),
+            family: Family::Hmac,
+            import: None,
+            native: native::Material::hmac(secret),
         })
     }
 
@@ -272,8 +292,8 @@ impl KeySet {
 
 /// One trusted key of a [`KeySet`], as a crypto backend sees it: public data only.
 ///
-/// With the native backend it checks signatures itself ([`PublicKey::verify`]); in the
-/// browser build it gives what WebCrypto imports ([`PublicKey::webcrypto_import`]).
+/// It gives what WebCrypto imports ([`PublicKey::webcrypto_import`]) in every build, and with
+/// the native backend (feature `native-crypto`) checks signatures itself (`PublicKey::verify`).
 #[derive(Clone, Copy)]
 pub struct PublicKey<'a> {
     index: usize,
@@ -286,7 +306,7 @@ impl core::fmt::Debug for PublicKey<'_> {
         f.debug_struct("PublicKey")
             .field("index", &self.index)
             .field("kid", &self.key.kid)
-            .field("family", &self.key.material.family().spec().name)
+            .field("family", &self.key.family.spec().name)
             .finish()
     }
 }
@@ -313,29 +333,28 @@ impl<'a> PublicKey<'a> {
     /// family without one in this build: what a backend can test the key with when the set is
     /// configured, before any token arrives.
     pub fn probe_algorithm(&self) -> Option<Algorithm> {
-        self.key
-            .pinned
-            .or(self.key.material.family().default_algorithm())
+        self.key.pinned.or(self.key.family.default_algorithm())
     }
 
-    /// The key's family (curve or key type).
-    pub(crate) fn family(&self) -> Family {
-        self.key.material.family()
+    /// The key's family (curve, RSA, HMAC secret), which says how a backend imports it.
+    pub fn family(&self) -> Family {
+        self.key.family
     }
 
     /// Checks `signature` over `signing_input` with this key and `alg`. Any failure
     /// (including a wrong length, or an `alg` the key does not accept) is just `false`.
+    /// This is the native backend (feature `native-crypto`).
     #[cfg(feature = "native-crypto")]
     pub fn verify(&self, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool {
         alg.signature_len().is_none_or(|len| len == signature.len())
             && self.key.accepts(alg)
-            && self.key.material.verify(alg, signing_input, signature)
+            && self.key.native.verify(alg, signing_input, signature)
     }
 
-    /// What WebCrypto imports (`crypto.subtle.importKey`) for this key.
-    #[cfg(not(feature = "native-crypto"))]
-    pub fn webcrypto_import(&self) -> &'a WebCryptoImport {
-        self.key.material.import()
+    /// What WebCrypto imports (`crypto.subtle.importKey`) for this key, in every build (the
+    /// native backend's key is made from it). `None` for an HMAC secret, never handed out.
+    pub fn webcrypto_import(&self) -> Option<&'a WebCryptoImport> {
+        self.key.import.as_ref()
     }
 
     /// The WebCrypto `namedCurve` of an EC key (`P-256`, `P-384`, `P-521`), else `None`.
@@ -422,7 +441,7 @@ fn check_rsa_modulus(n: &[u8]) -> Result<(), Error> {
 }
 
 #[cfg(not(feature = "pem"))]
-fn parse_pem(_pem: &str) -> Result<Material, Error> {
+fn parse_pem(_pem: &str) -> Result<Parsed, Error> {
     Err(Error::invalid_key(
         "this build accepts JWK/JWKS keys only (built without the `pem` feature): configure \
          the JWKS (`campaign-token keygen` writes jwks.json)",
@@ -430,8 +449,8 @@ fn parse_pem(_pem: &str) -> Result<Material, Error> {
 }
 
 #[cfg(feature = "pem")]
-fn parse_pem(pem: &str) -> Result<Material, Error> {
-    Material::from_pem(pem)
+fn parse_pem(pem: &str) -> Result<Parsed, Error> {
+    Parsed::from_pem(pem)
 }
 
 /// Members that only private or symmetric JWKs have.
@@ -491,14 +510,14 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
             None => return Ok(None),
         },
     };
-    let material = match family {
+    let parsed = match family {
         Family::P256 | Family::P384 | Family::P521 => {
-            Material::ec(family, &bytes("x")?, &bytes("y")?)?
+            Parsed::ec(family, &bytes("x")?, &bytes("y")?)?
         }
         #[cfg(feature = "alg-eddsa")]
-        Family::Ed25519 => Material::ed25519(&bytes("x")?)?,
+        Family::Ed25519 => Parsed::ed25519(&bytes("x")?)?,
         #[cfg(feature = "alg-rsa")]
-        Family::Rsa => Material::rsa(&bytes("n")?, &bytes("e")?)?,
+        Family::Rsa => Parsed::rsa(&bytes("n")?, &bytes("e")?)?,
         // `Family::from_jwk` never offers a family this build leaves out.
         #[cfg(not(feature = "alg-eddsa"))]
         Family::Ed25519 => return Ok(None),
@@ -506,12 +525,8 @@ fn parse_jwk(jwk: &Value) -> Result<Option<Key>, Error> {
         Family::Rsa => return Ok(None),
         Family::Hmac => return Err(symmetric()),
     };
-    let key = Key {
-        kid,
-        pinned,
-        material,
-    };
-    if pinned.is_some_and(|alg| !key.material.family().accepts(alg)) {
+    let key = Key::public(kid, pinned, parsed)?;
+    if pinned.is_some_and(|alg| !key.family.accepts(alg)) {
         return Err(Error::invalid_key(
             "a JWK's alg does not match its key type",
         ));

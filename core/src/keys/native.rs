@@ -1,6 +1,8 @@
-//! Native key material: jwt-simple's key types, whose RustCrypto / superboring verifying keys
-//! check signatures here (the token tool, the allocation server, native tests), and RustCrypto
-//! `p521`'s verifying key for ES512, which jwt-simple lacks.
+//! The native signature backend (feature `native-crypto`): jwt-simple's key types, whose
+//! RustCrypto / superboring verifying keys check signatures here (the token tool, the
+//! allocation server, native tests), and RustCrypto `p521`'s verifying key for ES512, which
+//! jwt-simple lacks. Each key is built from the public form `public.rs` parsed, so that this
+//! backend and WebCrypto check with the same keys, accepted by the same rules.
 
 #[cfg(feature = "alg-rsa")]
 use jwt_simple::prelude::RSAPublicKey;
@@ -18,10 +20,11 @@ use superboring::{
     sign::{RsaPssSaltlen, Verifier},
 };
 
-use super::bad_ec_point;
+use super::{bad_ec_point, WebCryptoImport};
 use crate::alg::{Algorithm, Family};
 #[cfg(any(feature = "alg-rsa", feature = "hmac"))]
 use crate::alg::{Hash, Scheme};
+use crate::b64;
 use crate::error::Error;
 
 /// The key material of one trusted key.
@@ -43,23 +46,6 @@ pub(super) enum Material {
 }
 
 impl Material {
-    pub(super) fn family(&self) -> Family {
-        match self {
-            #[cfg(feature = "alg-es256")]
-            Material::P256(_) => Family::P256,
-            #[cfg(feature = "alg-es384")]
-            Material::P384(_) => Family::P384,
-            #[cfg(feature = "alg-es512")]
-            Material::P521(_) => Family::P521,
-            #[cfg(feature = "alg-eddsa")]
-            Material::Ed25519(_) => Family::Ed25519,
-            #[cfg(feature = "alg-rsa")]
-            Material::Rsa(_) => Family::Rsa,
-            #[cfg(feature = "hmac")]
-            Material::Hmac(_) => Family::Hmac,
-        }
-    }
-
     /// Checks `signature` over `signing_input` with `alg`, which the caller has checked the
     /// key accepts. Any failure, whatever its cause, is just `false`.
     // Only RSA and HMAC keys serve several algorithms; a build without them ignores `alg`.
@@ -104,26 +90,101 @@ impl Material {
         Material::Hmac(secret.to_vec())
     }
 
-    /// An EC key from its JWK coordinates (checked to be a point on the curve).
-    pub(super) fn ec(family: Family, x: &[u8], y: &[u8]) -> Result<Material, Error> {
-        // `point` is unused in a build without any EC family.
-        #[cfg_attr(
-            not(any(feature = "alg-es256", feature = "alg-es384", feature = "alg-es512")),
-            allow(unused_variables)
-        )]
-        let point = super::ec_point(family, x, y)?;
+    /// The verifying key of a public key `public.rs` parsed and accepted. An EC point is
+    /// checked to be on its curve here, as WebCrypto checks it when it imports the key.
+    pub(super) fn from_import(family: Family, import: &WebCryptoImport) -> Result<Material, Error> {
+        match import {
+            WebCryptoImport::Jwk(members) => {
+                // The members `public.rs` wrote: base64url that decodes.
+                let member = |name: &str| -> Result<Vec<u8>, Error> {
+                    members
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .and_then(|(_, value)| b64::decode(value))
+                        .ok_or(unusable())
+                };
+                match family {
+                    Family::P256 | Family::P384 | Family::P521 => {
+                        let point = super::ec_point(family, &member("x")?, &member("y")?)?;
+                        Material::ec(family, &point)
+                    }
+                    #[cfg(feature = "alg-eddsa")]
+                    Family::Ed25519 => Ed25519PublicKey::from_bytes(&member("x")?)
+                        .map(Material::Ed25519)
+                        .map_err(|_| unusable()),
+                    #[cfg(feature = "alg-rsa")]
+                    Family::Rsa => RSAPublicKey::from_components(&member("n")?, &member("e")?)
+                        .map_err(|_| unusable())
+                        .and_then(rsa_material),
+                    // Families this build leaves out (the parser never offers them), and
+                    // secrets, which have no public form.
+                    #[cfg(not(feature = "alg-eddsa"))]
+                    Family::Ed25519 => Err(unusable()),
+                    #[cfg(not(feature = "alg-rsa"))]
+                    Family::Rsa => Err(unusable()),
+                    Family::Hmac => Err(unusable()),
+                }
+            }
+            // `public.rs` writes SPKI for EC and Ed25519 PEM keys (RSA ones become JWK members).
+            WebCryptoImport::Spki(der) => match family {
+                #[cfg(feature = "alg-es256")]
+                Family::P256 => ES256PublicKey::from_der(der)
+                    .map(Material::P256)
+                    .map_err(|_| bad_ec_point()),
+                #[cfg(feature = "alg-es384")]
+                Family::P384 => ES384PublicKey::from_der(der)
+                    .map(Material::P384)
+                    .map_err(|_| bad_ec_point()),
+                #[cfg(feature = "alg-es512")]
+                Family::P521 => {
+                    use p521::pkcs8::DecodePublicKey as _;
+                    p521::ecdsa::VerifyingKey::from_public_key_der(der)
+                        .map(Material::P521)
+                        .map_err(|_| bad_ec_point())
+                }
+                #[cfg(feature = "alg-eddsa")]
+                Family::Ed25519 => Ed25519PublicKey::from_der(der)
+                    .map(Material::Ed25519)
+                    .map_err(|_| unusable()),
+                #[cfg(feature = "alg-rsa")]
+                Family::Rsa => RSAPublicKey::from_der(der)
+                    .map_err(|_| unusable())
+                    .and_then(rsa_material),
+                // As above.
+                #[cfg(not(feature = "alg-es256"))]
+                Family::P256 => Err(unusable()),
+                #[cfg(not(feature = "alg-es384"))]
+                Family::P384 => Err(unusable()),
+                #[cfg(not(feature = "alg-es512"))]
+                Family::P521 => Err(unusable()),
+                #[cfg(not(feature = "alg-eddsa"))]
+                Family::Ed25519 => Err(unusable()),
+                #[cfg(not(feature = "alg-rsa"))]
+                Family::Rsa => Err(unusable()),
+                Family::Hmac => Err(unusable()),
+            },
+        }
+    }
+
+    /// An EC key from its uncompressed SEC1 point, checked to be on the curve.
+    // `point` is unused in a build without any EC family.
+    #[cfg_attr(
+        not(any(feature = "alg-es256", feature = "alg-es384", feature = "alg-es512")),
+        allow(unused_variables)
+    )]
+    fn ec(family: Family, point: &[u8]) -> Result<Material, Error> {
         match family {
             #[cfg(feature = "alg-es256")]
-            Family::P256 => ES256PublicKey::from_bytes(&point)
+            Family::P256 => ES256PublicKey::from_bytes(point)
                 .map(Material::P256)
                 .map_err(|_| bad_ec_point()),
             #[cfg(feature = "alg-es384")]
-            Family::P384 => ES384PublicKey::from_bytes(&point)
+            Family::P384 => ES384PublicKey::from_bytes(point)
                 .map(Material::P384)
                 .map_err(|_| bad_ec_point()),
             // On the curve and not the identity, or refused.
             #[cfg(feature = "alg-es512")]
-            Family::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+            Family::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
                 .map(Material::P521)
                 .map_err(|_| bad_ec_point()),
             // Families this build leaves out (`Family::from_jwk` never offers them), and the
@@ -137,56 +198,16 @@ impl Material {
             Family::Ed25519 | Family::Rsa | Family::Hmac => Err(bad_ec_point()),
         }
     }
-
-    #[cfg(feature = "alg-eddsa")]
-    pub(super) fn ed25519(x: &[u8]) -> Result<Material, Error> {
-        super::check_ed25519(x)?;
-        Ed25519PublicKey::from_bytes(x)
-            .map(Material::Ed25519)
-            .map_err(|_| Error::invalid_key("an Ed25519 JWK is not a valid public key"))
-    }
-
-    #[cfg(feature = "alg-rsa")]
-    pub(super) fn rsa(n: &[u8], e: &[u8]) -> Result<Material, Error> {
-        let key = RSAPublicKey::from_components(n, e)
-            .map_err(|_| Error::invalid_key("an RSA JWK is not a valid public key"))?;
-        rsa_material(key)
-    }
-
-    #[cfg(feature = "pem")]
-    pub(super) fn from_pem(pem: &str) -> Result<Material, Error> {
-        #[cfg(feature = "alg-es256")]
-        if let Ok(k) = ES256PublicKey::from_pem(pem) {
-            return Ok(Material::P256(k));
-        }
-        #[cfg(feature = "alg-es384")]
-        if let Ok(k) = ES384PublicKey::from_pem(pem) {
-            return Ok(Material::P384(k));
-        }
-        #[cfg(feature = "alg-es512")]
-        {
-            use p521::pkcs8::DecodePublicKey as _;
-            // SPKI with the secp521r1 curve OID, and a point on the curve.
-            if let Ok(k) = p521::ecdsa::VerifyingKey::from_public_key_pem(pem) {
-                return Ok(Material::P521(k));
-            }
-        }
-        #[cfg(feature = "alg-eddsa")]
-        if let Ok(k) = Ed25519PublicKey::from_pem(pem) {
-            super::check_ed25519(&k.to_bytes())?;
-            return Ok(Material::Ed25519(k));
-        }
-        #[cfg(feature = "alg-rsa")]
-        if let Ok(k) = RSAPublicKey::from_pem(pem) {
-            return rsa_material(k);
-        }
-        Err(super::unsupported_pem())
-    }
 }
 
+/// A key the parser accepted but the native key types refuse.
+fn unusable() -> Error {
+    Error::invalid_key("the key is not a usable public key of its type")
+}
+
+/// The modulus length was checked by `public.rs`.
 #[cfg(feature = "alg-rsa")]
 fn rsa_material(key: RSAPublicKey) -> Result<Material, Error> {
-    super::check_rsa_modulus(&key.to_components().n)?;
     PKey::from_rsa(key.as_ref().clone())
         .map(Material::Rsa)
         .map_err(|_| Error::invalid_key("unusable RSA public key"))

@@ -1,7 +1,8 @@
-//! Browser key material: the public key data that WebCrypto imports. Parsing and every rule
-//! about which key is acceptable stay here in Rust; `src/crypto.rs` imports the key with
-//! `crypto.subtle.importKey` (which also checks that an EC point is on its curve) and checks
-//! signatures with `crypto.subtle.verify`.
+//! Public keys parsed into the public form WebCrypto imports: in every build, the one parser
+//! of PEM and JWK keys. Parsing and every rule about which key is acceptable stay here in
+//! Rust; a backend only imports the result. The browser glue (`src/crypto.rs`) imports it
+//! with `crypto.subtle.importKey` (which also checks that an EC point is on its curve); the
+//! native backend (`native.rs`) builds its verifying key from it (and checks the point too).
 
 use crate::alg::Family;
 use crate::b64;
@@ -11,7 +12,6 @@ use crate::error::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebCryptoImport {
     /// DER SubjectPublicKeyInfo (`importKey("spki", …)`), from a PEM `PUBLIC KEY`.
-    #[cfg_attr(not(feature = "pem"), allow(dead_code))]
     Spki(Vec<u8>),
     /// The public members of a JWK (`importKey("jwk", …)`): `kty`, `crv`, `x`, `y`, `n`, `e`,
     /// values base64url where the JWK format says so. Nothing else (`alg`, `use`, `key_ops`)
@@ -19,29 +19,25 @@ pub enum WebCryptoImport {
     Jwk(Vec<(&'static str, String)>),
 }
 
-/// The key material of one trusted key: its family and what WebCrypto imports.
-pub(super) struct Material {
+/// A parsed public key: its family and its public form.
+pub(super) struct Parsed {
     family: Family,
     import: WebCryptoImport,
 }
 
-impl Material {
-    pub(super) fn family(&self) -> Family {
-        self.family
-    }
-
-    pub(super) fn import(&self) -> &WebCryptoImport {
-        &self.import
+impl Parsed {
+    pub(super) fn into_parts(self) -> (Family, WebCryptoImport) {
+        (self.family, self.import)
     }
 
     /// An EC key from its JWK coordinates.
-    pub(super) fn ec(family: Family, x: &[u8], y: &[u8]) -> Result<Material, Error> {
+    pub(super) fn ec(family: Family, x: &[u8], y: &[u8]) -> Result<Parsed, Error> {
         // Lengths here; that the point is on the curve, WebCrypto checks when it imports the
         // key (at `init`, or when a `Verifier` is made), and refuses it as `invalid_key`.
         super::ec_point(family, x, y)?;
         let spec = family.spec();
         let crv = spec.crv.ok_or(super::bad_ec_point())?;
-        Ok(Material {
+        Ok(Parsed {
             family,
             import: WebCryptoImport::Jwk(vec![
                 ("kty", spec.kty.to_owned()),
@@ -53,9 +49,9 @@ impl Material {
     }
 
     #[cfg(feature = "alg-eddsa")]
-    pub(super) fn ed25519(x: &[u8]) -> Result<Material, Error> {
+    pub(super) fn ed25519(x: &[u8]) -> Result<Parsed, Error> {
         super::check_ed25519(x)?;
-        Ok(Material {
+        Ok(Parsed {
             family: Family::Ed25519,
             import: WebCryptoImport::Jwk(vec![
                 ("kty", "OKP".to_owned()),
@@ -66,7 +62,7 @@ impl Material {
     }
 
     #[cfg(feature = "alg-rsa")]
-    pub(super) fn rsa(n: &[u8], e: &[u8]) -> Result<Material, Error> {
+    pub(super) fn rsa(n: &[u8], e: &[u8]) -> Result<Parsed, Error> {
         super::check_rsa_modulus(n)?;
         let e = strip_zeros(e);
         // WebCrypto refuses other exponents in some browsers; an even or tiny one is broken.
@@ -75,7 +71,7 @@ impl Material {
                 "an RSA key has an unusable public exponent",
             ));
         }
-        Ok(Material {
+        Ok(Parsed {
             family: Family::Rsa,
             import: WebCryptoImport::Jwk(vec![
                 ("kty", "RSA".to_owned()),
@@ -88,7 +84,7 @@ impl Material {
     /// A PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1), told apart by label; the SPKI
     /// algorithm identifier names the family.
     #[cfg(feature = "pem")]
-    pub(super) fn from_pem(pem: &str) -> Result<Material, Error> {
+    pub(super) fn from_pem(pem: &str) -> Result<Parsed, Error> {
         use der::asn1::{ObjectIdentifier as Oid, UintRef};
         use der::Decode;
 
@@ -128,7 +124,7 @@ impl Material {
             #[cfg(feature = "alg-rsa")]
             "RSA PUBLIC KEY" => {
                 let (n, e) = rsa_components(&der)?;
-                Material::rsa(&n, &e)
+                Parsed::rsa(&n, &e)
             }
             "PUBLIC KEY" => {
                 let spki = spki::SubjectPublicKeyInfoRef::try_from(der.as_slice())
@@ -155,13 +151,13 @@ impl Material {
                     (RSA, _) => {
                         let bits = spki.subject_public_key.as_bytes().ok_or(unsupported())?;
                         let (n, e) = rsa_components(bits)?;
-                        return Material::rsa(&n, &e);
+                        return Parsed::rsa(&n, &e);
                     }
                     _ => return Err(unsupported()),
                 };
                 // Some of these are unused in a build without RSA or EdDSA.
                 let _ = (&rsa_components, RSA, ED25519);
-                Ok(Material {
+                Ok(Parsed {
                     family,
                     import: WebCryptoImport::Spki(der),
                 })
