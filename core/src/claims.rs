@@ -1,8 +1,22 @@
 //! The token's claims, read strictly from the verified payload.
 //!
-//! Every claim we use is type-checked, and a wrongly typed one is `invalid_claim` naming it,
-//! never silently ignored: a `gift` of `"yes"` or an `exp` of `"soon"` is the brand's bug
-//! and they need to see it. Claims we do not use (`aud`, `jti`, custom ones) are ignored.
+//! Every claim we use is type-checked, and a wrongly typed one is `invalid_claim` naming it
+//! (for a member of an object claim, by its path: `limit.nb`, `form.email`), never silently
+//! ignored: a `gift` of `"yes"` or an `exp` of `"soon"` is the brand's bug and they need to see
+//! it. Claims we do not use (`aud`, `jti`, others) are ignored.
+//!
+//! The platform contract beside `gift` (docs/token.md):
+//! - `limit`: `nb`, the participations this `sub` may make (a whole number from 1 to
+//!   [`MAX_LIMIT_NB`]), and `canPlay`, whether this visitor may take part at all (boolean);
+//! - `form`: values that prefill the participation form; `custom`: the brand's own data for the
+//!   page — objects whose members are strings, numbers or booleans;
+//! - `optin`: values that prefill the opt-ins — an object of booleans.
+//!
+//! Bounds, so that a token cannot make the page or the server carry arbitrary data: at most
+//! [`MAX_MEMBERS`] members per object, names of at most [`MAX_NAME_BYTES`] bytes, strings of at
+//! most [`MAX_VALUE_CHARS`] characters, and numbers JavaScript represents exactly (integers
+//! within ±(2^53 − 1)): the page and the server read the same values. Member names are data:
+//! `__proto__` is a member like any other (the page builds objects with own properties).
 
 use serde_json::{Map, Value};
 
@@ -13,6 +27,38 @@ use crate::error::{Error, ErrorCode};
 pub(crate) struct Gift {
     pub(crate) cw: Option<bool>,
     pub(crate) label: Option<String>,
+}
+
+/// The `limit` claim: the participation allowance and whether the visitor may take part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limit {
+    /// `limit.nb`: how many participations this `sub` may make, if the token says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nb: Option<u32>,
+    /// `limit.canPlay`: whether this visitor may take part at all, if the token says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub can_play: Option<bool>,
+}
+
+/// Largest `limit.nb` accepted (the server caps it further by campaign).
+pub const MAX_LIMIT_NB: u64 = 1_000_000;
+/// Most members in `form`, `optin` or `custom`.
+pub const MAX_MEMBERS: usize = 64;
+/// Longest member name in `form`, `optin` or `custom`, in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest string value in `form` or `custom`, in characters.
+pub const MAX_VALUE_CHARS: usize = 1024;
+/// Largest integer JavaScript represents exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// What the members of a brand-data claim may be.
+#[derive(Clone, Copy)]
+enum Members {
+    /// Strings, numbers or booleans (`form`, `custom`).
+    Scalars,
+    /// Booleans (`optin`).
+    Booleans,
 }
 
 /// The claims this product relies on, typed.
@@ -27,6 +73,10 @@ pub(crate) struct Claims {
     pub(crate) gift: Option<Gift>,
     /// The `gift` object exactly as sent, for callers that read members of their own.
     pub(crate) gift_raw: Option<Map<String, Value>>,
+    pub(crate) limit: Option<Limit>,
+    pub(crate) form: Option<Map<String, Value>>,
+    pub(crate) optin: Option<Map<String, Value>>,
+    pub(crate) custom: Option<Map<String, Value>>,
 }
 
 fn missing(claim: &'static str, message: &'static str) -> Error {
@@ -64,6 +114,85 @@ fn string(payload: &Map<String, Value>, claim: &'static str) -> Result<Option<St
     }
 }
 
+fn limit(payload: &Map<String, Value>) -> Result<Option<Limit>, Error> {
+    let obj = match payload.get("limit") {
+        None => return Ok(None),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => return Err(invalid("limit", "must be an object")),
+    };
+    let nb = match obj.get("nb") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|n| (1..=MAX_LIMIT_NB).contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or(invalid(
+                    "limit.nb",
+                    "must be a whole number of participations from 1 to 1,000,000",
+                ))?,
+        ),
+    };
+    let can_play = match obj.get("canPlay") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(invalid("limit.canPlay", "must be true or false")),
+    };
+    Ok(Some(Limit { nb, can_play }))
+}
+
+/// `form`, `optin` or `custom`: an object of scalars (or booleans), within bounds.
+fn brand_data(
+    payload: &Map<String, Value>,
+    claim: &'static str,
+    members: Members,
+) -> Result<Option<Map<String, Value>>, Error> {
+    let obj = match payload.get(claim) {
+        None => return Ok(None),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => return Err(invalid(claim, "must be an object")),
+    };
+    if obj.len() > MAX_MEMBERS {
+        return Err(invalid(claim, "has more than 64 members"));
+    }
+    let path = |name: &str| format!("{claim}.{name}");
+    for (name, value) in obj {
+        if name.len() > MAX_NAME_BYTES {
+            return Err(invalid(claim, "has a member name longer than 64 bytes"));
+        }
+        let fits = match (members, value) {
+            (_, Value::Bool(_)) => Ok(()),
+            (Members::Booleans, _) => Err("must be true or false"),
+            (Members::Scalars, Value::String(s)) if s.chars().count() <= MAX_VALUE_CHARS => Ok(()),
+            (Members::Scalars, Value::String(_)) => Err("must be at most 1024 characters"),
+            (Members::Scalars, Value::Number(n)) if exact_in_javascript(n) => Ok(()),
+            (Members::Scalars, Value::Number(_)) => {
+                Err("must be a number JavaScript represents exactly (integers within ±(2^53 − 1))")
+            }
+            (Members::Scalars, _) => Err("must be a string, a number or a boolean"),
+        };
+        if let Err(message) = fits {
+            return Err(Error::claim_path(
+                ErrorCode::InvalidClaim,
+                path(name),
+                message,
+            ));
+        }
+    }
+    Ok(Some(obj.clone()))
+}
+
+/// Whether a JSON number reads the same as a JavaScript number: an integer within the safe
+/// range, or a finite fraction (serde_json reads those as f64, as JavaScript does).
+fn exact_in_javascript(n: &serde_json::Number) -> bool {
+    if let Some(u) = n.as_u64() {
+        u <= MAX_SAFE_INTEGER
+    } else if let Some(i) = n.as_i64() {
+        i.unsigned_abs() <= MAX_SAFE_INTEGER
+    } else {
+        n.as_f64().is_some_and(f64::is_finite)
+    }
+}
+
 impl Claims {
     /// Reads the claims from a payload object. Checks types and presence only; time,
     /// campaign and issuer rules are the policy's.
@@ -83,6 +212,10 @@ impl Claims {
             Some(Value::Object(obj)) => (Some(Gift::parse(obj)?), Some(obj.clone())),
             Some(_) => return Err(invalid("gift", "must be an object")),
         };
+        let limit = limit(payload)?;
+        let form = brand_data(payload, "form", Members::Scalars)?;
+        let optin = brand_data(payload, "optin", Members::Booleans)?;
+        let custom = brand_data(payload, "custom", Members::Scalars)?;
         Ok(Claims {
             sub,
             exp,
@@ -92,6 +225,10 @@ impl Claims {
             iss,
             gift,
             gift_raw,
+            limit,
+            form,
+            optin,
+            custom,
         })
     }
 }
@@ -145,7 +282,11 @@ mod tests {
 
     fn err(v: Value) -> (ErrorCode, Option<&'static str>) {
         let e = parse(v).unwrap_err();
-        (e.code(), e.claim_name())
+        // Leaked in tests only, to compare with string literals.
+        let claim = e
+            .claim_name()
+            .map(|c| &*Box::leak(c.to_owned().into_boxed_str()));
+        (e.code(), claim)
     }
 
     #[test]
@@ -219,5 +360,108 @@ mod tests {
             })
         );
         assert_eq!(c.gift_raw.unwrap()["sku"], 7);
+    }
+
+    #[test]
+    fn reads_limit_and_brand_data() {
+        let c = parse(json!({
+            "sub": "u1", "exp": 2000, "campaignId": "c1",
+            "limit": {"nb": 3, "canPlay": true, "other": "kept out"},
+            "form": {"firstName": "Ada", "age": 36, "vip": true, "__proto__": "data"},
+            "optin": {"newsletter": true, "sms": false},
+            "custom": {"tier": "gold", "points": 1.5, "order": 9007199254740991u64},
+        }))
+        .unwrap();
+        assert_eq!(
+            c.limit,
+            Some(Limit {
+                nb: Some(3),
+                can_play: Some(true)
+            })
+        );
+        let form = c.form.unwrap();
+        assert_eq!(form["firstName"], "Ada");
+        assert_eq!(form["__proto__"], "data");
+        assert_eq!(c.optin.unwrap()["sms"], false);
+        assert_eq!(c.custom.unwrap()["tier"], "gold");
+        let none = parse(base()).unwrap();
+        assert!(
+            none.limit.is_none()
+                && none.form.is_none()
+                && none.optin.is_none()
+                && none.custom.is_none()
+        );
+        assert_eq!(
+            parse(with("limit", json!({}))).unwrap().limit,
+            Some(Limit::default())
+        );
+    }
+
+    #[test]
+    fn names_the_path_of_a_wrongly_typed_member() {
+        let i = ErrorCode::InvalidClaim;
+        for bad in [json!(1), json!("x"), json!([]), json!(null), json!(true)] {
+            for claim in ["limit", "form", "optin", "custom"] {
+                assert_eq!(
+                    err(with(claim, bad.clone())),
+                    (i, Some(claim)),
+                    "{claim}: {bad}"
+                );
+            }
+        }
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("3"),
+            json!(null),
+            json!(1_000_001),
+        ] {
+            assert_eq!(
+                err(with("limit", json!({"nb": bad}))),
+                (i, Some("limit.nb")),
+                "{bad}"
+            );
+        }
+        assert!(parse(with("limit", json!({"nb": 1_000_000}))).is_ok());
+        for bad in [json!("false"), json!(0), json!(null)] {
+            assert_eq!(
+                err(with("limit", json!({"canPlay": bad}))),
+                (i, Some("limit.canPlay"))
+            );
+        }
+        for claim in ["form", "custom"] {
+            for bad in [
+                json!(null),
+                json!({"a": 1}),
+                json!([1]),
+                json!(9007199254740992u64),
+                json!(-9007199254740992i64),
+                json!("x".repeat(1025)),
+            ] {
+                assert_eq!(
+                    err(with(claim, json!({"email": bad}))),
+                    (i, Some(format!("{claim}.email").leak() as &str)),
+                    "{claim}: {bad}"
+                );
+            }
+            assert!(parse(with(
+                claim,
+                json!({"email": "x".repeat(1024), "n": -9007199254740991i64})
+            ))
+            .is_ok());
+        }
+        for bad in [json!("yes"), json!(1), json!(null)] {
+            assert_eq!(
+                err(with("optin", json!({"newsletter": bad}))),
+                (i, Some("optin.newsletter"))
+            );
+        }
+        let many: Map<String, Value> = (0..65).map(|n| (format!("k{n}"), json!(true))).collect();
+        assert_eq!(err(with("optin", Value::Object(many))), (i, Some("optin")));
+        assert_eq!(
+            err(with("form", json!({"x".repeat(65): "v"}))),
+            (i, Some("form"))
+        );
     }
 }

@@ -8,6 +8,8 @@
 //! Messages are `&'static str` on purpose: no formatting machinery runs on the hot path, which
 //! keeps the wasm module small and the error path allocation-free.
 
+use std::borrow::Cow;
+
 use core::fmt;
 
 /// Why a token (or a key or configuration) was rejected.
@@ -120,7 +122,7 @@ pub struct Error {
     code: ErrorCode,
     message: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    claim: Option<&'static str>,
+    claim: Option<Cow<'static, str>>,
 }
 
 impl Error {
@@ -139,7 +141,17 @@ impl Error {
         Error {
             code,
             message,
-            claim: Some(claim),
+            claim: Some(Cow::Borrowed(claim)),
+        }
+    }
+
+    /// An error with `code` about a member of an object claim, named by its path
+    /// (`form.email`, `custom.tier`): the member names are the token's, so the path is built.
+    pub fn claim_path(code: ErrorCode, path: String, message: &'static str) -> Error {
+        Error {
+            code,
+            message,
+            claim: Some(Cow::Owned(path)),
         }
     }
 
@@ -158,8 +170,8 @@ impl Error {
 
     /// The claim concerned, for `missing_claim`, `invalid_claim` and the claim-specific codes
     /// (`expired` names `exp`, `wrong_campaign` names `campaignId`, …).
-    pub fn claim_name(&self) -> Option<&'static str> {
-        self.claim
+    pub fn claim_name(&self) -> Option<&str> {
+        self.claim.as_deref()
     }
 
     /// A human sentence; wording may change, the code will not.

@@ -41,6 +41,7 @@ mod verify;
 
 pub use alg::{AlgSpec, Algorithm, Family, FamilySpec, Hash, Scheme};
 pub use b64::encode as base64url_encode;
+pub use claims::{Limit, MAX_LIMIT_NB, MAX_MEMBERS, MAX_NAME_BYTES, MAX_VALUE_CHARS};
 pub use eligibility::Eligibility;
 pub use error::{Error, ErrorCode};
 pub use keys::{KeySet, PublicKey, WebCryptoImport};

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::alg::Algorithm;
-use crate::claims::Claims;
+use crate::claims::{Claims, Limit};
 use crate::eligibility::Eligibility;
 use crate::error::{Error, ErrorCode};
 use crate::header::Header;
@@ -49,11 +49,33 @@ pub struct Verified {
     pub eligibility: Eligibility,
     /// The prize name to show: `gift.label` where the table says so, else `None`.
     pub prize_label: Option<String>,
+    /// `limit`: the participation allowance (`nb`) and whether the visitor may take part
+    /// (`canPlay`), if the token says.
+    pub limit: Option<Limit>,
+    /// `form`: values the brand vouches for, to prefill the participation form.
+    pub form: Option<Map<String, Value>>,
+    /// `optin`: opt-in values (booleans) the brand vouches for, to prefill the opt-ins.
+    pub optin: Option<Map<String, Value>>,
+    /// `custom`: the brand's own data for the page.
+    pub custom: Option<Map<String, Value>>,
     /// The algorithm the token was signed with.
     #[serde(serialize_with = "alg_name")]
     pub alg: Algorithm,
     /// The `kid` of the token's header, if any.
     pub kid: Option<String>,
+}
+
+impl Verified {
+    /// Whether the visitor may take part: `false` only when the token says `limit.canPlay:
+    /// false`. The page shows `data-token-access="denied"`, the server answers 403 `not_allowed`.
+    pub fn can_play(&self) -> bool {
+        self.limit.and_then(|l| l.can_play) != Some(false)
+    }
+
+    /// The participations this token allows its `sub` (`limit.nb`), if it says.
+    pub fn participation_allowance(&self) -> Option<u32> {
+        self.limit.and_then(|l| l.nb)
+    }
 }
 
 fn alg_name<S: serde::Serializer>(alg: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
@@ -210,6 +232,10 @@ impl<'v, 't> PendingCheck<'v, 't> {
             gift: claims.gift_raw,
             eligibility,
             prize_label,
+            limit: claims.limit,
+            form: claims.form,
+            optin: claims.optin,
+            custom: claims.custom,
             alg: self.alg,
             kid: self.kid,
         })
