@@ -25,12 +25,14 @@
 mod alg;
 mod b64;
 mod claims;
+pub mod clock;
 mod eligibility;
 mod error;
 #[cfg(feature = "fairness")]
 pub mod fairness;
 mod header;
 mod json;
+pub mod jwks;
 mod keys;
 #[cfg(feature = "mint")]
 pub mod mint;
