@@ -25,6 +25,7 @@ use serde_json::Value;
 
 #[cfg(feature = "native-crypto")]
 mod native;
+mod curve;
 mod public;
 
 use public::Parsed;
@@ -542,7 +543,7 @@ fn bad_ec_point() -> Error {
 /// long as the table says.
 fn ec_point(family: Family, x: &[u8], y: &[u8]) -> Result<Vec<u8>, Error> {
     let len = family.spec().coordinate_len;
-    if x.len() != len || y.len() != len {
+    if x.len() != len || y.len() != len || !curve::is_on_curve(family, x, y) {
         return Err(bad_ec_point());
     }
     let mut point = Vec::with_capacity(1 + 2 * len);
