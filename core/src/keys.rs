@@ -23,9 +23,9 @@
 
 use serde_json::Value;
 
+mod curve;
 #[cfg(feature = "native-crypto")]
 mod native;
-mod curve;
 mod public;
 
 use public::Parsed;

@@ -18,6 +18,8 @@ use crate::alg::Family;
 /// Hex literals checked and decoded when the crate compiles, so a typo fails the build.
 macro_rules! hex {
     ($s:literal) => {{
+        // Evaluated by the compiler: an index out of range fails the build, never a page.
+        #[allow(clippy::indexing_slicing)]
         const BYTES: [u8; $s.len() / 2] = {
             let s = $s.as_bytes();
             assert!(s.len() % 2 == 0);
@@ -120,7 +122,10 @@ mod tests {
         ];
         for (family, x, y) in generators {
             let (p, b) = constants(family).unwrap();
-            assert_eq!((p.len(), b.len()), (family.spec().coordinate_len, family.spec().coordinate_len));
+            assert_eq!(
+                (p.len(), b.len()),
+                (family.spec().coordinate_len, family.spec().coordinate_len)
+            );
             assert!(is_on_curve(family, x, y), "{family:?}");
             // y and x swapped, and y + 1: not on the curve.
             assert!(!is_on_curve(family, y, x), "{family:?} swapped");
