@@ -16,6 +16,7 @@ log "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --lib --features pure-rust --quiet -- -D warnings
 
 # A throwaway PostgreSQL cluster for the server's tests, stopped on exit.
 . "$ROOT/scripts/pg.sh"
