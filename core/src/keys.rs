@@ -23,6 +23,8 @@
 
 use serde_json::Value;
 
+#[cfg(feature = "aws-lc")]
+mod aws_lc;
 mod curve;
 #[cfg(feature = "native-crypto")]
 mod native;
@@ -63,6 +65,9 @@ struct Key {
     import: Option<WebCryptoImport>,
     #[cfg(feature = "native-crypto")]
     native: native::Material,
+    /// The same key for AWS-LC (feature `aws-lc`, the server's backend).
+    #[cfg(feature = "aws-lc")]
+    aws: aws_lc::AwsKey,
 }
 
 impl Key {
@@ -80,12 +85,46 @@ impl Key {
             family,
             #[cfg(feature = "native-crypto")]
             native: native::Material::from_import(family, &import)?,
+            #[cfg(feature = "aws-lc")]
+            aws: aws_lc::AwsKey::from_import(family, Some(&import))?,
             import: Some(import),
         })
     }
 
     fn accepts(&self, alg: Algorithm) -> bool {
         self.family.accepts(alg) && self.pinned.is_none_or(|p| p == alg)
+    }
+}
+
+/// A native signature backend ([`PublicKey::verify_with`], [`crate::Verifier::verify_with`]).
+#[cfg(feature = "native-crypto")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Pure Rust: jwt-simple's key types, RustCrypto, superboring (feature `native-crypto`).
+    /// The token tool's and the browser fallback module's.
+    RustCrypto,
+    /// AWS-LC through aws-lc-rs (feature `aws-lc`): the allocation server's, several times
+    /// faster (docs/benchmarks.md).
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
+}
+
+#[cfg(feature = "native-crypto")]
+impl Backend {
+    /// Every backend in this build.
+    pub const ALL: &'static [Backend] = &[
+        Backend::RustCrypto,
+        #[cfg(feature = "aws-lc")]
+        Backend::AwsLc,
+    ];
+
+    /// Its name in logs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::RustCrypto => "rustcrypto",
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => "aws-lc-rs",
+        }
     }
 }
 
@@ -230,6 +269,8 @@ impl KeySet {
             family: Family::Hmac,
             import: None,
             native: native::Material::hmac(secret),
+            #[cfg(feature = "aws-lc")]
+            aws: aws_lc::AwsKey::None,
         })
     }
 
@@ -350,6 +391,31 @@ impl<'a> PublicKey<'a> {
         alg.signature_len().is_none_or(|len| len == signature.len())
             && self.key.accepts(alg)
             && self.key.native.verify(alg, signing_input, signature)
+    }
+
+    /// Checks a signature like [`PublicKey::verify`], with the backend `backend`. HMAC
+    /// secrets are always checked by the native backend.
+    #[cfg(feature = "native-crypto")]
+    pub fn verify_with(
+        &self,
+        backend: Backend,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        match backend {
+            Backend::RustCrypto => self.verify(alg, signing_input, signature),
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => {
+                alg.signature_len().is_none_or(|len| len == signature.len())
+                    && self.key.accepts(alg)
+                    && self
+                        .key
+                        .aws
+                        .verify(alg, signing_input, signature)
+                        .unwrap_or_else(|| self.key.native.verify(alg, signing_input, signature))
+            }
+        }
     }
 
     /// What WebCrypto imports (`crypto.subtle.importKey`) for this key, in every build (the

@@ -43,6 +43,8 @@ pub use alg::{AlgSpec, Algorithm, Family, FamilySpec, Hash, Scheme};
 pub use b64::encode as base64url_encode;
 pub use eligibility::Eligibility;
 pub use error::{Error, ErrorCode};
+#[cfg(feature = "native-crypto")]
+pub use keys::Backend;
 pub use keys::{KeySet, PublicKey, WebCryptoImport};
 pub use policy::Policy;
 pub use verify::{inspect, PendingCheck, Unverified, Verified, Verifier};

@@ -91,8 +91,21 @@ impl Verifier {
     /// browser glue runs the same two phases around `crypto.subtle.verify` itself.
     #[cfg(feature = "native-crypto")]
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
+        self.verify_with(token, now, crate::keys::Backend::RustCrypto)
+    }
+
+    /// [`Verifier::verify`] with the native signature backend `backend` (the server uses
+    /// AWS-LC, feature `aws-lc`).
+    #[cfg(feature = "native-crypto")]
+    pub fn verify_with(
+        &self,
+        token: &str,
+        now: u64,
+        backend: crate::keys::Backend,
+    ) -> Result<Verified, Error> {
         let pending = self.begin(token)?;
-        let valid = pending.key().verify(
+        let valid = pending.key().verify_with(
+            backend,
             pending.algorithm(),
             pending.signing_input(),
             pending.signature(),
