@@ -226,7 +226,7 @@ fn refused(e: &JsValue) -> Error {
     let name = Reflect::get(e, &JsValue::from_str("name"))
         .ok()
         .and_then(|n| n.as_string());
-    if name.as_deref() == Some("NotSupportedError") {
+    if name.is_some_and(|n| n == "NotSupportedError") {
         Error::new(
             ErrorCode::UnsupportedAlgorithm,
             "this browser's WebCrypto does not support the key's algorithm",

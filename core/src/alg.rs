@@ -161,6 +161,9 @@ impl Algorithm {
     pub(crate) const HMAC: [Algorithm; 3] = [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512];
 
     /// The table: what each algorithm is.
+    // One copy in the module: the browser glue calls it from another crate, and an inlined copy
+    // there would carry its own copy of the table's strings.
+    #[inline(never)]
     pub const fn spec(self) -> AlgSpec {
         use Family::*;
         use Hash::*;

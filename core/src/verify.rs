@@ -209,21 +209,25 @@ impl core::fmt::Debug for PendingCheck<'_, '_> {
 
 impl<'v, 't> PendingCheck<'v, 't> {
     /// The token's algorithm, which the selected key accepts.
+    #[inline]
     pub fn algorithm(&self) -> Algorithm {
         self.alg
     }
 
     /// The trusted key that must check the signature.
+    #[inline]
     pub fn key(&self) -> PublicKey<'v> {
         self.key
     }
 
     /// `header.payload`: the bytes the signature covers.
+    #[inline]
     pub fn signing_input(&self) -> &'t [u8] {
         self.signing_input.as_bytes()
     }
 
     /// The decoded signature (of the length its algorithm requires).
+    #[inline]
     pub fn signature(&self) -> &[u8] {
         &self.signature
     }
