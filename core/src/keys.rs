@@ -60,6 +60,8 @@ struct Key {
     kid: Option<String>,
     pinned: Option<Algorithm>,
     family: Family,
+    /// The length of an HMAC secret (0 for public keys).
+    secret_len: usize,
     /// What WebCrypto imports and the native key is built from; `None` for an HMAC secret,
     /// which has no public form.
     import: Option<WebCryptoImport>,
@@ -83,6 +85,7 @@ impl Key {
             kid,
             pinned,
             family,
+            secret_len: 0,
             #[cfg(feature = "native-crypto")]
             native: native::Material::from_import(family, &import)?,
             #[cfg(feature = "aws-lc")]
@@ -92,7 +95,10 @@ impl Key {
     }
 
     fn accepts(&self, alg: Algorithm) -> bool {
-        self.family.accepts(alg) && self.pinned.is_none_or(|p| p == alg)
+        self.family.accepts(alg)
+            && self.pinned.is_none_or(|p| p == alg)
+            // An unpinned secret serves the HMAC algorithms its length is enough for.
+            && (!alg.is_hmac() || self.secret_len >= hmac_min_len(alg))
     }
 }
 
@@ -255,7 +261,13 @@ impl KeySet {
     ) -> Result<(), Error> {
         if secret.len() < Family::Hmac.spec().min_key_len {
             return Err(Error::invalid_key(
-                "an HMAC secret must be at least 32 bytes",
+                "an HMAC secret must be at least 32 bytes (HS256), 48 (HS384) or 64 (HS512)",
+            ));
+        }
+        if alg.is_some_and(|a| secret.len() < hmac_min_len(a)) {
+            return Err(Error::invalid_key(
+                "an HMAC secret must be at least as long as its hash: 32 bytes for HS256, 48 \
+                 for HS384, 64 for HS512 (RFC 7518 §3.2)",
             ));
         }
         if alg.is_some_and(|a| !a.is_hmac()) {
@@ -268,6 +280,7 @@ impl KeySet {
             pinned: alg,
             family: Family::Hmac,
             import: None,
+            secret_len: secret.len(),
             native: native::Material::hmac(secret),
             #[cfg(feature = "aws-lc")]
             aws: aws_lc::AwsKey::None,
@@ -497,9 +510,22 @@ fn check_ed25519(x: &[u8]) -> Result<(), Error> {
 /// Refuses an RSA modulus shorter than the table's minimum (`n` big-endian, leading zeros
 /// allowed).
 #[cfg(feature = "alg-rsa")]
+/// The shortest secret for an HMAC algorithm: its hash's length (RFC 7518 §3.2).
+fn hmac_min_len(alg: Algorithm) -> usize {
+    match alg.spec().scheme {
+        crate::alg::Scheme::Hmac(hash) => hash.len(),
+        _ => 0,
+    }
+}
+
 fn check_rsa_modulus(n: &[u8]) -> Result<(), Error> {
-    let significant = n.iter().skip_while(|b| **b == 0).count();
-    if significant < Family::Rsa.spec().min_key_len {
+    // Counted in bits, not bytes: a 2041-bit modulus has 256 significant bytes too.
+    let mut significant = n.iter().skip_while(|b| **b == 0);
+    let bits = match significant.next() {
+        Some(first) => (significant.count() + 1) * 8 - first.leading_zeros() as usize,
+        None => 0,
+    };
+    if bits < Family::Rsa.spec().min_key_len * 8 {
         return Err(Error::invalid_key(
             "RSA keys must have a modulus of at least 2048 bits",
         ));

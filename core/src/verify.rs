@@ -54,6 +54,23 @@ pub struct Verified {
     pub alg: Algorithm,
     /// The `kid` of the token's header, if any.
     pub kid: Option<String>,
+    /// The token's identity for replays ([`Verified::replay_id`]).
+    #[cfg(feature = "replay-id")]
+    #[serde(skip)]
+    replay_id: [u8; 32],
+}
+
+impl Verified {
+    /// The token's identity for replay detection: SHA-256 of its signing input (the
+    /// base64url header and payload, as signed). Every spelling of a token that still verifies
+    /// has the same one: the ECDSA twin (r, n − s) of a signature, or any other re-encoding of
+    /// the signature, changes nothing signed, and the header and payload cannot be re-encoded
+    /// (one canonical base64url spelling, `Verifier::begin`) without a new signature. Two
+    /// spellings of one token are one participation.
+    #[cfg(feature = "replay-id")]
+    pub fn replay_id(&self) -> &[u8; 32] {
+        &self.replay_id
+    }
 }
 
 fn alg_name<S: serde::Serializer>(alg: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
@@ -255,6 +272,11 @@ impl<'v, 't> PendingCheck<'v, 't> {
             prize_label,
             alg: self.alg,
             kid: self.kid,
+            #[cfg(feature = "replay-id")]
+            replay_id: {
+                use sha2::Digest as _;
+                sha2::Sha256::digest(self.signing_input.as_bytes()).into()
+            },
         })
     }
 }

@@ -57,6 +57,8 @@ pub enum ApiError {
     UnknownCampaign,
     /// `413 body_too_large`: the body exceeds [`MAX_BODY_BYTES`].
     BodyTooLarge,
+    /// `415 unsupported_media_type`: a POST body not declared `Content-Type: application/json`.
+    UnsupportedMediaType,
     /// `400 bad_request`: the body is not what the endpoint reads; the message says why.
     BadRequest(std::borrow::Cow<'static, str>),
     /// `401`/`403` with the core's code: the token was rejected (`wrong_campaign` is 403,
@@ -105,6 +107,7 @@ impl ApiError {
         match self {
             ApiError::NotFound | ApiError::UnknownCampaign => StatusCode::NOT_FOUND,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Token(e) if e.code() == ErrorCode::WrongCampaign => StatusCode::FORBIDDEN,
             ApiError::Token(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -128,6 +131,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::UnknownCampaign => "unknown_campaign",
             ApiError::BodyTooLarge => "body_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Token(e) => e.code().as_str(),
             ApiError::CampaignNotStarted => "campaign_not_started",
@@ -151,6 +155,9 @@ impl ApiError {
             ApiError::NotFound => "no such resource",
             ApiError::UnknownCampaign => "no campaign with this id runs here",
             ApiError::BodyTooLarge => "the request body is larger than 16 KiB",
+            ApiError::UnsupportedMediaType => {
+                "the request body must be JSON, sent with `Content-Type: application/json`"
+            }
             ApiError::BadRequest(m) => m,
             ApiError::Token(e) => e.message(),
             ApiError::CampaignNotStarted => "the campaign has not started yet",
@@ -368,6 +375,16 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 /// Reads a body of at most [`MAX_BODY_BYTES`].
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    // Every POST body is JSON and must say so: a form or text/plain post (what a cross-site
+    // <form> can send without a preflight) is refused before it is read.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -393,8 +410,9 @@ async fn participate(
     let Value::Object(mut obj) = value else {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     };
+    // Absent: `no_token` (401) from the core. Present, it must be a string (null included).
     let token = match obj.remove("token") {
-        None | Some(Value::Null) => String::new(),
+        None => String::new(),
         Some(Value::String(t)) => t,
         Some(_) => return Err(ApiError::bad_request("`token` must be a string")),
     };
@@ -409,16 +427,26 @@ async fn participate(
         campaign
             .verifier
             .verify_with(&token, u64::try_from(now).unwrap_or(0), Backend::AwsLc)?;
+    // Replays are keyed on the verified token's identity (SHA-256 of its signing input),
+    // not on its text: the ECDSA twin of a signature, or any spelling that still verifies, is
+    // the same participation.
+    let replay_key = hex(verified.replay_id());
     if now < campaign.start {
         return Err(ApiError::CampaignNotStarted);
     }
     if now >= campaign.end {
-        return Err(ApiError::CampaignEnded);
+        // A visitor checking their result after the end gets their participation back; a
+        // token never recorded is refused.
+        return match state.store.replay(Arc::clone(&campaign), replay_key).await {
+            Ok(Some(p)) => Ok(Json(p).into_response()),
+            Ok(None) => Err(ApiError::CampaignEnded),
+            Err(e) => Err(ApiError::internal("replay lookup", &e)),
+        };
     }
     let pid = random_id().map_err(|e| ApiError::internal("random id", &e))?;
     let new = NewParticipation {
         id: pid,
-        token_hash: hex(&Sha256::digest(token.as_bytes())),
+        token_hash: replay_key,
         sub: verified.sub,
         eligibility: verified.eligibility,
         token_label: verified.prize_label,
@@ -550,6 +578,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::UnknownCampaign,
             ApiError::BodyTooLarge,
+            ApiError::UnsupportedMediaType,
             ApiError::bad_request("the body must be a JSON object"),
             ApiError::CampaignNotStarted,
             ApiError::CampaignEnded,
@@ -569,6 +598,7 @@ mod tests {
                 ApiError::NotFound
                 | ApiError::UnknownCampaign
                 | ApiError::BodyTooLarge
+                | ApiError::UnsupportedMediaType
                 | ApiError::BadRequest(_)
                 | ApiError::CampaignNotStarted
                 | ApiError::CampaignEnded

@@ -366,6 +366,13 @@ pub trait Store: Send + Sync {
         campaign: Arc<Campaign>,
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>>;
+    /// The participation already recorded for a token's replay identity, if any (a replay
+    /// after the campaign ended is answered from it).
+    fn replay<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Option<Participation>, StoreError>>;
     /// Counters of a campaign.
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>>;
     /// Winners of a campaign, in the order they won.

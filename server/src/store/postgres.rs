@@ -163,6 +163,16 @@ impl Store for PgStore {
         })
     }
 
+    fn replay<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::replay(tx, &campaign.id, &token_hash).await
+        }))
+    }
+
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
         Box::pin(self.run(Begin::Snapshot, async move |tx| {
             rules::stats(tx, &campaign.id).await

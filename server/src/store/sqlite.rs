@@ -139,6 +139,20 @@ impl Store for SqliteStore {
         })
     }
 
+    fn replay<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
+        self.with(move |conn| {
+            run_ready(rules::replay(
+                &mut SqliteTx(conn),
+                &campaign.id,
+                &token_hash,
+            ))
+        })
+    }
+
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
         self.with(move |conn| stats(conn, &campaign.id))
     }
