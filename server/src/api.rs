@@ -42,7 +42,16 @@ pub struct AppState {
     pub operator_token: Option<String>,
     /// Time source.
     pub clock: Clock,
+    /// HTTP limits (body read timeout, how much of an oversized body to drain).
+    pub limits: crate::http::HttpLimits,
+    /// Per-address limit on rejected tokens, if enabled.
+    pub rejected: Option<RejectedLimiter>,
+    /// The header a trusted proxy puts the client address in (`[http] trusted_proxy_header`).
+    pub trusted_proxy_header: Option<String>,
 }
+
+/// Counts rejected tokens per client address (GCRA, `governor`).
+pub type RejectedLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
 /// Every error answer of the API, rendered as `{"error": {"code", "message", "claim"?}}`.
 ///
@@ -59,6 +68,10 @@ pub enum ApiError {
     BodyTooLarge,
     /// `415 unsupported_media_type`: a POST body not declared `Content-Type: application/json`.
     UnsupportedMediaType,
+    /// `408 request_timeout`: the body did not arrive within `[http] body_read_timeout_seconds`.
+    RequestTimeout,
+    /// `429 rate_limited`: this address sent too many rejected tokens; retry after the seconds.
+    RateLimited(u64),
     /// `400 bad_request`: the body is not what the endpoint reads; the message says why.
     BadRequest(std::borrow::Cow<'static, str>),
     /// `401`/`403` with the core's code: the token was rejected (`wrong_campaign` is 403,
@@ -108,6 +121,8 @@ impl ApiError {
             ApiError::NotFound | ApiError::UnknownCampaign => StatusCode::NOT_FOUND,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Token(e) if e.code() == ErrorCode::WrongCampaign => StatusCode::FORBIDDEN,
             ApiError::Token(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -132,6 +147,8 @@ impl ApiError {
             ApiError::UnknownCampaign => "unknown_campaign",
             ApiError::BodyTooLarge => "body_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Token(e) => e.code().as_str(),
             ApiError::CampaignNotStarted => "campaign_not_started",
@@ -157,6 +174,10 @@ impl ApiError {
             ApiError::BodyTooLarge => "the request body is larger than 16 KiB",
             ApiError::UnsupportedMediaType => {
                 "the request body must be JSON, sent with `Content-Type: application/json`"
+            }
+            ApiError::RequestTimeout => "the request body did not arrive in time",
+            ApiError::RateLimited(_) => {
+                "too many rejected tokens from this address: retry later (see Retry-After)"
             }
             ApiError::BadRequest(m) => m,
             ApiError::Token(e) => e.message(),
@@ -211,6 +232,10 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::RateLimited(secs) = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         res
     }
@@ -374,7 +399,12 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Reads a body of at most [`MAX_BODY_BYTES`].
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+async fn read_body(
+    limits: &crate::http::HttpLimits,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt as _;
     // Every POST body is JSON and must say so: a form or text/plain post (what a cross-site
     // <form> can send without a preflight) is refused before it is read.
     let json = headers
@@ -389,21 +419,100 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    // Too large to drain: answer at once (the client may see a reset instead of the 413).
+    if declared.is_some_and(|n| n > limits.max_drain_bytes as u64) {
         return Err(ApiError::BodyTooLarge);
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge)
+    // The whole body within the body read timeout: one byte a second never holds a request.
+    let deadline = tokio::time::Instant::now() + limits.body_read_timeout;
+    let mut body = body;
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    let mut too_large = declared.is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(ApiError::RequestTimeout),
+            Ok(None) => break,
+            Ok(Some(Err(_))) if too_large => return Err(ApiError::BodyTooLarge),
+            Ok(Some(Err(_))) => {
+                return Err(ApiError::bad_request("the request body could not be read"))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > MAX_BODY_BYTES {
+            too_large = true;
+        }
+        if too_large {
+            // Read and discard an oversized body (up to a bound) before answering 413, so a
+            // client that keeps writing reads the answer instead of a connection reset.
+            if total > limits.max_drain_bytes {
+                return Err(ApiError::BodyTooLarge);
+            }
+            continue;
+        }
+        kept.extend_from_slice(&data);
+    }
+    if too_large {
+        return Err(ApiError::BodyTooLarge);
+    }
+    Ok(Bytes::from(kept))
 }
 
 async fn participate(
     State(state): State<Arc<AppState>>,
     CampaignPath(campaign): CampaignPath,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&headers, body).await?;
+    let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(p))| p);
+    participate_from(&state, campaign, peer, &headers, body)
+        .await
+        .map_err(|e| rate_limit_rejection(&state, e, peer, &headers))
+}
+
+/// A token rejection counts against its client address; past the `[http]
+/// rejected_tokens_per_minute` allowance the answer becomes `429 rate_limited` (with
+/// `Retry-After`) instead of the verdict. Only rejections count: a valid token from the same
+/// address is answered as usual.
+fn rate_limit_rejection(
+    state: &AppState,
+    e: ApiError,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> ApiError {
+    let (ApiError::Token(_), Some(limiter)) = (&e, &state.rejected) else {
+        return e;
+    };
+    let Some(ip) = crate::http::client_ip(headers, peer, state.trusted_proxy_header.as_deref())
+    else {
+        return e;
+    };
+    match limiter.check_key(&ip) {
+        Ok(()) => e,
+        Err(not_until) => {
+            use governor::clock::Clock as _;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            if limiter.len() > 100_000 {
+                limiter.retain_recent();
+            }
+            ApiError::RateLimited(wait.as_secs().saturating_add(1))
+        }
+    }
+}
+
+async fn participate_from(
+    state: &AppState,
+    campaign: Arc<Campaign>,
+    _peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(&state.limits, headers, body).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
         ApiError::bad_request("the body must be JSON: {\"token\": \"…\", \"answers\": …}")
     })?;
@@ -579,6 +688,8 @@ mod tests {
             ApiError::UnknownCampaign,
             ApiError::BodyTooLarge,
             ApiError::UnsupportedMediaType,
+            ApiError::RequestTimeout,
+            ApiError::RateLimited(1),
             ApiError::bad_request("the body must be a JSON object"),
             ApiError::CampaignNotStarted,
             ApiError::CampaignEnded,
@@ -599,6 +710,8 @@ mod tests {
                 | ApiError::UnknownCampaign
                 | ApiError::BodyTooLarge
                 | ApiError::UnsupportedMediaType
+                | ApiError::RequestTimeout
+                | ApiError::RateLimited(_)
                 | ApiError::BadRequest(_)
                 | ApiError::CampaignNotStarted
                 | ApiError::CampaignEnded

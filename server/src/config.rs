@@ -73,8 +73,24 @@ struct RawConfig {
     site: Option<RawSite>,
     #[serde(default)]
     integrator: Option<RawIntegrator>,
+    #[serde(default)]
+    http: Option<RawHttp>,
     #[serde(default, rename = "campaign")]
     campaigns: Vec<RawCampaign>,
+}
+
+/// `[http]`: the limits of docs/server.md, each optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    header_read_timeout_seconds: Option<f64>,
+    body_read_timeout_seconds: Option<f64>,
+    keep_alive_idle_timeout_seconds: Option<f64>,
+    max_connections: Option<usize>,
+    shutdown_deadline_seconds: Option<f64>,
+    max_drain_bytes: Option<usize>,
+    rejected_tokens_per_minute: Option<u32>,
+    trusted_proxy_header: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -308,6 +324,12 @@ pub struct Config {
     pub integrator: Option<Integrator>,
     /// The campaigns.
     pub campaigns: Vec<Arc<Campaign>>,
+    /// HTTP limits (`[http]`).
+    pub http: crate::http::HttpLimits,
+    /// Rejected tokens allowed per client address per minute (0: no limit; default 60).
+    pub rejected_tokens_per_minute: u32,
+    /// The header a trusted reverse proxy puts the client address in; unset, the peer address.
+    pub trusted_proxy_header: Option<String>,
 }
 
 impl Config {
@@ -426,6 +448,8 @@ impl Config {
             }
             campaigns.push(Arc::new(parse_campaign(c, &resolve, env)?));
         }
+        let raw_http = raw.http.unwrap_or_default();
+        let (http, rejected_tokens_per_minute, trusted_proxy_header) = http_limits(raw_http)?;
         Ok(Config {
             listen,
             database,
@@ -434,8 +458,71 @@ impl Config {
             site,
             integrator,
             campaigns,
+            http,
+            rejected_tokens_per_minute,
+            trusted_proxy_header,
         })
     }
+}
+
+/// `[http]` with its defaults, each value checked.
+fn http_limits(
+    raw: RawHttp,
+) -> Result<(crate::http::HttpLimits, u32, Option<String>), ConfigError> {
+    let d = crate::http::HttpLimits::default();
+    let secs = |name: &str, v: Option<f64>, default: std::time::Duration| match v {
+        None => Ok(default),
+        Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => {
+            Ok(std::time::Duration::from_secs_f64(s))
+        }
+        Some(_) => err(format!("http.{name} must be between 0.1 and 3600 seconds")),
+    };
+    let limits = crate::http::HttpLimits {
+        header_read_timeout: secs(
+            "header_read_timeout_seconds",
+            raw.header_read_timeout_seconds,
+            d.header_read_timeout,
+        )?,
+        body_read_timeout: secs(
+            "body_read_timeout_seconds",
+            raw.body_read_timeout_seconds,
+            d.body_read_timeout,
+        )?,
+        keep_alive_idle_timeout: secs(
+            "keep_alive_idle_timeout_seconds",
+            raw.keep_alive_idle_timeout_seconds,
+            d.keep_alive_idle_timeout,
+        )?,
+        max_connections: match raw.max_connections {
+            None => d.max_connections,
+            Some(n) if (1..=1_000_000).contains(&n) => n,
+            Some(_) => return err("http.max_connections must be between 1 and 1000000"),
+        },
+        shutdown_deadline: secs(
+            "shutdown_deadline_seconds",
+            raw.shutdown_deadline_seconds,
+            d.shutdown_deadline,
+        )?,
+        max_drain_bytes: match raw.max_drain_bytes {
+            None => d.max_drain_bytes,
+            Some(n) if n <= 1 << 30 => n,
+            Some(_) => return err("http.max_drain_bytes must be at most 1 GiB"),
+        },
+    };
+    let trusted = match raw.trusted_proxy_header {
+        None => None,
+        Some(h) if axum::http::HeaderName::from_bytes(h.as_bytes()).is_ok() => Some(h),
+        Some(h) => {
+            return err(format!(
+                "http.trusted_proxy_header `{h}` is not a header name"
+            ))
+        }
+    };
+    Ok((
+        limits,
+        raw.rejected_tokens_per_minute.unwrap_or(60),
+        trusted,
+    ))
 }
 
 fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, ConfigError> {
