@@ -507,9 +507,6 @@ fn check_ed25519(x: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Refuses an RSA modulus shorter than the table's minimum (`n` big-endian, leading zeros
-/// allowed).
-#[cfg(feature = "alg-rsa")]
 /// The shortest secret for an HMAC algorithm: its hash's length (RFC 7518 §3.2).
 fn hmac_min_len(alg: Algorithm) -> usize {
     match alg.spec().scheme {
@@ -518,6 +515,9 @@ fn hmac_min_len(alg: Algorithm) -> usize {
     }
 }
 
+/// Refuses an RSA modulus shorter than the table's minimum (`n` big-endian, leading zeros
+/// allowed).
+#[cfg(feature = "alg-rsa")]
 fn check_rsa_modulus(n: &[u8]) -> Result<(), Error> {
     // Counted in bits, not bytes: a 2041-bit modulus has 256 significant bytes too.
     let mut significant = n.iter().skip_while(|b| **b == 0);
