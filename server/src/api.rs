@@ -48,6 +48,8 @@ pub struct AppState {
     pub rejected: Option<RejectedLimiter>,
     /// The header a trusted proxy puts the client address in (`[http] trusted_proxy_header`).
     pub trusted_proxy_header: Option<String>,
+    /// Counters for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Counts rejected tokens per client address (GCRA, `governor`).
@@ -229,6 +231,8 @@ impl From<campaign_token_core::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status(), Json(json!({ "error": self.body() }))).into_response();
+        res.extensions_mut()
+            .insert(crate::metrics::ErrorCodeExt(self.code()));
         if matches!(self, ApiError::Unauthorized) {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -303,6 +307,11 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
         )
         .route("/api/campaigns/{id}/audit", get(fairness::audit))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            crate::metrics::track,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -381,6 +390,37 @@ async fn serve_dirs(dirs: Arc<Vec<PathBuf>>, req: Request) -> Response {
         }
     }
     (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// `GET /metrics`, operator: the Prometheus text exposition (`crate::metrics`).
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    operator(&state, &headers)?;
+    for c in state.campaigns.values() {
+        let stats = state
+            .store
+            .stats(Arc::clone(c))
+            .await
+            .map_err(|e| ApiError::internal("metrics", &e))?;
+        for p in &stats.prizes {
+            state.metrics.set_stock(&c.id, &p.id, p.remaining);
+        }
+    }
+    state.metrics.set_queue_depth(state.store.queue_depth());
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::internal("metrics", &e))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -564,6 +604,9 @@ async fn participate_from(
     };
     match state.store.participate(Arc::clone(&campaign), new).await {
         Ok(p) => {
+            state
+                .metrics
+                .participation(&campaign.id, p.outcome.as_str(), p.replayed);
             tracing::info!(
                 campaign = %campaign.id,
                 participation = %p.participation_id,

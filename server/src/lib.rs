@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod store;
 
 use std::collections::HashMap;
@@ -127,6 +128,7 @@ impl Server {
             limits: config.http.clone(),
             rejected,
             trusted_proxy_header: config.trusted_proxy_header.clone(),
+            metrics: Arc::new(metrics::Metrics::new()),
         });
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();

@@ -407,4 +407,8 @@ pub trait Store: Send + Sync {
     ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>>;
     /// Whether the database answers.
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>>;
+    /// Participations waiting to be written (the SQLite writer's queue; 0 where there is none).
+    fn queue_depth(&self) -> usize {
+        0
+    }
 }

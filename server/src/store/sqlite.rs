@@ -157,6 +157,10 @@ impl Store for SqliteStore {
         self.with(move |conn| stats(conn, &campaign.id))
     }
 
+    fn queue_depth(&self) -> usize {
+        self.writer.max_capacity() - self.writer.capacity()
+    }
+
     fn winners<'a>(
         &'a self,
         campaign: Arc<Campaign>,
