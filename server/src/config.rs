@@ -68,6 +68,16 @@ struct RawConfig {
     #[serde(default)]
     database_max_connections: Option<usize>,
     #[serde(default)]
+    database_tls: Option<String>,
+    #[serde(default)]
+    database_ca_file: Option<String>,
+    #[serde(default)]
+    database_connect_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    database_acquire_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    database_statement_timeout_seconds: Option<f64>,
+    #[serde(default)]
     operator_token_env: Option<String>,
     #[serde(default)]
     site: Option<RawSite>,
@@ -316,6 +326,8 @@ pub struct Config {
     pub database: Database,
     /// Largest PostgreSQL pool (default 16).
     pub database_max_connections: usize,
+    /// PostgreSQL connection options: pool size, TLS, timeouts.
+    pub pg: crate::store::pg_tls::PgOptions,
     /// The operator bearer token, read from the environment variable the file names.
     pub operator_token: Option<String>,
     /// The campaign site.
@@ -364,6 +376,7 @@ impl Config {
         if !(1..=1000).contains(&database_max_connections) {
             return err("database_max_connections must be between 1 and 1000");
         }
+        let pg = pg_options(&raw, database_max_connections, &resolve)?;
         let operator_token = match &raw.operator_token_env {
             None => None,
             Some(name) => match env(name) {
@@ -454,6 +467,7 @@ impl Config {
             listen,
             database,
             database_max_connections,
+            pg,
             operator_token,
             site,
             integrator,
@@ -463,6 +477,58 @@ impl Config {
             trusted_proxy_header,
         })
     }
+}
+
+/// The PostgreSQL connection options, each checked.
+fn pg_options(
+    raw: &RawConfig,
+    max_connections: usize,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<crate::store::pg_tls::PgOptions, ConfigError> {
+    use crate::store::pg_tls::{PgOptions, PgTls};
+    let d = PgOptions::default();
+    let secs = |name: &str, v: Option<f64>, default: std::time::Duration| match v {
+        None => Ok(default),
+        Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => {
+            Ok(std::time::Duration::from_secs_f64(s))
+        }
+        Some(_) => err(format!("{name} must be between 0.1 and 3600 seconds")),
+    };
+    let tls = match (raw.database_tls.as_deref(), &raw.database_ca_file) {
+        (None | Some("disable"), None) => PgTls::Disable,
+        (Some("require"), None) => PgTls::Require,
+        (Some("verify-full"), Some(ca)) => PgTls::VerifyFull(resolve(Path::new(ca))),
+        (Some("verify-full"), None) => {
+            return err("database_tls = \"verify-full\" needs database_ca_file (the CA's PEM)")
+        }
+        (None | Some("disable" | "require"), Some(_)) => {
+            return err("database_ca_file is only for database_tls = \"verify-full\"")
+        }
+        (Some(other), _) => {
+            return err(format!(
+                "database_tls `{other}`: use \"disable\", \"require\" or \"verify-full\""
+            ))
+        }
+    };
+    Ok(PgOptions {
+        max_connections,
+        tls,
+        connect_timeout: secs(
+            "database_connect_timeout_seconds",
+            raw.database_connect_timeout_seconds,
+            d.connect_timeout,
+        )?,
+        acquire_timeout: secs(
+            "database_acquire_timeout_seconds",
+            raw.database_acquire_timeout_seconds,
+            d.acquire_timeout,
+        )?,
+        statement_timeout: secs(
+            "database_statement_timeout_seconds",
+            raw.database_statement_timeout_seconds,
+            d.statement_timeout,
+        )?,
+    })
 }
 
 /// `[http]` with its defaults, each value checked.

@@ -94,9 +94,7 @@ pub struct Server {
 pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, store::StoreError> {
     Ok(match &config.database {
         Database::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
-        Database::Postgres(url) => {
-            Arc::new(PgStore::connect(url, config.database_max_connections)?)
-        }
+        Database::Postgres(url) => Arc::new(PgStore::connect(url, &config.pg)?),
     })
 }
 

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use crate::config::Campaign;
 
 mod migrations;
+pub mod pg_tls;
 pub mod postgres;
 mod rules;
 pub mod sqlite;
