@@ -12,6 +12,7 @@
 //                                          SQLite row, to show what the build profile costs)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { summary } from './stats.mjs';
@@ -39,6 +40,14 @@ async function waitHealthy(port, proc, log) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('server did not become healthy');
+}
+
+// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 async function run(storage, processes, concurrency, rep, server = args.server) {
@@ -78,11 +87,16 @@ quantity = ${PRIZES}
       servers.push({ port, proc, log, fh });
       await waitHealthy(port, proc, log);
     }
+    const cpuBefore = servers.map((sv) => cpuTicks(sv.proc.pid));
     const out = execFileSync(args.loadgen, ['--targets', servers.map((s) => `127.0.0.1:${s.port}`).join(','),
       '--path', `/api/campaigns/${id}/participations`, '--tokens', path.join(dir, 'tokens.txt'),
       '--concurrency', String(concurrency), '--max-requests', String(maxRequests), '--max-seconds', String(maxSeconds)],
     { env: { ...process.env, LOADGEN_THREADS: '1' } });
     const r = JSON.parse(out);
+    // Server CPU time (user + system, every process) per answered participation: comparable
+    // across machines and loads, unlike requests per second on shared cores.
+    const cpuSeconds = servers.reduce((a, sv, i) => a + (cpuTicks(sv.proc.pid) - cpuBefore[i]), 0) / CLK_TCK;
+    r.cpuUsPerParticipation = r.ok > 0 ? (cpuSeconds * 1e6) / r.ok : null;
     const stats = await (await fetch(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
       { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
     const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
@@ -121,12 +135,13 @@ for (const [storage, processes, clients, server] of plan) {
     const rs = [];
     for (let rep = 0; rep < reps; rep++) {
       const r = await run(storage, processes, concurrency, rep, server);
-      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
+      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
       rs.push(r);
     }
     runs.push({
       storage: (storage === 'sqlite' ? 'SQLite' : 'PostgreSQL') + (server ? ' (server at opt-level 3)' : ''), processes, concurrency,
       perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
+      cpuUsPerParticipation: summary(rs.map((r) => r.cpuUsPerParticipation).filter((x) => x != null)),
       responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),
       check: rs.map((r) => `${r.winners}/${r.prizes}${r.checkOk ? '' : ' FAILED'}`).join(', '), checkOk: rs.every((r) => r.checkOk),
       statuses: rs.map((r) => r.statuses), outcomes: rs.map((r) => r.outcomes),

@@ -37,7 +37,20 @@ export interface VerifyOptions {
   maxTokenBytes?: number;
   /** Seconds; default Date.now()/1000 (tests). */
   now?: number;
+  /**
+   * Who checks signatures. "auto" (default): WebCrypto, or the pure-Rust fallback module where
+   * WebCrypto is missing (plain http:) or lacks a configured key's algorithm. "webcrypto" or
+   * "pure-rust" force one.
+   */
+  backend?: Backend;
+  /** Where to load the module from (default: next to the JS). */
+  wasm?: string | URL | BufferSource | WebAssembly.Module;
+  /** Where to load the pure-Rust fallback module from, if needed (default: next to the JS). */
+  fallbackWasm?: string | URL | BufferSource | WebAssembly.Module;
 }
+
+/** The signature backend of a verifier or session. */
+export type Backend = "auto" | "webcrypto" | "pure-rust";
 
 export interface InitOptions extends VerifyOptions {
   /** Default "token"; read from query and fragment, then removed (history.replaceState). */
@@ -49,8 +62,6 @@ export interface InitOptions extends VerifyOptions {
   defaultPrizeLabel?: string;
   /** Participation URL, e.g. "/api/campaigns/demo/participations". */
   endpoint?: string;
-  /** Where to load the module from (default: next to the JS). */
-  wasm?: string | URL | BufferSource | WebAssembly.Module;
 }
 
 export interface SessionState {
@@ -67,6 +78,8 @@ export interface ParticipationResult {
 }
 
 export interface Session extends SessionState {
+  /** The backend that checks this session's signatures. */
+  readonly backend: Exclude<Backend, "auto">;
   /** Calls `listener` at once with the current state, then after every token; returns the unsubscribe function. */
   subscribe(listener: (state: SessionState) => void): () => void;
   /** Verifies, renders, notifies; resolves to the state after this token (never rejects on a bad token). */
@@ -83,6 +96,8 @@ export function init(options: InitOptions): Promise<Session>;
 export interface TokenVerifier {
   /** Rejects CampaignTokenError. */
   verify(token: string): Promise<VerifiedToken>;
+  /** The backend that checks its signatures. */
+  readonly backend: Exclude<Backend, "auto">;
 }
 
 /** Reads the options and imports the keys once; rejects CampaignTokenError (invalid_config, invalid_key). */

@@ -4,18 +4,37 @@
 // notifications to subscribers, and posts participations to the server. Verification (with the
 // platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
 // the page rendering all happen in Rust.
-import initWasm, { Session, Verifier, setErrorClass } from './campaign_token.js';
+import initWebCrypto, * as webCryptoGlue from './campaign_token.js';
 import { CampaignTokenError } from './errors.js';
 
 export { CampaignTokenError };
 
-let loading = null;
-let loaded = false;
+// Two builds of the same module, with the same API: the default one checks signatures with
+// the platform's WebCrypto; the fallback (`campaign_token_fallback*`, built with the crate's
+// `pure-rust` feature) checks them in pure Rust. The fallback is imported and downloaded only
+// where it is needed: no `crypto.subtle` (a page on plain http:), a configured key whose
+// algorithm this browser's WebCrypto lacks (Ed25519 in older browsers), or `backend:
+// "pure-rust"`. The URLs are literals so that bundlers see and copy both files.
+const modules = {
+  webcrypto: {
+    glue: async () => ({ ...webCryptoGlue, default: initWebCrypto }),
+    url: () => new URL('./campaign_token_bg.wasm', import.meta.url),
+    loading: null,
+  },
+  'pure-rust': {
+    glue: () => import('./campaign_token_fallback.js'),
+    url: () => new URL('./campaign_token_fallback_bg.wasm', import.meta.url),
+    loading: null,
+  },
+};
+const BACKENDS = ['auto', 'webcrypto', 'pure-rust'];
 
-/** Loads the wasm module once. `source` is a URL, bytes or a compiled module. */
-function load(source) {
-  loading ??= (async () => {
-    let input = source ?? new URL('./campaign_token_bg.wasm', import.meta.url);
+/** Loads one build once; resolves to its exports. `source` is a URL, bytes or a module. */
+function loadModule(name, source) {
+  const m = modules[name];
+  m.loading ??= (async () => {
+    const glue = await m.glue();
+    let input = source ?? m.url();
     // Node's fetch cannot read file: URLs; read the bytes instead. (The specifier is a
     // variable so that browser bundlers leave this branch alone.)
     const fileUrl = typeof input === 'string' ? urlOrNull(input) : input instanceof URL ? input : null;
@@ -25,14 +44,27 @@ function load(source) {
     }
     // With a URL, the glue uses WebAssembly.instantiateStreaming when the server sends
     // application/wasm, and falls back to bytes otherwise.
-    await initWasm({ module_or_path: input });
-    setErrorClass(CampaignTokenError);
-    loaded = true;
+    await glue.default({ module_or_path: input });
+    glue.setErrorClass(CampaignTokenError);
+    return glue;
   })().catch((err) => {
-    loading = null; // let a later call retry (e.g. after a network error)
+    m.loading = null; // let a later call retry (e.g. after a network error)
     throw err;
   });
-  return loading;
+  return m.loading;
+}
+
+/** The build that verifies for `options` (see `modules`), loaded. */
+async function moduleFor(options) {
+  const backend = options?.backend ?? 'auto';
+  if (!BACKENDS.includes(backend)) {
+    throw new CampaignTokenError(`backend must be one of ${BACKENDS.join(', ')}`, { code: 'invalid_config' });
+  }
+  const fallback = () => loadModule('pure-rust', options?.fallbackWasm);
+  if (backend === 'pure-rust' || (backend === 'auto' && !globalThis.crypto?.subtle)) return fallback();
+  const glue = await loadModule('webcrypto', options?.wasm);
+  if (backend === 'auto' && await glue.needsFallback(options)) return fallback();
+  return glue;
 }
 
 function urlOrNull(text) {
@@ -90,7 +122,8 @@ function optionsKey(value, open = new Set()) {
 function verifierFor(options) {
   const key = optionsKey(options);
   if (cached.key !== key) {
-    const verifier = Verifier.create(options); // rejects invalid_config / invalid_key
+    // rejects invalid_config / invalid_key
+    const verifier = moduleFor(options).then((glue) => glue.Verifier.create(options));
     const previous = cached;
     cached = { key, verifier };
     // A configuration that fails is not kept: the next call reports it again.
@@ -106,23 +139,24 @@ function verifierFor(options) {
  * CampaignTokenError (`invalid_config`, `invalid_key`).
  */
 export async function createVerifier(options) {
-  if (!loaded) await load(options?.wasm);
-  const verifier = await Verifier.create(options);
+  const glue = await moduleFor(options);
+  const verifier = await glue.Verifier.create(options);
   return Object.freeze({
     /** Resolves to the verified claims or rejects with a CampaignTokenError. */
     verify: (token) => verifier.verify(token),
+    /** The signature backend: "webcrypto", or "pure-rust" (the fallback module). */
+    backend: glue.backend(),
   });
 }
 
 /** Verifies `token`; resolves to the verified claims or rejects with a CampaignTokenError. */
 export async function verifyToken(token, options) {
-  if (!loaded) await load(options?.wasm);
   return (await verifierFor(options)).verify(token);
 }
 
 /** Starts the campaign page: URL token, postMessage tokens, page variables, participation. */
 export async function init(options) {
-  await load(options?.wasm);
+  const glue = await moduleFor(options);
   const listeners = new Set();
   const notify = (state) => {
     for (const listener of [...listeners]) {
@@ -136,12 +170,14 @@ export async function init(options) {
   };
   // Resolves once the URL's token (if any) is verified and shown; rejects invalid_config /
   // invalid_key.
-  const session = await Session.create(options, notify);
+  const session = await glue.Session.create(options, notify);
   const endpoint = options?.endpoint;
 
   return {
     get result() { return session.state.result; },
     get error() { return session.state.error; },
+    /** The signature backend: "webcrypto", or "pure-rust" (the fallback module). */
+    backend: glue.backend(),
     // Like a store: the listener hears the current state at once (so the URL's token, applied
     // before init resolved, is never missed), then every change.
     subscribe(listener) {

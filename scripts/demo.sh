@@ -108,7 +108,7 @@ EOF
   Operator:
     curl -H "Authorization: Bearer \$(cat target/demo/operator-token)" $CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/stats
     # after the end: draw with the value the configured public source (server/demo.toml) published
-    curl -X POST -H "Authorization: Bearer \$(cat target/demo/operator-token)" \\
+    curl -X POST -H "Authorization: Bearer \$(cat target/demo/operator-token)" -H "Content-Type: application/json" \\
       -d '{"by":"demo","publicValue":"<randomness of drand quicknet round 66884300>"}' \\
       $CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/draw
 

@@ -57,6 +57,23 @@ ensure_chromium() {
   export CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 }
 
+# The other two browser engines of the engine matrix (scripts/test-engines.sh), from Debian and
+# crates.io (their own download tools cannot reach the internet here): Firefox ESR with
+# geckodriver (built from crates.io), and WebKitGTK's WebKitWebDriver, which drives MiniBrowser.
+# WebKitGTK has no headless mode: Xvfb gives it a display.
+ensure_engines() {
+  ensure_apt firefox-esr firefox-esr
+  ensure_apt WebKitWebDriver webkit2gtk-driver
+  ensure_apt xvfb-run xvfb xauth
+  if ! command -v geckodriver >/dev/null 2>&1; then
+    log "building geckodriver from crates.io (its prebuilt downloads are not reachable)"
+    cargo install geckodriver --locked
+  fi
+  export GECKODRIVER=${GECKODRIVER:-$(command -v geckodriver)}
+  export WEBKITDRIVER=${WEBKITDRIVER:-$(command -v WebKitWebDriver)}
+  export FIREFOX=${FIREFOX:-$(command -v firefox-esr)}
+}
+
 # PostgreSQL server binaries (initdb, pg_ctl, postgres) from Debian.
 ensure_postgres() {
   local bin

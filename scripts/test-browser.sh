@@ -54,3 +54,6 @@ done
 log "end-to-end tests of the demo pages in Chromium ($CHROMIUM)"
 # One test file at a time: each launches a browser, and the machine's cores are shared.
 step node --test --test-concurrency=1 tests/e2e/
+
+log "the engine matrix: Firefox ESR and WebKitGTK beside Chromium (scripts/test-engines.sh)"
+step bash scripts/test-engines.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the browser module and the npm package:
 #   1. builds pkg/ (scripts/build-wasm.sh: release, wasm-opt) — the artefact tested below;
-#   2. the web layer's wasm-bindgen tests in headless Chromium (src/tests.rs);
+#   2. the web layer's wasm-bindgen tests in headless Chromium (src/tests.rs), with each
+#      signature backend (WebCrypto, and the pure-Rust fallback);
 #   3. the package in Node against pkg/ (tests/node/*.test.mjs), including a brand's own
 #      ES256-only build with an embedded key (built into $TARGET_DIR/pkg-embedded);
 #   4. the TypeScript declarations (tsc against tests/types/example.ts).
@@ -23,6 +24,11 @@ log "web layer in headless Chromium (wasm-bindgen-test, webdriver.json)"
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown --lib
+
+log "the same web layer with the pure-Rust fallback backend (--features pure-rust)"
+CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown --lib --features pure-rust
 
 log "a brand's module: ES256 only, key embedded at build time"
 keys=$(mktemp -d "${TMPDIR:-/tmp}/campaign-token-keys.XXXXXX")

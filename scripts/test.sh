@@ -16,12 +16,16 @@ log "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --lib --features pure-rust --quiet -- -D warnings
 
 # A throwaway PostgreSQL cluster for the server's tests, stopped on exit.
 . "$ROOT/scripts/pg.sh"
 pg_start
-trap pg_stop EXIT
+# And one that accepts TLS connections only (self-signed CA), for database_tls.
+pg_tls_start
+trap 'pg_stop; pg_tls_stop' EXIT
 export CAMPAIGN_TOKEN_TEST_PG="$PG_URL" CAMPAIGN_TOKEN_REQUIRE_PG=1
+export CAMPAIGN_TOKEN_TEST_PG_TLS="$PG_TLS_URL" CAMPAIGN_TOKEN_TEST_PG_TLS_CA="$PG_TLS_CA"
 
 log "native tests (core, token tool, server on SQLite and PostgreSQL)"
 cargo test --workspace --all-features

@@ -78,19 +78,24 @@ impl KeyCache {
     /// A key of an algorithm this browser lacks (Ed25519 in older browsers) is not an error
     /// here: a key set may hold one beside the key actually used; its tokens are
     /// `unsupported_algorithm` when they come.
-    pub(crate) async fn import_all(&self, verifier: &Verifier) -> Result<(), Error> {
+    ///
+    /// Answers whether some key's algorithm is one this browser's WebCrypto lacks: the JS
+    /// entry then uses the pure-Rust fallback module instead (`crypto_pure.rs`).
+    pub(crate) async fn import_all(&self, verifier: &Verifier) -> Result<bool, Error> {
         let probes: Vec<_> = verifier
             .keys()
             .iter()
             .filter_map(|key| Some((key, key.probe_algorithm()?)))
             .collect();
+        let mut lacking = false;
         for (key, alg) in probes {
             match self.key(key, alg).await {
                 Err(e) if e.code() == ErrorCode::InvalidKey => return Err(e),
+                Err(e) if e.code() == ErrorCode::UnsupportedAlgorithm => lacking = true,
                 _ => {}
             }
         }
-        Ok(())
+        Ok(lacking)
     }
 }
 
@@ -106,6 +111,9 @@ pub(crate) async fn verify(
     let valid = check(&key, pending.signing_input(), pending.signature()).await;
     pending.finish(valid, now)
 }
+
+/// The backend's name, as `backend` on verifiers and sessions.
+pub(crate) const BACKEND: &str = "webcrypto";
 
 thread_local! {
     static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
@@ -218,7 +226,7 @@ fn refused(e: &JsValue) -> Error {
     let name = Reflect::get(e, &JsValue::from_str("name"))
         .ok()
         .and_then(|n| n.as_string());
-    if name.as_deref() == Some("NotSupportedError") {
+    if name.is_some_and(|n| n == "NotSupportedError") {
         Error::new(
             ErrorCode::UnsupportedAlgorithm,
             "this browser's WebCrypto does not support the key's algorithm",

@@ -20,6 +20,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The signature backend: WebCrypto by default; pure Rust (jwt-simple, the core's native backend)
+// in the fallback module built with `--features pure-rust` (scripts/build-wasm.sh).
+#[cfg_attr(feature = "pure-rust", path = "crypto_pure.rs")]
 mod crypto;
 mod dom;
 mod errors;
@@ -53,6 +56,8 @@ pub(crate) struct Checker {
     verifier: campaign_token_core::Verifier,
     keys: crypto::KeyCache,
     now: Option<u64>,
+    /// Some key's algorithm is one this browser's WebCrypto lacks.
+    lacking: bool,
 }
 
 impl Checker {
@@ -60,12 +65,13 @@ impl Checker {
     /// `invalid_key`).
     pub(crate) async fn new(options: &JsValue) -> Result<Checker, Error> {
         let o = options::Verify::read(options)?;
-        let checker = Checker {
+        let mut checker = Checker {
             verifier: o.verifier,
             keys: crypto::KeyCache::default(),
             now: o.now,
+            lacking: false,
         };
-        checker.keys.import_all(&checker.verifier).await?;
+        checker.lacking = checker.keys.import_all(&checker.verifier).await?;
         Ok(checker)
     }
 
@@ -115,6 +121,21 @@ impl JsVerifier {
 }
 
 /// Seconds since the epoch from the browser's (or Node's) clock.
+/// Whether this module's backend cannot verify for `options` and the pure-Rust fallback module
+/// must: some configured key's algorithm is one this browser's WebCrypto lacks. Options or keys
+/// that are refused answer `false`: the module reports them itself. The JS entry asks before
+/// it creates a verifier or a session (js/index.js).
+#[wasm_bindgen(js_name = needsFallback)]
+pub async fn needs_fallback(options: JsValue) -> bool {
+    Checker::new(&options).await.is_ok_and(|c| c.lacking)
+}
+
+/// The signature backend of this module: `"webcrypto"`, or `"pure-rust"` in the fallback.
+#[wasm_bindgen(js_name = backend)]
+pub fn backend() -> String {
+    crypto::BACKEND.to_owned()
+}
+
 pub(crate) fn now_secs() -> u64 {
     let ms = js_sys::Date::now();
     if ms.is_finite() && ms > 0.0 {

@@ -198,8 +198,7 @@ impl Inner {
             || Reflect::get(&data, &JsValue::from_str("type"))
                 .ok()
                 .and_then(|t| t.as_string())
-                .as_deref()
-                != Some(MESSAGE_TYPE)
+                .is_none_or(|t| t != MESSAGE_TYPE)
         {
             return;
         }

@@ -18,7 +18,8 @@ use std::sync::OnceLock;
 
 use campaign_token_core::mint::{self, sign_compact, SigningKey, TokenClaims};
 use campaign_token_core::{
-    base64url_encode as b64, Algorithm, Eligibility, ErrorCode, KeySet, Policy, Verified, Verifier,
+    base64url_encode as b64, Algorithm, Backend, Eligibility, ErrorCode, KeySet, Policy, Verified,
+    Verifier,
 };
 use serde_json::{json, Value};
 
@@ -152,9 +153,32 @@ fn decode(segment: &str) -> Vec<u8> {
     Base64UrlSafeNoPadding::decode_to_vec(segment, None).unwrap()
 }
 
+/// `Verifier::verify`, after checking that every native signature backend of the build
+/// (`Backend::ALL`: RustCrypto, and AWS-LC, the server's) gives the same answer: the whole
+/// corpus runs against each.
+fn verify_everywhere(
+    v: &Verifier,
+    token: &str,
+    now: u64,
+) -> Result<Verified, campaign_token_core::Error> {
+    let answer = v.verify(token, now);
+    let seen = |r: &Result<Verified, campaign_token_core::Error>| {
+        r.as_ref().map_err(|e| (e.code(), e.claim_name())).cloned()
+    };
+    for &backend in Backend::ALL {
+        assert_eq!(
+            seen(&v.verify_with(token, now, backend)),
+            seen(&answer),
+            "the {} backend disagrees on {token}",
+            backend.name()
+        );
+    }
+    answer
+}
+
 /// The error code and claim name of a rejection; fails the test if the token is accepted.
 fn rejection(v: &Verifier, token: &str, now: u64) -> (ErrorCode, Option<&'static str>) {
-    match v.verify(token, now) {
+    match verify_everywhere(v, token, now) {
         Ok(ok) => panic!("accepted a hostile token: {ok:?}"),
         // Leaked (tests only) to compare with string literals.
         Err(e) => (
@@ -166,8 +190,7 @@ fn rejection(v: &Verifier, token: &str, now: u64) -> (ErrorCode, Option<&'static
 }
 
 fn accepted(v: &Verifier, token: &str, now: u64) -> Verified {
-    v.verify(token, now)
-        .unwrap_or_else(|e| panic!("rejected a valid token: {e}"))
+    verify_everywhere(v, token, now).unwrap_or_else(|e| panic!("rejected a valid token: {e}"))
 }
 
 fn key_error(result: Result<KeySet, campaign_token_core::Error>) -> ErrorCode {

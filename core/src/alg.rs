@@ -128,9 +128,9 @@ pub struct FamilySpec {
     /// 0 for families without coordinates.
     pub coordinate_len: usize,
     /// The shortest key accepted, in bytes, where keys vary in size: an RSA modulus of 2048
-    /// bits (NIST SP 800-131A; also what `jose` enforces), an HMAC secret of 32 bytes (RFC
-    /// 7518 §3.2: at least the hash size, here HS256's for all three). 0 where the curve fixes
-    /// the size.
+    /// bits (NIST SP 800-131A; also what `jose` enforces; counted in bits), an HMAC secret of
+    /// 32 bytes (RFC 7518 §3.2: at least the hash size — HS256's here; HS384 and HS512 need
+    /// 48 and 64, checked per algorithm). 0 where the curve fixes the size.
     pub min_key_len: usize,
     /// The named curve's OID in an EC SubjectPublicKeyInfo.
     pub spki_curve: Option<&'static str>,
@@ -161,6 +161,9 @@ impl Algorithm {
     pub(crate) const HMAC: [Algorithm; 3] = [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512];
 
     /// The table: what each algorithm is.
+    // One copy in the module: the browser glue calls it from another crate, and an inlined copy
+    // there would carry its own copy of the table's strings.
+    #[inline(never)]
     pub const fn spec(self) -> AlgSpec {
         use Family::*;
         use Hash::*;

@@ -23,6 +23,9 @@
 
 use serde_json::Value;
 
+#[cfg(feature = "aws-lc")]
+mod aws_lc;
+mod curve;
 #[cfg(feature = "native-crypto")]
 mod native;
 mod public;
@@ -57,11 +60,16 @@ struct Key {
     kid: Option<String>,
     pinned: Option<Algorithm>,
     family: Family,
+    /// The length of an HMAC secret (0 for public keys).
+    secret_len: usize,
     /// What WebCrypto imports and the native key is built from; `None` for an HMAC secret,
     /// which has no public form.
     import: Option<WebCryptoImport>,
     #[cfg(feature = "native-crypto")]
     native: native::Material,
+    /// The same key for AWS-LC (feature `aws-lc`, the server's backend).
+    #[cfg(feature = "aws-lc")]
+    aws: aws_lc::AwsKey,
 }
 
 impl Key {
@@ -77,14 +85,52 @@ impl Key {
             kid,
             pinned,
             family,
+            secret_len: 0,
             #[cfg(feature = "native-crypto")]
             native: native::Material::from_import(family, &import)?,
+            #[cfg(feature = "aws-lc")]
+            aws: aws_lc::AwsKey::from_import(family, Some(&import))?,
             import: Some(import),
         })
     }
 
     fn accepts(&self, alg: Algorithm) -> bool {
-        self.family.accepts(alg) && self.pinned.is_none_or(|p| p == alg)
+        self.family.accepts(alg)
+            && self.pinned.is_none_or(|p| p == alg)
+            // An unpinned secret serves the HMAC algorithms its length is enough for.
+            && (!alg.is_hmac() || self.secret_len >= hmac_min_len(alg))
+    }
+}
+
+/// A native signature backend ([`PublicKey::verify_with`], [`crate::Verifier::verify_with`]).
+#[cfg(feature = "native-crypto")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Pure Rust: jwt-simple's key types, RustCrypto, superboring (feature `native-crypto`).
+    /// The token tool's and the browser fallback module's.
+    RustCrypto,
+    /// AWS-LC through aws-lc-rs (feature `aws-lc`): the allocation server's, several times
+    /// faster (docs/benchmarks.md).
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
+}
+
+#[cfg(feature = "native-crypto")]
+impl Backend {
+    /// Every backend in this build.
+    pub const ALL: &'static [Backend] = &[
+        Backend::RustCrypto,
+        #[cfg(feature = "aws-lc")]
+        Backend::AwsLc,
+    ];
+
+    /// Its name in logs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::RustCrypto => "rustcrypto",
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => "aws-lc-rs",
+        }
     }
 }
 
@@ -215,7 +261,13 @@ impl KeySet {
     ) -> Result<(), Error> {
         if secret.len() < Family::Hmac.spec().min_key_len {
             return Err(Error::invalid_key(
-                "an HMAC secret must be at least 32 bytes",
+                "an HMAC secret must be at least 32 bytes (HS256), 48 (HS384) or 64 (HS512)",
+            ));
+        }
+        if alg.is_some_and(|a| secret.len() < hmac_min_len(a)) {
+            return Err(Error::invalid_key(
+                "an HMAC secret must be at least as long as its hash: 32 bytes for HS256, 48 \
+                 for HS384, 64 for HS512 (RFC 7518 §3.2)",
             ));
         }
         if alg.is_some_and(|a| !a.is_hmac()) {
@@ -228,7 +280,10 @@ impl KeySet {
             pinned: alg,
             family: Family::Hmac,
             import: None,
+            secret_len: secret.len(),
             native: native::Material::hmac(secret),
+            #[cfg(feature = "aws-lc")]
+            aws: aws_lc::AwsKey::None,
         })
     }
 
@@ -351,6 +406,31 @@ impl<'a> PublicKey<'a> {
             && self.key.native.verify(alg, signing_input, signature)
     }
 
+    /// Checks a signature like [`PublicKey::verify`], with the backend `backend`. HMAC
+    /// secrets are always checked by the native backend.
+    #[cfg(feature = "native-crypto")]
+    pub fn verify_with(
+        &self,
+        backend: Backend,
+        alg: Algorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        match backend {
+            Backend::RustCrypto => self.verify(alg, signing_input, signature),
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => {
+                alg.signature_len().is_none_or(|len| len == signature.len())
+                    && self.key.accepts(alg)
+                    && self
+                        .key
+                        .aws
+                        .verify(alg, signing_input, signature)
+                        .unwrap_or_else(|| self.key.native.verify(alg, signing_input, signature))
+            }
+        }
+    }
+
     /// What WebCrypto imports (`crypto.subtle.importKey`) for this key, in every build (the
     /// native backend's key is made from it). `None` for an HMAC secret, never handed out.
     pub fn webcrypto_import(&self) -> Option<&'a WebCryptoImport> {
@@ -427,12 +507,25 @@ fn check_ed25519(x: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The shortest secret for an HMAC algorithm: its hash's length (RFC 7518 §3.2).
+fn hmac_min_len(alg: Algorithm) -> usize {
+    match alg.spec().scheme {
+        crate::alg::Scheme::Hmac(hash) => hash.len(),
+        _ => 0,
+    }
+}
+
 /// Refuses an RSA modulus shorter than the table's minimum (`n` big-endian, leading zeros
 /// allowed).
 #[cfg(feature = "alg-rsa")]
 fn check_rsa_modulus(n: &[u8]) -> Result<(), Error> {
-    let significant = n.iter().skip_while(|b| **b == 0).count();
-    if significant < Family::Rsa.spec().min_key_len {
+    // Counted in bits, not bytes: a 2041-bit modulus has 256 significant bytes too.
+    let mut significant = n.iter().skip_while(|b| **b == 0);
+    let bits = match significant.next() {
+        Some(first) => (significant.count() + 1) * 8 - first.leading_zeros() as usize,
+        None => 0,
+    };
+    if bits < Family::Rsa.spec().min_key_len * 8 {
         return Err(Error::invalid_key(
             "RSA keys must have a modulus of at least 2048 bits",
         ));
@@ -542,7 +635,7 @@ fn bad_ec_point() -> Error {
 /// long as the table says.
 fn ec_point(family: Family, x: &[u8], y: &[u8]) -> Result<Vec<u8>, Error> {
     let len = family.spec().coordinate_len;
-    if x.len() != len || y.len() != len {
+    if x.len() != len || y.len() != len || !curve::is_on_curve(family, x, y) {
         return Err(bad_ec_point());
     }
     let mut point = Vec::with_capacity(1 + 2 * len);

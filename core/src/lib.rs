@@ -46,6 +46,8 @@ pub use b64::encode as base64url_encode;
 pub use claims::{Limit, MAX_LIMIT_NB, MAX_MEMBERS, MAX_NAME_BYTES, MAX_VALUE_CHARS};
 pub use eligibility::Eligibility;
 pub use error::{Error, ErrorCode};
+#[cfg(feature = "native-crypto")]
+pub use keys::Backend;
 pub use keys::{KeySet, PublicKey, WebCryptoImport};
 pub use policy::Policy;
 pub use verify::{inspect, PendingCheck, Unverified, Verified, Verifier};

@@ -63,6 +63,23 @@ pub struct Verified {
     pub alg: Algorithm,
     /// The `kid` of the token's header, if any.
     pub kid: Option<String>,
+    /// The token's identity for replays ([`Verified::replay_id`]).
+    #[cfg(feature = "replay-id")]
+    #[serde(skip)]
+    replay_id: [u8; 32],
+}
+
+impl Verified {
+    /// The token's identity for replay detection: SHA-256 of its signing input (the
+    /// base64url header and payload, as signed). Every spelling of a token that still verifies
+    /// has the same one: the ECDSA twin (r, n − s) of a signature, or any other re-encoding of
+    /// the signature, changes nothing signed, and the header and payload cannot be re-encoded
+    /// (one canonical base64url spelling, `Verifier::begin`) without a new signature. Two
+    /// spellings of one token are one participation.
+    #[cfg(feature = "replay-id")]
+    pub fn replay_id(&self) -> &[u8; 32] {
+        &self.replay_id
+    }
 }
 
 impl Verified {
@@ -113,8 +130,21 @@ impl Verifier {
     /// browser glue runs the same two phases around `crypto.subtle.verify` itself.
     #[cfg(feature = "native-crypto")]
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
+        self.verify_with(token, now, crate::keys::Backend::RustCrypto)
+    }
+
+    /// [`Verifier::verify`] with the native signature backend `backend` (the server uses
+    /// AWS-LC, feature `aws-lc`).
+    #[cfg(feature = "native-crypto")]
+    pub fn verify_with(
+        &self,
+        token: &str,
+        now: u64,
+        backend: crate::keys::Backend,
+    ) -> Result<Verified, Error> {
         let pending = self.begin(token)?;
-        let valid = pending.key().verify(
+        let valid = pending.key().verify_with(
+            backend,
             pending.algorithm(),
             pending.signing_input(),
             pending.signature(),
@@ -152,6 +182,12 @@ impl Verifier {
         {
             return Err(bad_signature());
         }
+        // Ed25519's S must be reduced modulo the group order (RFC 8032 §5.1.7): BoringSSL, NSS
+        // and RustCrypto refuse S + L, WebKit's libgcrypt accepts it, which would make a second
+        // valid spelling of the same token. Decided here, for every backend.
+        if header.alg == Algorithm::EdDsa && !ed25519_s_is_reduced(&compact.signature) {
+            return Err(bad_signature());
+        }
         Ok(PendingCheck {
             policy: &self.policy,
             key,
@@ -162,6 +198,26 @@ impl Verifier {
             kid: header.kid,
         })
     }
+}
+
+/// Ed25519's group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+const ED25519_L: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+];
+
+/// Whether the S half of a 64-byte Ed25519 signature (`R || S`, S little-endian) is below L.
+fn ed25519_s_is_reduced(signature: &[u8]) -> bool {
+    let Some(s) = signature.get(32..64) else {
+        return false;
+    };
+    // Compare from the most significant byte down; the first difference decides.
+    for (a, l) in s.iter().rev().zip(ED25519_L.iter().rev()) {
+        if a != l {
+            return a < l;
+        }
+    }
+    false // S == L
 }
 
 fn bad_signature() -> Error {
@@ -192,21 +248,25 @@ impl core::fmt::Debug for PendingCheck<'_, '_> {
 
 impl<'v, 't> PendingCheck<'v, 't> {
     /// The token's algorithm, which the selected key accepts.
+    #[inline]
     pub fn algorithm(&self) -> Algorithm {
         self.alg
     }
 
     /// The trusted key that must check the signature.
+    #[inline]
     pub fn key(&self) -> PublicKey<'v> {
         self.key
     }
 
     /// `header.payload`: the bytes the signature covers.
+    #[inline]
     pub fn signing_input(&self) -> &'t [u8] {
         self.signing_input.as_bytes()
     }
 
     /// The decoded signature (of the length its algorithm requires).
+    #[inline]
     pub fn signature(&self) -> &[u8] {
         &self.signature
     }
@@ -238,6 +298,11 @@ impl<'v, 't> PendingCheck<'v, 't> {
             custom: claims.custom,
             alg: self.alg,
             kid: self.kid,
+            #[cfg(feature = "replay-id")]
+            replay_id: {
+                use sha2::Digest as _;
+                sha2::Sha256::digest(self.signing_input.as_bytes()).into()
+            },
         })
     }
 }
@@ -317,4 +382,32 @@ pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ed25519_s_is_reduced, ED25519_L};
+
+    /// `R || S` with R zero and S the little-endian number `s`.
+    fn signature(s: [u8; 32]) -> Vec<u8> {
+        let mut sig = vec![0; 32];
+        sig.extend_from_slice(&s);
+        sig
+    }
+
+    #[test]
+    fn ed25519_s_must_be_below_the_group_order() {
+        let mut below = ED25519_L;
+        below[0] -= 1;
+        let mut above = ED25519_L;
+        above[0] += 1;
+        let mut high = [0; 32];
+        high[31] = 0x20; // 2^253 > L
+        assert!(ed25519_s_is_reduced(&signature([0; 32])));
+        assert!(ed25519_s_is_reduced(&signature(below)));
+        assert!(!ed25519_s_is_reduced(&signature(ED25519_L)));
+        assert!(!ed25519_s_is_reduced(&signature(above)));
+        assert!(!ed25519_s_is_reduced(&signature(high)));
+        assert!(!ed25519_s_is_reduced(&[0; 40]), "too short");
+    }
 }

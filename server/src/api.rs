@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use campaign_token_core::ErrorCode;
+use campaign_token_core::{Backend, ErrorCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -42,7 +42,18 @@ pub struct AppState {
     pub operator_token: Option<String>,
     /// Time source.
     pub clock: Clock,
+    /// HTTP limits (body read timeout, how much of an oversized body to drain).
+    pub limits: crate::http::HttpLimits,
+    /// Per-address limit on rejected tokens, if enabled.
+    pub rejected: Option<RejectedLimiter>,
+    /// The header a trusted proxy puts the client address in (`[http] trusted_proxy_header`).
+    pub trusted_proxy_header: Option<String>,
+    /// Counters for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
+
+/// Counts rejected tokens per client address (GCRA, `governor`).
+pub type RejectedLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
 /// Every error answer of the API, rendered as `{"error": {"code", "message", "claim"?}}`.
 ///
@@ -57,6 +68,12 @@ pub enum ApiError {
     UnknownCampaign,
     /// `413 body_too_large`: the body exceeds [`MAX_BODY_BYTES`].
     BodyTooLarge,
+    /// `415 unsupported_media_type`: a POST body not declared `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// `408 request_timeout`: the body did not arrive within `[http] body_read_timeout_seconds`.
+    RequestTimeout,
+    /// `429 rate_limited`: this address sent too many rejected tokens; retry after the seconds.
+    RateLimited(u64),
     /// `400 bad_request`: the body is not what the endpoint reads; the message says why.
     BadRequest(std::borrow::Cow<'static, str>),
     /// `401`/`403` with the core's code: the token was rejected (`wrong_campaign` is 403,
@@ -105,6 +122,9 @@ impl ApiError {
         match self {
             ApiError::NotFound | ApiError::UnknownCampaign => StatusCode::NOT_FOUND,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Token(e) if e.code() == ErrorCode::WrongCampaign => StatusCode::FORBIDDEN,
             ApiError::Token(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -128,6 +148,9 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::UnknownCampaign => "unknown_campaign",
             ApiError::BodyTooLarge => "body_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Token(e) => e.code().as_str(),
             ApiError::CampaignNotStarted => "campaign_not_started",
@@ -151,6 +174,13 @@ impl ApiError {
             ApiError::NotFound => "no such resource",
             ApiError::UnknownCampaign => "no campaign with this id runs here",
             ApiError::BodyTooLarge => "the request body is larger than 16 KiB",
+            ApiError::UnsupportedMediaType => {
+                "the request body must be JSON, sent with `Content-Type: application/json`"
+            }
+            ApiError::RequestTimeout => "the request body did not arrive in time",
+            ApiError::RateLimited(_) => {
+                "too many rejected tokens from this address: retry later (see Retry-After)"
+            }
             ApiError::BadRequest(m) => m,
             ApiError::Token(e) => e.message(),
             ApiError::CampaignNotStarted => "the campaign has not started yet",
@@ -201,9 +231,15 @@ impl From<campaign_token_core::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status(), Json(json!({ "error": self.body() }))).into_response();
+        res.extensions_mut()
+            .insert(crate::metrics::ErrorCodeExt(self.code()));
         if matches!(self, ApiError::Unauthorized) {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::RateLimited(secs) = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         res
     }
@@ -271,6 +307,11 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
         )
         .route("/api/campaigns/{id}/audit", get(fairness::audit))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            crate::metrics::track,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -351,6 +392,37 @@ async fn serve_dirs(dirs: Arc<Vec<PathBuf>>, req: Request) -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
+/// `GET /metrics`, operator: the Prometheus text exposition (`crate::metrics`).
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    operator(&state, &headers)?;
+    for c in state.campaigns.values() {
+        let stats = state
+            .store
+            .stats(Arc::clone(c))
+            .await
+            .map_err(|e| ApiError::internal("metrics", &e))?;
+        for p in &stats.prizes {
+            state.metrics.set_stock(&c.id, &p.id, p.remaining);
+        }
+    }
+    state.metrics.set_queue_depth(state.store.queue_depth());
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::internal("metrics", &e))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     match state.store.ping().await {
         Ok(()) => Json(json!({"status": "ok"})).into_response(),
@@ -367,34 +439,129 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Reads a body of at most [`MAX_BODY_BYTES`].
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+async fn read_body(
+    limits: &crate::http::HttpLimits,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt as _;
+    // Every POST body is JSON and must say so: a form or text/plain post (what a cross-site
+    // <form> can send without a preflight) is refused before it is read.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    // Too large to drain: answer at once (the client may see a reset instead of the 413).
+    if declared.is_some_and(|n| n > limits.max_drain_bytes as u64) {
         return Err(ApiError::BodyTooLarge);
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge)
+    // The whole body within the body read timeout: one byte a second never holds a request.
+    let deadline = tokio::time::Instant::now() + limits.body_read_timeout;
+    let mut body = body;
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    let mut too_large = declared.is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(ApiError::RequestTimeout),
+            Ok(None) => break,
+            Ok(Some(Err(_))) if too_large => return Err(ApiError::BodyTooLarge),
+            Ok(Some(Err(_))) => {
+                return Err(ApiError::bad_request("the request body could not be read"))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > MAX_BODY_BYTES {
+            too_large = true;
+        }
+        if too_large {
+            // Read and discard an oversized body (up to a bound) before answering 413, so a
+            // client that keeps writing reads the answer instead of a connection reset.
+            if total > limits.max_drain_bytes {
+                return Err(ApiError::BodyTooLarge);
+            }
+            continue;
+        }
+        kept.extend_from_slice(&data);
+    }
+    if too_large {
+        return Err(ApiError::BodyTooLarge);
+    }
+    Ok(Bytes::from(kept))
 }
 
 async fn participate(
     State(state): State<Arc<AppState>>,
     CampaignPath(campaign): CampaignPath,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&headers, body).await?;
+    let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(p))| p);
+    participate_from(&state, campaign, peer, &headers, body)
+        .await
+        .map_err(|e| rate_limit_rejection(&state, e, peer, &headers))
+}
+
+/// A token rejection counts against its client address; past the `[http]
+/// rejected_tokens_per_minute` allowance the answer becomes `429 rate_limited` (with
+/// `Retry-After`) instead of the verdict. Only rejections count: a valid token from the same
+/// address is answered as usual.
+fn rate_limit_rejection(
+    state: &AppState,
+    e: ApiError,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> ApiError {
+    let (ApiError::Token(_), Some(limiter)) = (&e, &state.rejected) else {
+        return e;
+    };
+    let Some(ip) = crate::http::client_ip(headers, peer, state.trusted_proxy_header.as_deref())
+    else {
+        return e;
+    };
+    match limiter.check_key(&ip) {
+        Ok(()) => e,
+        Err(not_until) => {
+            use governor::clock::Clock as _;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            if limiter.len() > 100_000 {
+                limiter.retain_recent();
+            }
+            ApiError::RateLimited(wait.as_secs().saturating_add(1))
+        }
+    }
+}
+
+async fn participate_from(
+    state: &AppState,
+    campaign: Arc<Campaign>,
+    _peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(&state.limits, headers, body).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
         ApiError::bad_request("the body must be JSON: {\"token\": \"…\", \"answers\": …}")
     })?;
     let Value::Object(mut obj) = value else {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     };
+    // Absent: `no_token` (401) from the core. Present, it must be a string (null included).
     let token = match obj.remove("token") {
-        None | Some(Value::Null) => String::new(),
+        None => String::new(),
         Some(Value::String(t)) => t,
         Some(_) => return Err(ApiError::bad_request("`token` must be a string")),
     };
@@ -403,19 +570,32 @@ async fn participate(
         Some(v) => Some(v.to_string()),
     };
     let now = state.clock.now();
-    let verified = campaign
-        .verifier
-        .verify(&token, u64::try_from(now).unwrap_or(0))?;
+    // AWS-LC checks the signature (core's `Backend::AwsLc`): the server verifies every
+    // participation, and its throughput follows its signature backend (docs/benchmarks.md).
+    let verified =
+        campaign
+            .verifier
+            .verify_with(&token, u64::try_from(now).unwrap_or(0), Backend::AwsLc)?;
+    // Replays are keyed on the verified token's identity (SHA-256 of its signing input),
+    // not on its text: the ECDSA twin of a signature, or any spelling that still verifies, is
+    // the same participation.
+    let replay_key = hex(verified.replay_id());
     if now < campaign.start {
         return Err(ApiError::CampaignNotStarted);
     }
     if now >= campaign.end {
-        return Err(ApiError::CampaignEnded);
+        // A visitor checking their result after the end gets their participation back; a
+        // token never recorded is refused.
+        return match state.store.replay(Arc::clone(&campaign), replay_key).await {
+            Ok(Some(p)) => Ok(Json(p).into_response()),
+            Ok(None) => Err(ApiError::CampaignEnded),
+            Err(e) => Err(ApiError::internal("replay lookup", &e)),
+        };
     }
     let pid = random_id().map_err(|e| ApiError::internal("random id", &e))?;
     let new = NewParticipation {
         id: pid,
-        token_hash: hex(&Sha256::digest(token.as_bytes())),
+        token_hash: replay_key,
         sub: verified.sub,
         eligibility: verified.eligibility,
         token_label: verified.prize_label,
@@ -424,6 +604,9 @@ async fn participate(
     };
     match state.store.participate(Arc::clone(&campaign), new).await {
         Ok(p) => {
+            state
+                .metrics
+                .participation(&campaign.id, p.outcome.as_str(), p.replayed);
             tracing::info!(
                 campaign = %campaign.id,
                 participation = %p.participation_id,
@@ -547,6 +730,9 @@ mod tests {
             ApiError::NotFound,
             ApiError::UnknownCampaign,
             ApiError::BodyTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::RequestTimeout,
+            ApiError::RateLimited(1),
             ApiError::bad_request("the body must be a JSON object"),
             ApiError::CampaignNotStarted,
             ApiError::CampaignEnded,
@@ -566,6 +752,9 @@ mod tests {
                 ApiError::NotFound
                 | ApiError::UnknownCampaign
                 | ApiError::BodyTooLarge
+                | ApiError::UnsupportedMediaType
+                | ApiError::RequestTimeout
+                | ApiError::RateLimited(_)
                 | ApiError::BadRequest(_)
                 | ApiError::CampaignNotStarted
                 | ApiError::CampaignEnded

@@ -68,13 +68,39 @@ struct RawConfig {
     #[serde(default)]
     database_max_connections: Option<usize>,
     #[serde(default)]
+    database_tls: Option<String>,
+    #[serde(default)]
+    database_ca_file: Option<String>,
+    #[serde(default)]
+    database_connect_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    database_acquire_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    database_statement_timeout_seconds: Option<f64>,
+    #[serde(default)]
     operator_token_env: Option<String>,
     #[serde(default)]
     site: Option<RawSite>,
     #[serde(default)]
     integrator: Option<RawIntegrator>,
+    #[serde(default)]
+    http: Option<RawHttp>,
     #[serde(default, rename = "campaign")]
     campaigns: Vec<RawCampaign>,
+}
+
+/// `[http]`: the limits of docs/server.md, each optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    header_read_timeout_seconds: Option<f64>,
+    body_read_timeout_seconds: Option<f64>,
+    keep_alive_idle_timeout_seconds: Option<f64>,
+    max_connections: Option<usize>,
+    shutdown_deadline_seconds: Option<f64>,
+    max_drain_bytes: Option<usize>,
+    rejected_tokens_per_minute: Option<u32>,
+    trusted_proxy_header: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -300,6 +326,8 @@ pub struct Config {
     pub database: Database,
     /// Largest PostgreSQL pool (default 16).
     pub database_max_connections: usize,
+    /// PostgreSQL connection options: pool size, TLS, timeouts.
+    pub pg: crate::store::pg_tls::PgOptions,
     /// The operator bearer token, read from the environment variable the file names.
     pub operator_token: Option<String>,
     /// The campaign site.
@@ -308,6 +336,12 @@ pub struct Config {
     pub integrator: Option<Integrator>,
     /// The campaigns.
     pub campaigns: Vec<Arc<Campaign>>,
+    /// HTTP limits (`[http]`).
+    pub http: crate::http::HttpLimits,
+    /// Rejected tokens allowed per client address per minute (0: no limit; default 60).
+    pub rejected_tokens_per_minute: u32,
+    /// The header a trusted reverse proxy puts the client address in; unset, the peer address.
+    pub trusted_proxy_header: Option<String>,
 }
 
 impl Config {
@@ -342,6 +376,7 @@ impl Config {
         if !(1..=1000).contains(&database_max_connections) {
             return err("database_max_connections must be between 1 and 1000");
         }
+        let pg = pg_options(&raw, database_max_connections, &resolve)?;
         let operator_token = match &raw.operator_token_env {
             None => None,
             Some(name) => match env(name) {
@@ -426,16 +461,134 @@ impl Config {
             }
             campaigns.push(Arc::new(parse_campaign(c, &resolve, env)?));
         }
+        let raw_http = raw.http.unwrap_or_default();
+        let (http, rejected_tokens_per_minute, trusted_proxy_header) = http_limits(raw_http)?;
         Ok(Config {
             listen,
             database,
             database_max_connections,
+            pg,
             operator_token,
             site,
             integrator,
             campaigns,
+            http,
+            rejected_tokens_per_minute,
+            trusted_proxy_header,
         })
     }
+}
+
+/// The PostgreSQL connection options, each checked.
+fn pg_options(
+    raw: &RawConfig,
+    max_connections: usize,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<crate::store::pg_tls::PgOptions, ConfigError> {
+    use crate::store::pg_tls::{PgOptions, PgTls};
+    let d = PgOptions::default();
+    let secs = |name: &str, v: Option<f64>, default: std::time::Duration| match v {
+        None => Ok(default),
+        Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => {
+            Ok(std::time::Duration::from_secs_f64(s))
+        }
+        Some(_) => err(format!("{name} must be between 0.1 and 3600 seconds")),
+    };
+    let tls = match (raw.database_tls.as_deref(), &raw.database_ca_file) {
+        (None | Some("disable"), None) => PgTls::Disable,
+        (Some("require"), None) => PgTls::Require,
+        (Some("verify-full"), Some(ca)) => PgTls::VerifyFull(resolve(Path::new(ca))),
+        (Some("verify-full"), None) => {
+            return err("database_tls = \"verify-full\" needs database_ca_file (the CA's PEM)")
+        }
+        (None | Some("disable" | "require"), Some(_)) => {
+            return err("database_ca_file is only for database_tls = \"verify-full\"")
+        }
+        (Some(other), _) => {
+            return err(format!(
+                "database_tls `{other}`: use \"disable\", \"require\" or \"verify-full\""
+            ))
+        }
+    };
+    Ok(PgOptions {
+        max_connections,
+        tls,
+        connect_timeout: secs(
+            "database_connect_timeout_seconds",
+            raw.database_connect_timeout_seconds,
+            d.connect_timeout,
+        )?,
+        acquire_timeout: secs(
+            "database_acquire_timeout_seconds",
+            raw.database_acquire_timeout_seconds,
+            d.acquire_timeout,
+        )?,
+        statement_timeout: secs(
+            "database_statement_timeout_seconds",
+            raw.database_statement_timeout_seconds,
+            d.statement_timeout,
+        )?,
+    })
+}
+
+/// `[http]` with its defaults, each value checked.
+fn http_limits(
+    raw: RawHttp,
+) -> Result<(crate::http::HttpLimits, u32, Option<String>), ConfigError> {
+    let d = crate::http::HttpLimits::default();
+    let secs = |name: &str, v: Option<f64>, default: std::time::Duration| match v {
+        None => Ok(default),
+        Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => {
+            Ok(std::time::Duration::from_secs_f64(s))
+        }
+        Some(_) => err(format!("http.{name} must be between 0.1 and 3600 seconds")),
+    };
+    let limits = crate::http::HttpLimits {
+        header_read_timeout: secs(
+            "header_read_timeout_seconds",
+            raw.header_read_timeout_seconds,
+            d.header_read_timeout,
+        )?,
+        body_read_timeout: secs(
+            "body_read_timeout_seconds",
+            raw.body_read_timeout_seconds,
+            d.body_read_timeout,
+        )?,
+        keep_alive_idle_timeout: secs(
+            "keep_alive_idle_timeout_seconds",
+            raw.keep_alive_idle_timeout_seconds,
+            d.keep_alive_idle_timeout,
+        )?,
+        max_connections: match raw.max_connections {
+            None => d.max_connections,
+            Some(n) if (1..=1_000_000).contains(&n) => n,
+            Some(_) => return err("http.max_connections must be between 1 and 1000000"),
+        },
+        shutdown_deadline: secs(
+            "shutdown_deadline_seconds",
+            raw.shutdown_deadline_seconds,
+            d.shutdown_deadline,
+        )?,
+        max_drain_bytes: match raw.max_drain_bytes {
+            None => d.max_drain_bytes,
+            Some(n) if n <= 1 << 30 => n,
+            Some(_) => return err("http.max_drain_bytes must be at most 1 GiB"),
+        },
+    };
+    let trusted = match raw.trusted_proxy_header {
+        None => None,
+        Some(h) if axum::http::HeaderName::from_bytes(h.as_bytes()).is_ok() => Some(h),
+        Some(h) => {
+            return err(format!(
+                "http.trusted_proxy_header `{h}` is not a header name"
+            ))
+        }
+    };
+    Ok((
+        limits,
+        raw.rejected_tokens_per_minute.unwrap_or(60),
+        trusted,
+    ))
 }
 
 fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, ConfigError> {

@@ -9,6 +9,8 @@
 
 pub mod api;
 pub mod config;
+pub mod http;
+pub mod metrics;
 pub mod store;
 
 use std::collections::HashMap;
@@ -92,9 +94,7 @@ pub struct Server {
 pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, store::StoreError> {
     Ok(match &config.database {
         Database::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
-        Database::Postgres(url) => {
-            Arc::new(PgStore::connect(url, config.database_max_connections)?)
-        }
+        Database::Postgres(url) => Arc::new(PgStore::connect(url, &config.pg)?),
     })
 }
 
@@ -116,11 +116,17 @@ impl Server {
             .iter()
             .map(|c| (c.id.clone(), Arc::clone(c)))
             .collect();
+        let rejected = std::num::NonZeroU32::new(config.rejected_tokens_per_minute)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n)));
         let state = Arc::new(AppState {
             campaigns,
             store,
             operator_token: config.operator_token.clone(),
             clock,
+            limits: config.http.clone(),
+            rejected,
+            trusted_proxy_header: config.trusted_proxy_header.clone(),
+            metrics: Arc::new(metrics::Metrics::new()),
         });
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -129,7 +135,7 @@ impl Server {
             .local_addr()
             .map_err(|e| StartError::Bind(config.listen, e))?;
         let app = api::router(state, &config.site);
-        tasks.push(spawn_serve(listener, app, rx.clone()));
+        tasks.push(spawn_serve(listener, app, config.http.clone(), rx.clone()));
         tracing::info!(%addr, campaigns = config.campaigns.len(), "campaign site and API listening");
         let mut integrator_addr = None;
         if let Some(i) = &config.integrator {
@@ -138,7 +144,7 @@ impl Server {
                 .local_addr()
                 .map_err(|e| StartError::Bind(i.listen, e))?;
             let app = api::integrator_router(i.dirs.clone(), i.pkg.clone(), i.csp.clone());
-            tasks.push(spawn_serve(listener, app, rx));
+            tasks.push(spawn_serve(listener, app, config.http.clone(), rx));
             tracing::info!(addr = %a, "integrator demo page listening");
             integrator_addr = Some(a);
         }
@@ -180,13 +186,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 fn spawn_serve(
     listener: TcpListener,
     app: axum::Router,
-    mut stop: watch::Receiver<bool>,
+    limits: http::HttpLimits,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-    })
+    tokio::spawn(http::serve(listener, app, limits, stop))
 }

@@ -391,7 +391,7 @@ async fn bad_requests_get_the_contract_status_and_code() {
             a,
             "POST",
             "/api/campaigns/c1/participations",
-            &[],
+            &[("Content-Type", "application/json")],
             &big,
             false,
         )
@@ -498,7 +498,10 @@ async fn draw(h: &Harness, campaign: &str, body: &str) -> (u16, Value) {
         h.addr(),
         "POST",
         &format!("/api/campaigns/{campaign}/draw"),
-        &[("Authorization", &format!("Bearer {OPERATOR_TOKEN}"))],
+        &[
+            ("Authorization", &format!("Bearer {OPERATOR_TOKEN}")),
+            ("Content-Type", "application/json"),
+        ],
         body.as_bytes(),
     )
     .await

@@ -65,7 +65,10 @@ async fn post(h: &Harness, path: &str, body: &str) -> (u16, Value) {
         h.addr(),
         "POST",
         path,
-        &[("Authorization", &format!("Bearer {OPERATOR_TOKEN}"))],
+        &[
+            ("Authorization", &format!("Bearer {OPERATOR_TOKEN}")),
+            ("Content-Type", "application/json"),
+        ],
         body.as_bytes(),
     )
     .await

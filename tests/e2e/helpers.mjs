@@ -76,7 +76,7 @@ export async function makeTokens() {
  * a third origin serving the integrator page that the campaign does not allow (it is in
  * frame-ancestors, so only the module's own allowlist stands between it and the page).
  */
-export async function setup() {
+export async function setup({ launch = true } = {}) {
   await assertPackageBuilt();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'campaign-token-e2e-'));
   const { tokens, jwks } = await makeTokens();
@@ -99,14 +99,15 @@ export async function setup() {
   await writeConfig(path.join(dir, 'integrator'), { campaignOrigin: campaign.origin, tokens });
   await writeConfig(path.join(dir, 'other'), { campaignOrigin: campaign.origin, tokens });
 
-  const browser = await chromium.launch({
+  // The engine matrix (tests/engines/) drives its own browsers over WebDriver.
+  const browser = launch ? await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: CHROMIUM_ARGS,
-  });
+  }) : null;
   return {
     dir, tokens, jwks, servers, browser, campaign, integrator, other,
     async teardown() {
-      await browser.close().catch(() => {});
+      await browser?.close().catch(() => {});
       await servers.close();
       await fs.rm(dir, { recursive: true, force: true });
     },
@@ -139,36 +140,40 @@ export async function newPage(browser) {
   return { context, page, problems };
 }
 
+/** In the page: whether it has a verdict (`want`, or any) and app.js has shown it. */
+export const verdictShown = (want) => {
+  const v = document.documentElement.getAttribute('data-token-eligibility');
+  const shown = document.getElementById('status')?.dataset.state;
+  return v !== null && !!shown && shown !== 'loading' && (want === undefined || want === null || v === want);
+};
+
 /** Waits until the campaign page (in `frame`) has a verdict and app.js has shown it. */
 export async function waitForVerdict(frame, expected) {
-  await frame.waitForFunction(
-    (want) => {
-      const v = document.documentElement.getAttribute('data-token-eligibility');
-      const shown = document.getElementById('status')?.dataset.state;
-      return v !== null && shown && shown !== 'loading' && (want === undefined || v === want);
-    },
-    expected, WAIT);
+  await frame.waitForFunction(verdictShown, expected, WAIT);
 }
+
+/** In the page: what a visitor (and a test) can observe on the campaign page. */
+export const campaignState = () => {
+  const text = (id) => document.getElementById(id)?.textContent.trim().replace(/\s+/g, ' ') ?? null;
+  const code = document.getElementById('status-code');
+  return {
+    eligibility: document.documentElement.getAttribute('data-token-eligibility'),
+    headline: text('headline'),
+    prizeName: text('prize-name'),
+    winnersNote: text('winners-note'),
+    status: document.getElementById('status')?.dataset.state,
+    code: code && !code.hidden ? code.textContent : null,
+    // textContent includes hidden banner lines: a label must not be anywhere in the DOM.
+    allText: document.body.textContent,
+    href: location.href,
+    pwned: window.__pwned,
+    cspViolations: window.__cspViolations ?? [],
+  };
+};
 
 /** What a visitor (and a test) can observe on the campaign page. */
 export function readCampaign(frame) {
-  return frame.evaluate(() => {
-    const text = (id) => document.getElementById(id)?.textContent.trim().replace(/\s+/g, ' ') ?? null;
-    const code = document.getElementById('status-code');
-    return {
-      eligibility: document.documentElement.getAttribute('data-token-eligibility'),
-      headline: text('headline'),
-      prizeName: text('prize-name'),
-      winnersNote: text('winners-note'),
-      status: document.getElementById('status')?.dataset.state,
-      code: code && !code.hidden ? code.textContent : null,
-      // textContent includes hidden banner lines: a label must not be anywhere in the DOM.
-      allText: document.body.textContent,
-      href: location.href,
-      pwned: window.__pwned,
-      cspViolations: window.__cspViolations ?? [],
-    };
-  });
+  return frame.evaluate(campaignState);
 }
 
 export function campaignUrl(origin, { query, fragment } = {}) {

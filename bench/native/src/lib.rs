@@ -1,1 +1,3 @@
 //! Benchmark helpers live in `src/bin` (fixtures, load generator) and `benches/` (criterion).
+
+pub mod backends;

@@ -32,8 +32,8 @@ impl Parsed {
 
     /// An EC key from its JWK coordinates.
     pub(super) fn ec(family: Family, x: &[u8], y: &[u8]) -> Result<Parsed, Error> {
-        // Lengths here; that the point is on the curve, WebCrypto checks when it imports the
-        // key (at `init`, or when a `Verifier` is made), and refuses it as `invalid_key`.
+        // Lengths and that the point is on the curve (keys/curve.rs): not left to WebCrypto,
+        // which does not check it in every engine.
         super::ec_point(family, x, y)?;
         let spec = family.spec();
         let crv = spec.crv.ok_or(super::bad_ec_point())?;
@@ -140,7 +140,21 @@ impl Parsed {
                         .zip(CURVES)
                         .find(|(family, oid)| family.spec().included && *oid == Some(curve))
                         .map(|(family, _)| family)
-                        .ok_or(unsupported())?,
+                        .ok_or(unsupported())
+                        .and_then(|family| {
+                            // Only the uncompressed `04 || x || y`, on the curve: the check the
+                            // JWK form gets (keys/curve.rs), whatever the engine's WebCrypto does.
+                            let point = spki.subject_public_key.as_bytes().ok_or(unsupported())?;
+                            let len = family.spec().coordinate_len;
+                            match point.split_first() {
+                                Some((0x04, xy)) if xy.len() == 2 * len => {
+                                    let (x, y) = xy.split_at(len);
+                                    super::ec_point(family, x, y)?;
+                                    Ok(family)
+                                }
+                                _ => Err(super::bad_ec_point()),
+                            }
+                        })?,
                     #[cfg(feature = "alg-eddsa")]
                     (ED25519, None) => {
                         let key = spki.subject_public_key.as_bytes().ok_or(unsupported())?;

@@ -72,11 +72,12 @@ pub(super) async fn fairness(
 
 /// A JSON object body (empty means `{}`).
 async fn object_body(
+    state: &AppState,
     headers: &HeaderMap,
     body: Body,
     shape: &str,
 ) -> Result<Map<String, Value>, ApiError> {
-    let bytes = read_body(headers, body).await?;
+    let bytes = read_body(&state.limits, headers, body).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -135,7 +136,7 @@ pub(super) async fn draw(
     body: Body,
 ) -> Result<Response, ApiError> {
     let shape = "{\"publicValue\": \"…\", \"by\": \"name\"}";
-    let obj = object_body(&headers, body, shape).await?;
+    let obj = object_body(&state, &headers, body, shape).await?;
     let by = text_member(&obj, "by", MAX_LABEL_CHARS)?.unwrap_or_else(|| "operator".into());
     let public_value = text_member(&obj, "publicValue", MAX_TEXT_CHARS)?;
     if c.kind == CampaignKind::InstantWin {
@@ -178,7 +179,7 @@ pub(super) async fn disqualify(
     body: Body,
 ) -> Result<Response, ApiError> {
     let shape = "{\"reason\": \"…\", \"by\": \"name\"}";
-    let obj = object_body(&headers, body, shape).await?;
+    let obj = object_body(&state, &headers, body, shape).await?;
     let by = text_member(&obj, "by", MAX_LABEL_CHARS)?.unwrap_or_else(|| "operator".into());
     let reason = text_member(&obj, "reason", MAX_TEXT_CHARS)?
         .ok_or_else(|| ApiError::bad_request(format!("give a reason: {shape}")))?;

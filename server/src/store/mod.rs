@@ -35,6 +35,7 @@ use std::sync::Arc;
 use crate::config::Campaign;
 
 mod migrations;
+pub mod pg_tls;
 pub mod postgres;
 mod rules;
 pub mod sqlite;
@@ -366,6 +367,13 @@ pub trait Store: Send + Sync {
         campaign: Arc<Campaign>,
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>>;
+    /// The participation already recorded for a token's replay identity, if any (a replay
+    /// after the campaign ended is answered from it).
+    fn replay<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Option<Participation>, StoreError>>;
     /// Counters of a campaign.
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>>;
     /// Winners of a campaign, in the order they won.
@@ -400,4 +408,8 @@ pub trait Store: Send + Sync {
     ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>>;
     /// Whether the database answers.
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>>;
+    /// Participations waiting to be written (the SQLite writer's queue; 0 where there is none).
+    fn queue_depth(&self) -> usize {
+        0
+    }
 }

@@ -22,6 +22,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::NoTls;
 
+use super::pg_tls::{self, PgOptions};
 use super::tx::{Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
@@ -65,20 +66,30 @@ fn retryable(e: &StoreError) -> bool {
 }
 
 impl PgStore {
-    /// A pool of at most `max` connections to `url` (connections open lazily).
-    pub fn connect(url: &str, max: usize) -> Result<PgStore, StoreError> {
-        let cfg: tokio_postgres::Config = url
+    /// A pool of connections to `url` (opened lazily) with `options` (TLS, timeouts).
+    pub fn connect(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let mut cfg: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::caused("postgres: invalid URL", e))?;
-        let mgr = Manager::from_config(
-            cfg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        cfg.connect_timeout(options.connect_timeout);
+        // Server side: no statement runs longer, whatever happens to this process.
+        cfg.options(format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis()
+        ));
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let mgr = match pg_tls::connector(&options.tls)? {
+            None => Manager::from_config(cfg, NoTls, manager_config),
+            Some(tls) => Manager::from_config(cfg, tls, manager_config),
+        };
         let pool = Pool::builder(mgr)
-            .max_size(max)
+            .max_size(options.max_connections)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(options.acquire_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::caused("postgres pool", e))?;
         Ok(PgStore { pool })
@@ -161,6 +172,16 @@ impl Store for PgStore {
             }
             Err(last.into())
         })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::replay(tx, &campaign.id, &token_hash).await
+        }))
     }
 
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {

@@ -128,6 +128,15 @@ fn index(i: usize) -> Result<i64, StoreError> {
     i64::try_from(i).map_err(|_| StoreError::new(format!("position {i} does not fit a column")))
 }
 
+/// The participation recorded for a token's replay identity, answered as a replay.
+pub(crate) async fn replay<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    token_hash: &str,
+) -> Result<Option<Participation>, StoreError> {
+    sql::find_by_token(tx, campaign, token_hash).await
+}
+
 /// Records a participation and allocates its prize, if any (rules 1–5 of the module docs).
 /// Writes nothing when it answers an error.
 pub(crate) async fn participate<T: Tx>(
@@ -140,6 +149,13 @@ pub(crate) async fn participate<T: Tx>(
     }
     let count = sql::count_for_sub(tx, &c.id, &p.sub).await?;
     if count >= i64::from(c.participation_limit) {
+        // Under READ COMMITTED (PostgreSQL) each statement sees what was committed before it
+        // began: a concurrent post of this same token may have committed after the replay
+        // lookup above and before the count. Look again before refusing, so that
+        // `participation_limit` only ever answers a *different* token of this sub.
+        if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash).await? {
+            return Ok(existing);
+        }
         return Err(ParticipateError::Limit);
     }
     let prize_id = if competes_now(c.kind, p.eligibility) {

@@ -139,8 +139,26 @@ impl Store for SqliteStore {
         })
     }
 
+    fn replay<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        token_hash: String,
+    ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
+        self.with(move |conn| {
+            run_ready(rules::replay(
+                &mut SqliteTx(conn),
+                &campaign.id,
+                &token_hash,
+            ))
+        })
+    }
+
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
         self.with(move |conn| stats(conn, &campaign.id))
+    }
+
+    fn queue_depth(&self) -> usize {
+        self.writer.max_capacity() - self.writer.capacity()
     }
 
     fn winners<'a>(

@@ -1,0 +1,145 @@
+//! PostgreSQL over TLS (rustls) against a throwaway cluster that refuses plain connections
+//! (scripts/pg.sh `pg_tls_start`, named by CAMPAIGN_TOKEN_TEST_PG_TLS and its CA by
+//! CAMPAIGN_TOKEN_TEST_PG_TLS_CA), and the connect timeout against a port that accepts and
+//! stays silent: a hung database is a quick error, not a stalled server.
+
+// Test helpers outside #[test] functions: a panic there is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use campaign_token_server::config::Config;
+use campaign_token_server::{Clock, Server};
+use common::*;
+use serde_json::Value;
+
+fn tls_cluster() -> Option<(String, String)> {
+    match (
+        std::env::var("CAMPAIGN_TOKEN_TEST_PG_TLS"),
+        std::env::var("CAMPAIGN_TOKEN_TEST_PG_TLS_CA"),
+    ) {
+        (Ok(url), Ok(ca)) if !url.is_empty() => Some((url, ca)),
+        _ => {
+            assert_ne!(
+                std::env::var("CAMPAIGN_TOKEN_REQUIRE_PG").as_deref(),
+                Ok("1"),
+                "CAMPAIGN_TOKEN_REQUIRE_PG=1 but no TLS cluster (CAMPAIGN_TOKEN_TEST_PG_TLS)"
+            );
+            eprintln!("note: CAMPAIGN_TOKEN_TEST_PG_TLS is not set: skipping the TLS tests");
+            None
+        }
+    }
+}
+
+async fn start(toml: &str) -> Result<Server, String> {
+    let config = Config::parse(toml, Path::new("."), &test_env).map_err(|e| e.to_string())?;
+    Server::start(config, Clock::manual(START + 10))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Top-level keys go before the first table: `config_toml` ends with its top-level keys.
+fn with_tls(database: &str, tls: &str, campaign: &str) -> String {
+    let top = config_toml(database, &[]);
+    let c = campaign_toml(
+        campaign,
+        "draw",
+        START_RFC,
+        END_RFC,
+        "",
+        &[("a", "Alpha", 5)],
+    );
+    format!("{top}{tls}\n{c}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_over_tls_require_and_verify_full() {
+    let Some((url, ca)) = tls_cluster() else {
+        return;
+    };
+    // Plain TCP is refused by the cluster: the server does not start, and says why.
+    let plain = start(&with_tls(&url, "", "tls_plain")).await;
+    assert!(plain.is_err(), "a TLS-only cluster accepted plain TCP");
+
+    for (i, tls) in [
+        "database_tls = \"require\"".to_owned(),
+        format!("database_tls = \"verify-full\"\ndatabase_ca_file = \"{ca}\""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let campaign = format!("tls{i}");
+        let server = start(&with_tls(&url, &tls, &campaign))
+            .await
+            .unwrap_or_else(|e| panic!("{tls}: {e}"));
+        let (s, v) = participate(
+            server.addr,
+            &campaign,
+            &token(&campaign, "alice", Some(true), None),
+        )
+        .await;
+        assert_eq!((s, &v["outcome"]), (200, &Value::from("won")), "{tls}: {v}");
+        server.shutdown().await;
+    }
+
+    // verify-full with another CA: the certificate is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=another CA",
+        ])
+        .arg("-keyout")
+        .arg(dir.path().join("other.key"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let wrong = format!(
+        "database_tls = \"verify-full\"\ndatabase_ca_file = \"{}\"",
+        other.display()
+    );
+    assert!(
+        start(&with_tls(&url, &wrong, "tls_wrong")).await.is_err(),
+        "a certificate of another CA was accepted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_accepts_and_stays_silent_is_a_quick_error() {
+    // Accepts connections and never answers: a hung database.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = format!("postgres://app@127.0.0.1:{port}/campaigns");
+    let toml = with_tls(
+        &url,
+        "database_connect_timeout_seconds = 1\ndatabase_acquire_timeout_seconds = 1",
+        "silent",
+    );
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(60), start(&toml))
+        .await
+        .expect("the server waited forever for a silent database");
+    assert!(result.is_err(), "started against a silent database");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    drop(silent);
+}
