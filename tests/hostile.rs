@@ -163,7 +163,9 @@ fn verify_everywhere(
 ) -> Result<Verified, campaign_token_core::Error> {
     let answer = v.verify(token, now);
     let seen = |r: &Result<Verified, campaign_token_core::Error>| {
-        r.as_ref().map_err(|e| (e.code(), e.claim_name())).cloned()
+        r.as_ref()
+            .map_err(|e| (e.code(), e.claim_name().map(str::to_owned)))
+            .cloned()
     };
     for &backend in Backend::ALL {
         assert_eq!(
