@@ -79,6 +79,21 @@ enum Command {
         /// `gift.label`: the prize name the page shows.
         #[arg(long)]
         label: Option<String>,
+        /// `limit.nb`: the participations this sub may make (1 to 1,000,000).
+        #[arg(long, value_name = "N")]
+        limit_nb: Option<u32>,
+        /// `limit.canPlay`: whether the visitor may take part at all.
+        #[arg(long, value_name = "true|false")]
+        can_play: Option<bool>,
+        /// A `form` member (repeat): `name=text`, or `name:=JSON` for a number or boolean.
+        #[arg(long = "form", value_name = "NAME=VALUE", value_parser = parse_member)]
+        form: Vec<(String, Value)>,
+        /// An `optin` member (repeat): `name=true` or `name=false`.
+        #[arg(long = "optin", value_name = "NAME=true|false", value_parser = parse_optin)]
+        optin: Vec<(String, Value)>,
+        /// A `custom` member (repeat): `name=text`, or `name:=JSON` for a number or boolean.
+        #[arg(long = "custom", value_name = "NAME=VALUE", value_parser = parse_member)]
+        custom: Vec<(String, Value)>,
         /// Lifetime, e.g. 90s, 15m, 1h (keep tokens short-lived).
         #[arg(long, default_value = "15m", value_parser = parse_ttl)]
         ttl: u64,
@@ -122,6 +137,31 @@ enum Command {
     },
     #[command(flatten)]
     Fairness(fairness::FairnessCommand),
+}
+
+/// `--form`/`--custom`: `name=text` (a string), or `name:=JSON` (a number or a boolean).
+fn parse_member(arg: &str) -> Result<(String, Value), String> {
+    if let Some((name, json)) = arg.split_once(":=") {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|_| format!("`{json}` is not JSON (use name=text for a string)"))?;
+        if !(value.is_number() || value.is_boolean()) {
+            return Err(format!("`{json}`: name:=… takes a number or true/false"));
+        }
+        return Ok((name.to_owned(), value));
+    }
+    let (name, text) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("`{arg}`: write name=text or name:=JSON"))?;
+    Ok((name.to_owned(), Value::String(text.to_owned())))
+}
+
+/// `--optin`: `name=true` or `name=false`.
+fn parse_optin(arg: &str) -> Result<(String, Value), String> {
+    match arg.split_once('=') {
+        Some((name, "true")) => Ok((name.to_owned(), Value::Bool(true))),
+        Some((name, "false")) => Ok((name.to_owned(), Value::Bool(false))),
+        _ => Err(format!("`{arg}`: write name=true or name=false")),
+    }
 }
 
 /// `--alg`: one of the asymmetric algorithms, which `--help` and errors list from the
@@ -194,6 +234,11 @@ fn run(command: Command) -> Result<(), Failure> {
             alg,
             cw,
             label,
+            limit_nb,
+            can_play,
+            form,
+            optin,
+            custom,
             ttl,
             iss,
             nbf,
@@ -223,6 +268,14 @@ fn run(command: Command) -> Result<(), Failure> {
             }
             if let Some(iss) = iss {
                 claims = claims.with_issuer(iss);
+            }
+            if limit_nb.is_some() || can_play.is_some() {
+                claims = claims.with_limit(limit_nb, can_play);
+            }
+            for (claim, members) in [("form", form), ("optin", optin), ("custom", custom)] {
+                if !members.is_empty() {
+                    claims = claims.with_object(claim, members.into_iter().collect());
+                }
             }
             claims.nbf = nbf;
             let token = mint::mint(&signer, &claims)

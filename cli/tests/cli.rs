@@ -294,6 +294,66 @@ fn mint_sets_every_optional_claim() {
 }
 
 #[test]
+fn mint_sets_the_whole_contract_and_verify_shows_it() {
+    let (_dir, keys) = keygen("ES256");
+    let token = mint(
+        &keys,
+        "ES256",
+        &[
+            "--limit-nb",
+            "3",
+            "--can-play",
+            "false",
+            "--form",
+            "firstName=Ada",
+            "--form",
+            "age:=36",
+            "--form",
+            "vip:=true",
+            "--optin",
+            "newsletter=true",
+            "--optin",
+            "sms=false",
+            "--custom",
+            "tier=gold",
+            "--custom",
+            "points:=1.5",
+        ],
+    );
+    let out = verify(&keys.join("public.pem"), &token, &[]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let v = out.json();
+    assert_eq!(v["limit"], serde_json::json!({"nb": 3, "canPlay": false}));
+    assert_eq!(
+        v["form"],
+        serde_json::json!({"firstName": "Ada", "age": 36, "vip": true})
+    );
+    assert_eq!(
+        v["optin"],
+        serde_json::json!({"newsletter": true, "sms": false})
+    );
+    assert_eq!(
+        v["custom"],
+        serde_json::json!({"tier": "gold", "points": 1.5})
+    );
+    // Values the contract refuses are refused by verify, naming the claim path.
+    let token = mint(&keys, "ES256", &["--limit-nb", "0"]);
+    let out = verify(&keys.join("public.pem"), &token, &[]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.json()["error"]["claim"], "limit.nb");
+    // Usage errors for what cannot be a member.
+    for bad in [
+        &["--optin", "news=yes"][..],
+        &["--form", "x:={\"a\":1}"],
+        &["--form", "novalue"],
+    ] {
+        let mut args = vec!["mint", "--key", "k", "--campaign", "c", "--sub", "s"];
+        args.extend(bad);
+        assert_eq!(run(&args).code, 2, "{bad:?}");
+    }
+}
+
+#[test]
 fn mint_signs_rsa_keys_with_rs256_unless_told_otherwise() {
     let (_dir, keys) = keygen("RS256");
     let private = keys.join("private.pem");

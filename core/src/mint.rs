@@ -353,6 +353,18 @@ pub struct TokenClaims {
     /// Who may win and which prize they are shown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gift: Option<Gift>,
+    /// The participation allowance and whether the visitor may take part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<crate::claims::Limit>,
+    /// Values that prefill the participation form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<serde_json::Map<String, Value>>,
+    /// Values that prefill the opt-ins (booleans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optin: Option<serde_json::Map<String, Value>>,
+    /// The brand's own data for the page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom: Option<serde_json::Map<String, Value>>,
 }
 
 impl TokenClaims {
@@ -371,7 +383,28 @@ impl TokenClaims {
             exp: now.saturating_add(ttl_secs),
             campaign_id: campaign_id.into(),
             gift: None,
+            limit: None,
+            form: None,
+            optin: None,
+            custom: None,
         }
+    }
+
+    /// Sets the `limit` claim: `nb` participations, `canPlay`.
+    pub fn with_limit(mut self, nb: Option<u32>, can_play: Option<bool>) -> Self {
+        self.limit = Some(crate::claims::Limit { nb, can_play });
+        self
+    }
+
+    /// Sets the `form`, `optin` or `custom` claim (`claim` names which; others are ignored).
+    pub fn with_object(mut self, claim: &str, members: serde_json::Map<String, Value>) -> Self {
+        match claim {
+            "form" => self.form = Some(members),
+            "optin" => self.optin = Some(members),
+            "custom" => self.custom = Some(members),
+            _ => {}
+        }
+        self
     }
 
     /// Sets the `gift` claim.

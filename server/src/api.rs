@@ -85,6 +85,8 @@ pub enum ApiError {
     CampaignEnded,
     /// `409 participation_limit`: this `sub` has used its participations.
     ParticipationLimit,
+    /// `403 not_allowed`: the token says `limit.canPlay: false`.
+    NotAllowed,
     /// `401 unauthorized` (with `WWW-Authenticate: Bearer`): no or wrong operator token.
     Unauthorized,
     /// `409 not_a_draw_campaign`: instant-win campaigns have no draw.
@@ -127,6 +129,7 @@ impl ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Token(e) if e.code() == ErrorCode::WrongCampaign => StatusCode::FORBIDDEN,
+            ApiError::NotAllowed => StatusCode::FORBIDDEN,
             ApiError::Token(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::CampaignNotStarted
             | ApiError::CampaignEnded
@@ -156,6 +159,7 @@ impl ApiError {
             ApiError::CampaignNotStarted => "campaign_not_started",
             ApiError::CampaignEnded => "campaign_ended",
             ApiError::ParticipationLimit => "participation_limit",
+            ApiError::NotAllowed => "not_allowed",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotADrawCampaign => "not_a_draw_campaign",
             ApiError::CampaignNotEnded => "campaign_not_ended",
@@ -187,6 +191,9 @@ impl ApiError {
             ApiError::CampaignEnded => "the campaign has ended",
             ApiError::ParticipationLimit => {
                 "this participant has used all their participations in this campaign"
+            }
+            ApiError::NotAllowed => {
+                "the brand's token says this visitor may not take part (limit.canPlay is false)"
             }
             ApiError::Unauthorized => {
                 "operator endpoints need `Authorization: Bearer <operator token>`"
@@ -580,6 +587,10 @@ async fn participate_from(
     // not on its text: the ECDSA twin of a signature, or any spelling that still verifies, is
     // the same participation.
     let replay_key = hex(verified.replay_id());
+    // `limit.canPlay: false`: the brand says this visitor may not take part.
+    if !verified.can_play() {
+        return Err(ApiError::NotAllowed);
+    }
     if now < campaign.start {
         return Err(ApiError::CampaignNotStarted);
     }
@@ -593,13 +604,24 @@ async fn participate_from(
         };
     }
     let pid = random_id().map_err(|e| ApiError::internal("random id", &e))?;
+    let allowance = verified
+        .participation_allowance()
+        .map_or(campaign.participation_limit, |nb| {
+            nb.min(campaign.max_participations_per_sub)
+        });
+    let json_text = |v: &Option<serde_json::Map<String, Value>>| {
+        v.as_ref().map(|m| Value::Object(m.clone()).to_string())
+    };
     let new = NewParticipation {
         id: pid,
         token_hash: replay_key,
+        brand_form: json_text(&verified.form),
+        brand_optin: json_text(&verified.optin),
         sub: verified.sub,
         eligibility: verified.eligibility,
         token_label: verified.prize_label,
         answers,
+        allowance,
         now,
     };
     match state.store.participate(Arc::clone(&campaign), new).await {
@@ -737,6 +759,7 @@ mod tests {
             ApiError::CampaignNotStarted,
             ApiError::CampaignEnded,
             ApiError::ParticipationLimit,
+            ApiError::NotAllowed,
             ApiError::Unauthorized,
             ApiError::NotADrawCampaign,
             ApiError::CampaignNotEnded,
@@ -759,6 +782,7 @@ mod tests {
                 | ApiError::CampaignNotStarted
                 | ApiError::CampaignEnded
                 | ApiError::ParticipationLimit
+                | ApiError::NotAllowed
                 | ApiError::Unauthorized
                 | ApiError::NotADrawCampaign
                 | ApiError::CampaignNotEnded

@@ -152,6 +152,8 @@ struct RawCampaign {
     max_token_bytes: Option<usize>,
     #[serde(default = "one")]
     participation_limit: u32,
+    #[serde(default = "hundred")]
+    max_participations_per_sub: u32,
     #[serde(default)]
     keys: Vec<RawKey>,
     #[serde(default)]
@@ -164,6 +166,10 @@ struct RawCampaign {
 
 fn one() -> u32 {
     1
+}
+
+fn hundred() -> u32 {
+    100
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,6 +307,8 @@ pub struct Campaign {
     pub end: i64,
     /// Participations allowed per `sub`.
     pub participation_limit: u32,
+    /// The cap on a token's `limit.nb` (default 100).
+    pub max_participations_per_sub: u32,
     /// Prizes, in the order they are allocated.
     pub prizes: Vec<Prize>,
     /// Winning moments (instant win only), in time order. For `calendar.spread = N` these
@@ -679,6 +687,9 @@ fn parse_campaign(
     if end <= start {
         return Err(here("end must be after start".into()));
     }
+    if c.max_participations_per_sub == 0 {
+        return Err(here("max_participations_per_sub must be at least 1".into()));
+    }
     if c.participation_limit == 0 {
         return Err(here("participation_limit must be at least 1".into()));
     }
@@ -769,6 +780,7 @@ fn parse_campaign(
         start,
         end,
         participation_limit: c.participation_limit,
+        max_participations_per_sub: c.max_participations_per_sub,
         prizes,
         moments,
         spread,

@@ -105,7 +105,7 @@ describe('tokens signed by jose pass our verify', () => {
         assert.deepEqual(r.json, {
           sub: 'user-42', campaignId: CAMPAIGN, exp: NOW + 600, iat: NOW, nbf: null,
           iss: ISSUER, gift: { cw: true, label: 'Spa day' }, eligibility: 'given-prize',
-          prizeLabel: 'Spa day', alg, kid: key.kid,
+          prizeLabel: 'Spa day', limit: null, form: null, optin: null, custom: null, alg, kid: key.kid,
         });
       }
     });
@@ -148,6 +148,39 @@ describe('tokens signed by jose pass our verify', () => {
       assert.equal(r.json.eligibility, eligibility, JSON.stringify(gift));
       assert.equal(r.json.prizeLabel, prizeLabel, JSON.stringify(gift));
       assert.deepEqual(r.json.gift, gift ?? null);
+    }
+  });
+
+  test('a jose token carrying the whole contract (limit, form, optin, custom) verifies with every member', async () => {
+    const key = keys.ES256;
+    const pem = write('jose-contract.pem', key.spki);
+    const contract = {
+      limit: { nb: 4, canPlay: true },
+      form: null,
+      optin: { newsletter: true, sms: false },
+      custom: { tier: 'gold', points: 1.5 },
+    };
+    // As a brand's backend sends it: __proto__ an own member (JSON.parse), not the prototype.
+    contract.form = JSON.parse('{"firstName":"Ada","email":"ada@example.com","age":36,"vip":true,"__proto__":"data"}');
+    const payload = { ...claims(), ...contract };
+    const token = await joseSign(key, payload);
+    const r = verify(pem, token);
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual(r.json.limit, contract.limit);
+    assert.equal(r.json.form.firstName, 'Ada');
+    assert.equal(r.json.form.age, 36);
+    assert.equal(Object.getOwnPropertyDescriptor(r.json.form, '__proto__')?.value, 'data');
+    assert.deepEqual(r.json.optin, contract.optin);
+    assert.deepEqual(r.json.custom, contract.custom);
+    // Each wrong type is invalid_claim naming its path.
+    for (const [extra, claim] of [
+      [{ limit: { nb: 0 } }, 'limit.nb'], [{ limit: { canPlay: 'no' } }, 'limit.canPlay'],
+      [{ form: { email: null } }, 'form.email'], [{ optin: { newsletter: 'yes' } }, 'optin.newsletter'],
+      [{ custom: { order: 2 ** 60 } }, 'custom.order'], [{ form: ['x'] }, 'form'],
+    ]) {
+      const bad = verify(pem, await joseSign(key, claims(extra)));
+      assert.equal(bad.code, 1, JSON.stringify(extra));
+      assert.deepEqual([bad.json.error.code, bad.json.error.claim], ['invalid_claim', claim]);
     }
   });
 

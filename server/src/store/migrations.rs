@@ -15,7 +15,7 @@ use super::tx::{args, Tx};
 use super::StoreError;
 
 /// The schema version this server writes and understands: the last migration's.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// One step of the schema.
 pub(crate) struct Migration {
@@ -96,6 +96,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                 action TEXT NOT NULL,
                 details TEXT NOT NULL,
                 PRIMARY KEY (campaign, seq))",
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "what the brand vouched for: the token's form and optin, beside the answers",
+        statements: &[
+            "ALTER TABLE participations ADD COLUMN brand_form TEXT",
+            "ALTER TABLE participations ADD COLUMN brand_optin TEXT",
         ],
     },
 ];

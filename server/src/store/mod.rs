@@ -62,6 +62,14 @@ pub struct NewParticipation {
     pub token_label: Option<String>,
     /// The `answers` member of the request, as JSON text.
     pub answers: Option<String>,
+    /// The token's `form` (what the brand vouches for), as JSON text.
+    pub brand_form: Option<String>,
+    /// The token's `optin`, as JSON text.
+    pub brand_optin: Option<String>,
+    /// How many participations this `sub` may have, counting this one: the token's
+    /// `limit.nb` capped by the campaign's `max_participations_per_sub`, else the campaign's
+    /// `participation_limit`.
+    pub allowance: u32,
     /// Time of the request, seconds since the epoch.
     pub now: i64,
 }
@@ -261,6 +269,12 @@ pub struct Winner {
     pub won_at: i64,
     /// Whether it was allocated by the draw.
     pub drawn: bool,
+    /// The token's `form`: what the brand vouched for (apart from what the visitor typed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<serde_json::Value>,
+    /// The token's `optin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optin: Option<serde_json::Value>,
 }
 
 /// Why a draw, a disqualification or a redraw was refused.

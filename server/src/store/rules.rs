@@ -148,7 +148,9 @@ pub(crate) async fn participate<T: Tx>(
         return Ok(existing);
     }
     let count = sql::count_for_sub(tx, &c.id, &p.sub).await?;
-    if count >= i64::from(c.participation_limit) {
+    // The allowance is the token's own (limit.nb, capped), so a sub's later token with a
+    // higher nb allows the extra participations: one entry per purchase.
+    if count >= i64::from(p.allowance) {
         // Under READ COMMITTED (PostgreSQL) each statement sees what was committed before it
         // began: a concurrent post of this same token may have committed after the replay
         // lookup above and before the count. Look again before refusing, so that
@@ -332,6 +334,9 @@ async fn award<T: Tx>(
         prize,
         won_at: now,
         drawn: true,
+        // Read with the winners (`GET …/winners`); the draw's answer names who won.
+        form: None,
+        optin: None,
     })
 }
 

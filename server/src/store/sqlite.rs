@@ -470,6 +470,9 @@ quantity = 2
             eligibility: Eligibility::AnyPrize,
             token_label: None,
             answers: None,
+            brand_form: None,
+            brand_optin: None,
+            allowance: 1,
             now: 1_800_000_000,
         };
         (

@@ -227,8 +227,8 @@ pub(crate) async fn insert_participation<T: Tx>(
 ) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO participations (id, campaign, token_hash, sub, n, eligibility, token_label,
-            outcome, prize_id, prize_label, won_at, answers, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            outcome, prize_id, prize_label, won_at, answers, created_at, brand_form, brand_optin)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         args![
             &p.id,
             campaign,
@@ -243,6 +243,8 @@ pub(crate) async fn insert_participation<T: Tx>(
             prize.map(|_| p.now),
             p.answers.as_deref(),
             p.now,
+            p.brand_form.as_deref(),
+            p.brand_optin.as_deref(),
         ],
     )
     .await
@@ -339,10 +341,18 @@ pub(crate) async fn draw_record<T: Tx>(
 pub(crate) async fn winners<T: Tx>(tx: &mut T, campaign: &str) -> Result<Vec<Winner>, StoreError> {
     all(
         tx,
-        "SELECT id, sub, prize_id, prize_label, won_at, drawn FROM participations
+        "SELECT id, sub, prize_id, prize_label, won_at, drawn, brand_form, brand_optin
+         FROM participations
          WHERE campaign = $1 AND outcome = 'won' ORDER BY won_at, created_at, id",
         args![campaign],
         |r| {
+            // Stored by the server from a verified token: JSON it wrote itself.
+            let json = |i| -> Result<Option<serde_json::Value>, StoreError> {
+                r.opt_text(i)?
+                    .map(|t| serde_json::from_str(&t))
+                    .transpose()
+                    .map_err(|e| StoreError::caused("a stored brand value is not JSON", e))
+            };
             Ok(Winner {
                 participation_id: r.text(0)?,
                 sub: r.text(1)?,
@@ -352,6 +362,8 @@ pub(crate) async fn winners<T: Tx>(tx: &mut T, campaign: &str) -> Result<Vec<Win
                 },
                 won_at: r.int(4)?,
                 drawn: r.int(5)? != 0,
+                form: json(6)?,
+                optin: json(7)?,
             })
         },
     )
