@@ -279,7 +279,10 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
         .route("/api/campaigns/{id}/audit", get(fairness::audit))
         .route("/api/campaigns", get(operator::campaigns))
         .route("/api/campaigns/{id}/timeseries", get(operator::timeseries))
-        .route("/api/campaigns/{id}/winners.csv", get(operator::winners_csv))
+        .route(
+            "/api/campaigns/{id}/winners.csv",
+            get(operator::winners_csv),
+        )
         .route(
             "/api/campaigns/{id}/prizes/{prize}/stock",
             post(operator::add_stock),
