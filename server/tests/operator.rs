@@ -644,6 +644,66 @@ async fn retention_purges_only_answers_of_campaigns_ended_long_enough() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_configured_erasure_key_is_the_hmac_key_and_settings_are_checked() {
+    let sub = "configured-key-sub";
+    for db in databases("operator_erasure_key").await {
+        // Any test variable of at least 32 bytes serves as the key.
+        let toml = format!(
+            "erasure_key_env = \"{HMAC_ENV}\"\n{}",
+            config_toml(&db.url, &[draw_campaign("ek", "", &[("gift", "Gift", 1)])])
+        );
+        let h = Harness::start(&toml, START + 10).await;
+        participate_with(
+            h.addr(),
+            "ek",
+            &token("ek", sub, Some(true), None),
+            &json!(1),
+        )
+        .await;
+        let (s, v) = post(h.addr(), "/api/campaigns/ek/erasure", &json!({"sub": sub})).await;
+        assert_eq!((s, v), (200, json!({"erased": 1})));
+        let winners = h.operator_get("ek", "winners").await;
+        assert_eq!(
+            winners["winners"][0]["sub"].as_str().unwrap(),
+            campaign_token_server::store::erased_sub(HMAC_SECRET.as_bytes(), "ek", sub),
+            "{}",
+            db.label
+        );
+        h.stop().await;
+        let conn = connect(&db.url).await;
+        assert_eq!(
+            conn.int("SELECT COUNT(*) FROM server_secrets").await,
+            0,
+            "no key is created when one is configured"
+        );
+    }
+    let parse = |extra: &str| {
+        campaign_token_server::config::Config::parse(
+            &format!(
+                "{extra}\n{}",
+                config_toml(
+                    "sqlite:x.db",
+                    &[draw_campaign("c", "", &[("gift", "Gift", 1)])]
+                )
+            ),
+            std::path::Path::new("."),
+            &test_env,
+        )
+    };
+    assert!(parse("answers_retention_days = 0").is_err());
+    assert!(parse("answers_retention_days = -1").is_err());
+    assert_eq!(
+        parse("answers_retention_days = 30")
+            .unwrap()
+            .answers_retention_days,
+        Some(30)
+    );
+    assert!(parse("erasure_key_env = \"CT_TEST_UNSET\"").is_err());
+    // Too short: the operator token (26 bytes).
+    assert!(parse(&format!("erasure_key_env = \"{OPERATOR_ENV}\"")).is_err());
+}
+
 // ---------------------------------------------------------------------------------------
 // The CSV export of 100,000 winners, from a server process whose memory is measured.
 
