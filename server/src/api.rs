@@ -28,6 +28,7 @@ use crate::store::{NewParticipation, ParticipateError, Store};
 use crate::Clock;
 
 mod fairness;
+pub mod operator;
 
 /// Largest request body accepted (participation and draw requests).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Operator bearer token (operator endpoints refuse everything without one).
     pub operator_token: Option<String>,
+    /// The erasure HMAC key from the configuration (`None`: the key kept in the database).
+    pub erasure_key: Option<Vec<u8>>,
     /// Time source.
     pub clock: Clock,
     /// HTTP limits (body read timeout, how much of an oversized body to drain).
@@ -99,6 +102,8 @@ pub enum ApiError {
     NotDrawn,
     /// `404 not_a_winner`: the participation is not a current winner of the draw.
     NotAWinner,
+    /// `404 unknown_prize`: the campaign has no prize with the path's id.
+    UnknownPrize,
     /// `409 no_public_source`: the configuration names no `draw_public_source`.
     NoPublicSource,
     /// `503 database_unavailable`: the health check could not reach the database.
@@ -139,7 +144,7 @@ impl ApiError {
             | ApiError::AlreadyDrawn
             | ApiError::NotDrawn
             | ApiError::NoPublicSource => StatusCode::CONFLICT,
-            ApiError::NotAWinner => StatusCode::NOT_FOUND,
+            ApiError::NotAWinner | ApiError::UnknownPrize => StatusCode::NOT_FOUND,
             ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -166,6 +171,7 @@ impl ApiError {
             ApiError::AlreadyDrawn => "already_drawn",
             ApiError::NotDrawn => "not_drawn",
             ApiError::NotAWinner => "not_a_winner",
+            ApiError::UnknownPrize => "unknown_prize",
             ApiError::NoPublicSource => "no_public_source",
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal => "internal_error",
@@ -207,6 +213,7 @@ impl ApiError {
             }
             ApiError::NotDrawn => "this campaign has no verifiable draw yet",
             ApiError::NotAWinner => "this participation is not a current winner of the draw",
+            ApiError::UnknownPrize => "this campaign has no prize with this id",
             ApiError::NoPublicSource => {
                 "the configuration names no draw_public_source: name it (before the end) and restart"
             }
@@ -313,6 +320,17 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
             post(fairness::disqualify),
         )
         .route("/api/campaigns/{id}/audit", get(fairness::audit))
+        .route("/api/campaigns", get(operator::campaigns))
+        .route("/api/campaigns/{id}/timeseries", get(operator::timeseries))
+        .route(
+            "/api/campaigns/{id}/winners.csv",
+            get(operator::winners_csv),
+        )
+        .route(
+            "/api/campaigns/{id}/prizes/{prize}/stock",
+            post(operator::add_stock),
+        )
+        .route("/api/campaigns/{id}/erasure", post(operator::erasure))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -766,6 +784,7 @@ mod tests {
             ApiError::AlreadyDrawn,
             ApiError::NotDrawn,
             ApiError::NotAWinner,
+            ApiError::UnknownPrize,
             ApiError::NoPublicSource,
             ApiError::DatabaseUnavailable,
             ApiError::Internal,
@@ -789,6 +808,7 @@ mod tests {
                 | ApiError::AlreadyDrawn
                 | ApiError::NotDrawn
                 | ApiError::NotAWinner
+                | ApiError::UnknownPrize
                 | ApiError::NoPublicSource
                 | ApiError::DatabaseUnavailable
                 | ApiError::Internal => {}

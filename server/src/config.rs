@@ -80,6 +80,10 @@ struct RawConfig {
     #[serde(default)]
     operator_token_env: Option<String>,
     #[serde(default)]
+    erasure_key_env: Option<String>,
+    #[serde(default)]
+    answers_retention_days: Option<u32>,
+    #[serde(default)]
     site: Option<RawSite>,
     #[serde(default)]
     integrator: Option<RawIntegrator>,
@@ -338,6 +342,13 @@ pub struct Config {
     pub pg: crate::store::pg_tls::PgOptions,
     /// The operator bearer token, read from the environment variable the file names.
     pub operator_token: Option<String>,
+    /// The key of erasure's HMAC-SHA-256, read from the environment variable
+    /// `erasure_key_env` names (at least 32 bytes); `None`: a random key the server creates
+    /// once and keeps in the database (`server_secrets`).
+    pub erasure_key: Option<Vec<u8>>,
+    /// Days after a campaign's end when its participations' answers are removed; `None`
+    /// keeps them.
+    pub answers_retention_days: Option<u32>,
     /// The campaign site.
     pub site: Site,
     /// The integrator demo listener.
@@ -401,6 +412,25 @@ impl Config {
                 }
             },
         };
+        let erasure_key = match &raw.erasure_key_env {
+            None => None,
+            Some(name) => match env(name) {
+                Some(v) if v.len() >= 32 => Some(v.into_bytes()),
+                Some(_) => {
+                    return err(format!(
+                        "erasure_key_env: the variable {name} must hold at least 32 bytes"
+                    ))
+                }
+                None => {
+                    return err(format!(
+                        "erasure_key_env: the environment variable {name} is not set"
+                    ))
+                }
+            },
+        };
+        if raw.answers_retention_days == Some(0) {
+            return err("answers_retention_days must be at least 1 (omit it to keep answers)");
+        }
         let site = match raw.site {
             None => Site::default(),
             Some(s) => {
@@ -477,6 +507,8 @@ impl Config {
             database_max_connections,
             pg,
             operator_token,
+            erasure_key,
+            answers_retention_days: raw.answers_retention_days,
             site,
             integrator,
             campaigns,

@@ -122,6 +122,7 @@ impl Server {
             campaigns,
             store,
             operator_token: config.operator_token.clone(),
+            erasure_key: config.erasure_key.clone(),
             clock,
             limits: config.http.clone(),
             rejected,
@@ -130,6 +131,9 @@ impl Server {
         });
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        if let Some(days) = config.answers_retention_days {
+            tasks.push(spawn_retention(Arc::clone(&state), days, rx.clone()));
+        }
         let listener = bind(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
         let addr = listener
             .local_addr()
@@ -181,6 +185,33 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(4096)
+}
+
+/// How often the answers retention runs (and once at start-up).
+pub const RETENTION_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The periodic task of `answers_retention_days`: at start-up, then every
+/// [`RETENTION_PERIOD`], removes the answers of campaigns ended that many days ago.
+fn spawn_retention(
+    state: Arc<AppState>,
+    days: u32,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    api::operator::purge_expired_answers(&state, days).await;
+                }
+                stopped = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    let _ = stopped;
+                    return Ok(());
+                }
+            }
+        }
+    })
 }
 
 fn spawn_serve(

@@ -20,7 +20,7 @@ use crate::config::CampaignKind;
 use crate::store::{DisqualifyRequest, DrawError, DrawOutcome, DrawRequest};
 
 /// Longest operator label, reason or public value accepted (characters).
-const MAX_LABEL_CHARS: usize = 100;
+pub(super) const MAX_LABEL_CHARS: usize = 100;
 const MAX_TEXT_CHARS: usize = 1000;
 
 /// `GET /api/campaigns/{id}/fairness`, public.
@@ -71,7 +71,7 @@ pub(super) async fn fairness(
 }
 
 /// A JSON object body (empty means `{}`).
-async fn object_body(
+pub(super) async fn object_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
@@ -90,7 +90,7 @@ async fn object_body(
 }
 
 /// An optional text member: trimmed, 1 to `max` characters.
-fn text_member(
+pub(super) fn text_member(
     obj: &Map<String, Value>,
     name: &str,
     max: usize,

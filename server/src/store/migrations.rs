@@ -15,7 +15,7 @@ use super::tx::{args, Tx};
 use super::StoreError;
 
 /// The schema version this server writes and understands: the last migration's.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// One step of the schema.
 pub(crate) struct Migration {
@@ -104,6 +104,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         statements: &[
             "ALTER TABLE participations ADD COLUMN brand_form TEXT",
             "ALTER TABLE participations ADD COLUMN brand_optin TEXT",
+        ],
+    },
+    Migration {
+        version: 4,
+        name: "operator API: stock additions, erasure key, time series index",
+        statements: &[
+            // Units added by operators while the campaign runs (audited); the start-up
+            // check accepts quantity = configured + added.
+            "ALTER TABLE prizes ADD COLUMN added BIGINT NOT NULL DEFAULT 0",
+            // The erasure key when none is configured: 32 random bytes, hex, created once.
+            "CREATE TABLE server_secrets (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL)",
+            "CREATE INDEX participations_created ON participations (campaign, created_at)",
+            "CREATE INDEX participations_winners ON participations (campaign, outcome, won_at, created_at, id)",
         ],
     },
 ];

@@ -43,6 +43,7 @@ mod statements;
 mod tx;
 
 pub use migrations::SCHEMA_VERSION;
+pub use rules::erased_sub;
 
 /// A boxed future, so that the trait stays object safe (`Box<dyn Store>`).
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -251,6 +252,8 @@ pub struct Stats {
     pub prizes: Vec<PrizeStock>,
     /// Winning moments not yet claimed (instant win).
     pub unclaimed_moments: i64,
+    /// Winning moments claimed (instant win).
+    pub claimed_moments: i64,
     /// The draw, if made.
     pub draw: Option<DrawRecord>,
 }
@@ -370,6 +373,53 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// Participations of one time bucket, per outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimePoint {
+    /// Start of the bucket, seconds since the epoch.
+    pub at: i64,
+    /// Participations per outcome (only outcomes that occur).
+    pub counts: std::collections::BTreeMap<String, i64>,
+}
+
+/// Where the next page of winners starts: (won_at, created_at, participation id).
+pub type WinnerKey = (i64, i64, String);
+
+/// A page of winners, in the order of [`Store::winners`].
+#[derive(Debug, Clone)]
+pub struct WinnersPage {
+    /// The winners of this page.
+    pub winners: Vec<Winner>,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<WinnerKey>,
+}
+
+/// An operator's addition of units to a prize.
+#[derive(Debug, Clone)]
+pub struct AddStock {
+    /// The prize.
+    pub prize_id: String,
+    /// Units to add (positive).
+    pub add: i64,
+    /// The operator's label.
+    pub by: String,
+    /// When.
+    pub now: i64,
+}
+
+/// An erasure request for one participant.
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    /// The participant.
+    pub sub: String,
+    /// The configured erasure key; `None` uses the key stored in the database.
+    pub key: Option<Vec<u8>>,
+    /// The operator's label.
+    pub by: String,
+    /// When.
+    pub now: i64,
+}
+
 /// The storage of the server. Each method is one transaction.
 pub trait Store: Send + Sync {
     /// Applies the migrations (idempotently) and records the campaigns' prizes and winning
@@ -420,6 +470,40 @@ pub trait Store: Send + Sync {
         &'a self,
         campaign: Arc<Campaign>,
     ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>>;
+    /// Participations per bucket of `width` seconds and outcome (non-empty buckets,
+    /// ascending).
+    fn timeseries<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        width: i64,
+    ) -> BoxFut<'a, Result<Vec<TimePoint>, StoreError>>;
+    /// At most `limit` winners after `after` (keyset pagination: memory bounded by `limit`).
+    fn winners_page<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        after: Option<WinnerKey>,
+        limit: i64,
+    ) -> BoxFut<'a, Result<WinnersPage, StoreError>>;
+    /// Adds units to a prize (audited); `None` for an unknown prize.
+    fn add_stock<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: AddStock,
+    ) -> BoxFut<'a, Result<Option<PrizeStock>, StoreError>>;
+    /// Erases a participant (audited); answers the participations changed.
+    fn erase<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: Erasure,
+    ) -> BoxFut<'a, Result<i64, StoreError>>;
+    /// Removes the answers of a campaign ended `days` days before `now` (audited);
+    /// answers the participations changed.
+    fn purge_answers<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        now: i64,
+        days: u32,
+    ) -> BoxFut<'a, Result<i64, StoreError>>;
     /// Whether the database answers.
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>>;
     /// Participations waiting to be written (the SQLite writer's queue; 0 where there is none).

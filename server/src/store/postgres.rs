@@ -26,8 +26,9 @@ use super::pg_tls::{self, PgOptions};
 use super::tx::{Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
-    AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, FairnessView,
-    NewParticipation, ParticipateError, Participation, Stats, Store, StoreError, Winner,
+    AddStock, AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
+    FairnessView, NewParticipation, ParticipateError, Participation, PrizeStock, Stats, Store,
+    StoreError, TimePoint, Winner, WinnerKey, WinnersPage,
 };
 use crate::config::Campaign;
 
@@ -235,6 +236,58 @@ impl Store for PgStore {
     ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>> {
         Box::pin(self.run(Begin::Snapshot, async move |tx| {
             rules::audit(tx, &campaign.id).await
+        }))
+    }
+
+    fn timeseries<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        width: i64,
+    ) -> BoxFut<'a, Result<Vec<TimePoint>, StoreError>> {
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::timeseries(tx, &campaign.id, width).await
+        }))
+    }
+
+    fn winners_page<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        after: Option<WinnerKey>,
+        limit: i64,
+    ) -> BoxFut<'a, Result<WinnersPage, StoreError>> {
+        Box::pin(self.run(Begin::Snapshot, async move |tx| {
+            rules::winners_page(tx, &campaign.id, after.clone(), limit).await
+        }))
+    }
+
+    fn add_stock<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: AddStock,
+    ) -> BoxFut<'a, Result<Option<PrizeStock>, StoreError>> {
+        Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
+            rules::add_stock(tx, &campaign.id, &request).await
+        }))
+    }
+
+    fn erase<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: Erasure,
+    ) -> BoxFut<'a, Result<i64, StoreError>> {
+        Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
+            rules::erase(tx, &campaign.id, &request).await
+        }))
+    }
+
+    fn purge_answers<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        now: i64,
+        days: u32,
+    ) -> BoxFut<'a, Result<i64, StoreError>> {
+        Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
+            rules::purge_answers(tx, &campaign, now, days).await
         }))
     }
 

@@ -16,9 +16,9 @@ use super::migrations;
 use super::statements as sql;
 use super::tx::Tx;
 use super::{
-    AuditEntry, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, FairnessView,
-    NewParticipation, Outcome, ParticipateError, Participation, PrizeWon, Stats, StoreError,
-    Winner,
+    AddStock, AuditEntry, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
+    FairnessView, NewParticipation, Outcome, ParticipateError, Participation, PrizeStock, PrizeWon,
+    Stats, StoreError, TimePoint, Winner, WinnersPage,
 };
 use crate::config::{Campaign, CampaignKind, Prize};
 
@@ -225,6 +225,7 @@ pub(crate) async fn stats<T: Tx>(tx: &mut T, campaign: &str) -> Result<Stats, St
         .collect();
     let prizes = sql::prize_stock(tx, campaign).await?;
     let unclaimed_moments = sql::unclaimed_moments(tx, campaign).await?;
+    let claimed_moments = sql::claimed_moments(tx, campaign).await?;
     let draw = sql::draw_record(tx, campaign).await?;
     let winners = outcomes.get(Outcome::Won.as_str()).copied().unwrap_or(0);
     Ok(Stats {
@@ -234,6 +235,7 @@ pub(crate) async fn stats<T: Tx>(tx: &mut T, campaign: &str) -> Result<Stats, St
         winners,
         prizes,
         unclaimed_moments,
+        claimed_moments,
         draw,
     })
 }
@@ -530,8 +532,10 @@ fn check_prizes(campaign: &Campaign, stored: &[(String, i64)]) -> Result<(), Sto
         match stored.iter().find(|(id, _)| *id == p.id) {
             Some((_, q)) if *q != i64::from(p.quantity) => {
                 return Err(StoreError::new(format!(
-                    "campaign {}: prize {} is stored with quantity {q} but configured with {}; \
-                     the stock of a started campaign cannot change (use a new campaign id or database)",
+                    "campaign {}: prize {} is stored with quantity {q} (besides the units added \
+                     through the operator API) but configured with {}; the configured stock of a \
+                     started campaign cannot change: add units with POST \
+                     /api/campaigns/{{id}}/prizes/{{prizeId}}/stock",
                     campaign.id, p.id, p.quantity
                 )))
             }
@@ -568,6 +572,157 @@ fn check_moments(campaign: &Campaign, stored: &[(i64, String)]) -> Result<(), St
             campaign.id
         )))
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Operator API.
+
+/// Participations per bucket of `width` seconds and outcome: only non-empty buckets,
+/// ascending.
+pub(crate) async fn timeseries<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    width: i64,
+) -> Result<Vec<TimePoint>, StoreError> {
+    if width <= 0 {
+        return Err(StoreError::new("a time series bucket must be positive"));
+    }
+    let mut out: Vec<TimePoint> = Vec::new();
+    for (at, outcome, n) in sql::timeseries(tx, campaign, width).await? {
+        let point = match out.last_mut() {
+            Some(last) if last.at == at => last,
+            _ => {
+                out.push(TimePoint {
+                    at,
+                    counts: std::collections::BTreeMap::new(),
+                });
+                out.last_mut()
+                    .ok_or_else(|| StoreError::new("a time series point vanished"))?
+            }
+        };
+        point.counts.insert(outcome, n);
+    }
+    Ok(out)
+}
+
+/// One page of winners, after `after` (the previous page's `next`).
+pub(crate) async fn winners_page<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    after: Option<super::WinnerKey>,
+    limit: i64,
+) -> Result<WinnersPage, StoreError> {
+    let after = after.unwrap_or((i64::MIN, i64::MIN, String::new()));
+    let rows = sql::winners_after(tx, campaign, &after, limit).await?;
+    let full = i64::try_from(rows.len()).map_or(true, |n| n >= limit);
+    let next = if full {
+        rows.last().map(|(_, k)| k.clone())
+    } else {
+        None
+    };
+    Ok(WinnersPage {
+        winners: rows.into_iter().map(|(w, _)| w).collect(),
+        next,
+    })
+}
+
+/// Adds units to a prize of a campaign and writes the audit entry; `None` for an unknown
+/// prize. The units join the stock at once: a participation that commits after this
+/// transaction may take them; one that committed before never saw them.
+pub(crate) async fn add_stock<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    req: &AddStock,
+) -> Result<Option<PrizeStock>, StoreError> {
+    if req.add <= 0 {
+        return Err(StoreError::new("units to add must be positive"));
+    }
+    let Some(stock) = sql::add_units(tx, campaign, &req.prize_id, req.add).await? else {
+        return Ok(None);
+    };
+    let details = serde_json::json!({
+        "prizeId": stock.id,
+        "added": req.add,
+        "quantity": stock.quantity,
+        "remaining": stock.remaining,
+    });
+    audit_entry(tx, campaign, req.now, &req.by, "add-stock", &details).await?;
+    Ok(Some(stock))
+}
+
+/// The name of the erasure key in `server_secrets`.
+const ERASURE_KEY: &str = "erasure-hmac-key";
+
+/// The erasure key: the configured one, else the one stored in the database (created from
+/// the OS CSPRNG on first use).
+async fn erasure_key<T: Tx>(tx: &mut T, configured: Option<&[u8]>) -> Result<Vec<u8>, StoreError> {
+    if let Some(k) = configured {
+        return Ok(k.to_vec());
+    }
+    if sql::server_secret(tx, ERASURE_KEY).await?.is_none() {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key)
+            .map_err(|e| StoreError::new(format!("creating the erasure key: {e}")))?;
+        sql::insert_server_secret(tx, ERASURE_KEY, &fairness::to_hex(&key)).await?;
+    }
+    let hex = sql::server_secret(tx, ERASURE_KEY)
+        .await?
+        .ok_or_else(|| StoreError::new("the erasure key was not stored"))?;
+    Ok(fairness::hex_32("erasureKey", &hex)
+        .map_err(|e| StoreError::caused("the stored erasure key", e))?
+        .to_vec())
+}
+
+/// What an erased `sub` becomes: `erased:` and the hex HMAC-SHA-256 of campaign and sub
+/// under the erasure key (the same person erased twice maps to the same value, so counts of
+/// distinct participants stay true; the value cannot be reversed without the key).
+pub fn erased_sub(key: &[u8], campaign: &str, sub: &str) -> String {
+    let mut input = Vec::with_capacity(campaign.len() + sub.len() + 1);
+    input.extend_from_slice(campaign.as_bytes());
+    input.push(0);
+    input.extend_from_slice(sub.as_bytes());
+    format!(
+        "erased:{}",
+        fairness::to_hex(&hmac_sha256::HMAC::mac(&input, key))
+    )
+}
+
+/// Erases a participant: the `sub` of each of its participations replaced by its keyed
+/// hash, its answers removed; outcomes, prizes, counts and the draw record (which names
+/// participation ids, never subs) stay. The audit entry holds the count, not the sub.
+pub(crate) async fn erase<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    req: &Erasure,
+) -> Result<i64, StoreError> {
+    let key = erasure_key(tx, req.key.as_deref()).await?;
+    let replacement = erased_sub(&key, campaign, &req.sub);
+    let n = sql::erase_sub(tx, campaign, &req.sub, &replacement).await?;
+    let n = i64::try_from(n).map_err(|_| StoreError::new("too many rows erased"))?;
+    let details = serde_json::json!({ "participations": n });
+    audit_entry(tx, campaign, req.now, &req.by, "erasure", &details).await?;
+    Ok(n)
+}
+
+/// Applies the retention of answers: once a campaign ended `days` days ago, its answers are
+/// removed (and the purge is audited, by `retention`, with the count). Answers the count.
+pub(crate) async fn purge_answers<T: Tx>(
+    tx: &mut T,
+    c: &Campaign,
+    now: i64,
+    days: u32,
+) -> Result<i64, StoreError> {
+    let due = c.end.saturating_add(i64::from(days).saturating_mul(86_400));
+    if now < due {
+        return Ok(0);
+    }
+    let n = sql::purge_answers(tx, &c.id).await?;
+    let n = i64::try_from(n).map_err(|_| StoreError::new("too many rows purged"))?;
+    if n > 0 {
+        let details = serde_json::json!({ "participations": n, "retentionDays": days });
+        audit_entry(tx, &c.id, now, "retention", "purge-answers", &details).await?;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -31,8 +31,9 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use super::tx::{sqlite_text, Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
-    AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, FairnessView,
-    NewParticipation, ParticipateError, Participation, Stats, Store, StoreError, Winner,
+    AddStock, AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
+    FairnessView, NewParticipation, ParticipateError, Participation, PrizeStock, Stats, Store,
+    StoreError, TimePoint, Winner, WinnerKey, WinnersPage,
 };
 use crate::config::Campaign;
 
@@ -209,6 +210,69 @@ impl Store for SqliteStore {
         campaign: Arc<Campaign>,
     ) -> BoxFut<'a, Result<Vec<AuditEntry>, StoreError>> {
         self.with(move |conn| run_ready(rules::audit(&mut SqliteTx(conn), &campaign.id)))
+    }
+
+    fn timeseries<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        width: i64,
+    ) -> BoxFut<'a, Result<Vec<TimePoint>, StoreError>> {
+        self.with(move |conn| {
+            run_ready(rules::timeseries(&mut SqliteTx(conn), &campaign.id, width))
+        })
+    }
+
+    fn winners_page<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        after: Option<WinnerKey>,
+        limit: i64,
+    ) -> BoxFut<'a, Result<WinnersPage, StoreError>> {
+        self.with(move |conn| {
+            run_ready(rules::winners_page(
+                &mut SqliteTx(conn),
+                &campaign.id,
+                after,
+                limit,
+            ))
+        })
+    }
+
+    fn add_stock<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: AddStock,
+    ) -> BoxFut<'a, Result<Option<PrizeStock>, StoreError>> {
+        self.with(move |conn| {
+            in_transaction(conn, TransactionBehavior::Immediate, async |tx| {
+                rules::add_stock(tx, &campaign.id, &request).await
+            })
+        })
+    }
+
+    fn erase<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        request: Erasure,
+    ) -> BoxFut<'a, Result<i64, StoreError>> {
+        self.with(move |conn| {
+            in_transaction(conn, TransactionBehavior::Immediate, async |tx| {
+                rules::erase(tx, &campaign.id, &request).await
+            })
+        })
+    }
+
+    fn purge_answers<'a>(
+        &'a self,
+        campaign: Arc<Campaign>,
+        now: i64,
+        days: u32,
+    ) -> BoxFut<'a, Result<i64, StoreError>> {
+        self.with(move |conn| {
+            in_transaction(conn, TransactionBehavior::Immediate, async |tx| {
+                rules::purge_answers(tx, &campaign, now, days).await
+            })
+        })
     }
 
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>> {
@@ -472,7 +536,7 @@ quantity = 2
             answers: None,
             brand_form: None,
             brand_optin: None,
-            allowance: 1,
+            allowance: c.participation_limit,
             now: 1_800_000_000,
         };
         (

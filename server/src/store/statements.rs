@@ -6,7 +6,7 @@ use super::rules::Candidate;
 use super::tx::{args, Row, Tx, Value};
 use super::{
     parse_eligibility, AuditEntry, DrawRecord, NewParticipation, Outcome, Participation,
-    PrizeStock, PrizeWon, StoreError, Winner,
+    PrizeStock, PrizeWon, StoreError, Winner, WinnerKey,
 };
 
 /// Runs a query; maps each row.
@@ -51,14 +51,15 @@ pub(crate) const PING: &str = "SELECT 1";
 // ---------------------------------------------------------------------------------------
 // Campaign records (prepare).
 
-/// The stored prizes of a campaign: (id, quantity).
+/// The stored prizes of a campaign: (id, quantity from the configuration, i.e. without the
+/// units operators added through the API).
 pub(crate) async fn prize_quantities<T: Tx>(
     tx: &mut T,
     campaign: &str,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     all(
         tx,
-        "SELECT id, quantity FROM prizes WHERE campaign = $1",
+        "SELECT id, quantity - added FROM prizes WHERE campaign = $1",
         args![campaign],
         text_int,
     )
@@ -639,4 +640,151 @@ pub(crate) async fn sub_and_label<T: Tx>(
         |r| Ok((r.text(0)?, r.opt_text(1)?)),
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Operator API: time series, winners in pages, stock additions, erasure, retention.
+
+/// Winning moments already claimed.
+pub(crate) async fn claimed_moments<T: Tx>(tx: &mut T, campaign: &str) -> Result<i64, StoreError> {
+    count(
+        tx,
+        "SELECT COUNT(*) FROM moments WHERE campaign = $1 AND participation_id IS NOT NULL",
+        args![campaign],
+    )
+    .await
+}
+
+/// Participations per (bucket start, outcome), buckets of `width` seconds, ascending.
+pub(crate) async fn timeseries<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    width: i64,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    all(
+        tx,
+        "SELECT created_at - created_at % $2 AS bucket, outcome, COUNT(*) FROM participations
+         WHERE campaign = $1 GROUP BY bucket, outcome ORDER BY bucket, outcome",
+        args![campaign, width],
+        |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
+    )
+    .await
+}
+
+/// At most `limit` winners after `after`, in the order of [`winners`], with the key of each.
+pub(crate) async fn winners_after<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    after: &WinnerKey,
+    limit: i64,
+) -> Result<Vec<(Winner, WinnerKey)>, StoreError> {
+    all(
+        tx,
+        "SELECT id, sub, prize_id, prize_label, won_at, drawn, created_at FROM participations
+         WHERE campaign = $1 AND outcome = 'won'
+           AND (won_at > $2 OR (won_at = $2 AND created_at > $3)
+                OR (won_at = $2 AND created_at = $3 AND id > $4))
+         ORDER BY won_at, created_at, id LIMIT $5",
+        args![campaign, after.0, after.1, after.2.as_str(), limit],
+        |r| {
+            let w = Winner {
+                participation_id: r.text(0)?,
+                sub: r.text(1)?,
+                prize: PrizeWon {
+                    id: r.text(2)?,
+                    label: r.text(3)?,
+                },
+                won_at: r.int(4)?,
+                drawn: r.int(5)? != 0,
+                // The CSV export has its own columns.
+                form: None,
+                optin: None,
+            };
+            let key = (w.won_at, r.int(6)?, w.participation_id.clone());
+            Ok((w, key))
+        },
+    )
+    .await
+}
+
+/// Adds `add` units to a prize (quantity, remaining and the audited `added` together, in one
+/// update: a concurrent `take_unit` sees the old or the new stock, never a mix); answers
+/// the new stock, or nothing for an unknown prize.
+pub(crate) async fn add_units<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    prize: &str,
+    add: i64,
+) -> Result<Option<PrizeStock>, StoreError> {
+    one(
+        tx,
+        "UPDATE prizes SET quantity = quantity + $3, remaining = remaining + $3,
+            added = added + $3
+         WHERE campaign = $1 AND id = $2 RETURNING id, name, quantity, remaining",
+        args![campaign, prize, add],
+        |r| {
+            Ok(PrizeStock {
+                id: r.text(0)?,
+                name: r.text(1)?,
+                quantity: r.int(2)?,
+                remaining: r.int(3)?,
+            })
+        },
+    )
+    .await
+}
+
+/// Replaces a `sub` by its keyed hash and removes the answers of its participations;
+/// answers how many participations changed.
+pub(crate) async fn erase_sub<T: Tx>(
+    tx: &mut T,
+    campaign: &str,
+    sub: &str,
+    replacement: &str,
+) -> Result<u64, StoreError> {
+    tx.execute(
+        "UPDATE participations SET sub = $3, answers = NULL, brand_form = NULL, brand_optin = NULL
+         WHERE campaign = $1 AND sub = $2",
+        args![campaign, sub, replacement],
+    )
+    .await
+}
+
+/// Removes the answers of every participation of a campaign; answers how many changed.
+pub(crate) async fn purge_answers<T: Tx>(tx: &mut T, campaign: &str) -> Result<u64, StoreError> {
+    tx.execute(
+        "UPDATE participations SET answers = NULL, brand_form = NULL, brand_optin = NULL
+         WHERE campaign = $1
+           AND (answers IS NOT NULL OR brand_form IS NOT NULL OR brand_optin IS NOT NULL)",
+        args![campaign],
+    )
+    .await
+}
+
+/// A server secret by name (hex), if created.
+pub(crate) async fn server_secret<T: Tx>(
+    tx: &mut T,
+    name: &str,
+) -> Result<Option<String>, StoreError> {
+    one(
+        tx,
+        "SELECT value FROM server_secrets WHERE name = $1",
+        args![name],
+        |r| r.text(0),
+    )
+    .await
+}
+
+/// Records a server secret, unless one with that name exists (the first writer wins).
+pub(crate) async fn insert_server_secret<T: Tx>(
+    tx: &mut T,
+    name: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        args![name, value],
+    )
+    .await
+    .map(drop)
 }
