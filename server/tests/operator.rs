@@ -38,7 +38,10 @@ async fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
         addr,
         "POST",
         path,
-        &[("Authorization", &auth()), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth()),
+            ("Content-Type", "application/json"),
+        ],
         body.to_string().as_bytes(),
     )
     .await
