@@ -472,7 +472,7 @@ quantity = 2
             answers: None,
             brand_form: None,
             brand_optin: None,
-            allowance: 1,
+            allowance: c.participation_limit,
             now: 1_800_000_000,
         };
         (
