@@ -19,6 +19,9 @@ per=$(( total / ${#targets[@]} ))
 log "fuzz seeds (hostile-test shapes, jose interop tokens)"
 node fuzz/seeds.mjs
 
+# participation_body's SQLite databases (one per process) from the previous run.
+rm -rf fuzz/target/fuzz-sqlite
+
 for t in "${targets[@]}"; do
   log "fuzzing $t for ${per}s"
   mkdir -p "fuzz/corpus/$t"
