@@ -43,6 +43,14 @@ ensure_wasm_bindgen() {
   cargo install wasm-bindgen-cli --version "=$want" --force
 }
 
+# cargo-fuzz drives libFuzzer (libfuzzer-sys) on STABLE Rust with `--sanitizer none`: no
+# nightly toolchain, no downloaded binaries; it builds from crates.io (about 1 min 30 s on 2 cores).
+ensure_cargo_fuzz() {
+  command -v cargo-fuzz >/dev/null 2>&1 && return 0
+  log "building cargo-fuzz from crates.io"
+  cargo install cargo-fuzz --version "^0.13" --locked
+}
+
 ensure_node_modules() {
   cd "$ROOT"
   if [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then return 0; fi

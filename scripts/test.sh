@@ -30,6 +30,9 @@ export CAMPAIGN_TOKEN_TEST_PG_TLS="$PG_TLS_URL" CAMPAIGN_TOKEN_TEST_PG_TLS_CA="$
 log "native tests (core, token tool, server on SQLite and PostgreSQL)"
 cargo test --workspace --all-features
 
+log "fuzzing: verify, keys, page-vs-native differential, participation body (120 s in all)"
+bash scripts/fuzz.sh
+
 log "interoperability with the npm jose package"
 bash scripts/test-interop.sh
 

@@ -570,6 +570,38 @@ fn rate_limit_rejection(
     }
 }
 
+/// The body of `POST /api/campaigns/{id}/participations`, read (a fuzz target: fuzz/).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipationBody {
+    /// The token text (empty when absent: the core answers `no_token`).
+    pub token: String,
+    /// The page's answers, as compact JSON, if any.
+    pub answers: Option<String>,
+}
+
+impl ParticipationBody {
+    /// Reads `{"token": "…", "answers": …}`; anything else is `400 bad_request`.
+    pub fn parse(bytes: &[u8]) -> Result<ParticipationBody, ApiError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|_| {
+            ApiError::bad_request("the body must be JSON: {\"token\": \"…\", \"answers\": …}")
+        })?;
+        let Value::Object(mut obj) = value else {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        };
+        // Absent: `no_token` (401) from the core. Present, it must be a string (null included).
+        let token = match obj.remove("token") {
+            None => String::new(),
+            Some(Value::String(t)) => t,
+            Some(_) => return Err(ApiError::bad_request("`token` must be a string")),
+        };
+        let answers = match obj.remove("answers") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.to_string()),
+        };
+        Ok(ParticipationBody { token, answers })
+    }
+}
+
 async fn participate_from(
     state: &AppState,
     campaign: Arc<Campaign>,
@@ -578,22 +610,7 @@ async fn participate_from(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&state.limits, headers, body).await?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-        ApiError::bad_request("the body must be JSON: {\"token\": \"…\", \"answers\": …}")
-    })?;
-    let Value::Object(mut obj) = value else {
-        return Err(ApiError::bad_request("the body must be a JSON object"));
-    };
-    // Absent: `no_token` (401) from the core. Present, it must be a string (null included).
-    let token = match obj.remove("token") {
-        None => String::new(),
-        Some(Value::String(t)) => t,
-        Some(_) => return Err(ApiError::bad_request("`token` must be a string")),
-    };
-    let answers = match obj.remove("answers") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.to_string()),
-    };
+    let ParticipationBody { token, answers } = ParticipationBody::parse(&bytes)?;
     let now = state.clock.now();
     // AWS-LC checks the signature (core's `Backend::AwsLc`): the server verifies every
     // participation, and its throughput follows its signature backend (docs/benchmarks.md).
