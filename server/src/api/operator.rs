@@ -193,8 +193,8 @@ pub(super) async fn winners_csv(
         .winners_page(Arc::clone(&c), None, CSV_PAGE)
         .await
         .map_err(|e| ApiError::internal("winners.csv", &e))?;
-    let head = csv_bytes(true, &first.winners)
-        .map_err(|e| ApiError::internal("winners.csv", &e))?;
+    let head =
+        csv_bytes(true, &first.winners).map_err(|e| ApiError::internal("winners.csv", &e))?;
     let rest = match first.next {
         Some(k) => Export::Next(Some(k)),
         None => Export::Done,
@@ -239,10 +239,8 @@ pub(super) async fn winners_csv(
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
     // Campaign ids are checked to be plain ([A-Za-z0-9._-]) when the configuration is read.
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}-winners.csv\"",
-        c.id
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}-winners.csv\"", c.id))
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
@@ -269,7 +267,9 @@ pub(super) async fn add_stock(
         .and_then(Value::as_i64)
         .filter(|n| (1..=MAX_ADD).contains(n))
         .ok_or_else(|| {
-            ApiError::bad_request(format!("`add` must be an integer from 1 to {MAX_ADD}: {shape}"))
+            ApiError::bad_request(format!(
+                "`add` must be an integer from 1 to {MAX_ADD}: {shape}"
+            ))
         })?;
     if !c.prizes.iter().any(|p| p.id == prize) {
         return Err(ApiError::UnknownPrize);

@@ -16,9 +16,9 @@ use super::migrations;
 use super::statements as sql;
 use super::tx::Tx;
 use super::{
-    AddStock, AuditEntry, DisqualifyRequest, Erasure, PrizeStock, TimePoint, WinnersPage, DrawError, DrawOutcome, DrawRequest, FairnessView,
-    NewParticipation, Outcome, ParticipateError, Participation, PrizeWon, Stats, StoreError,
-    Winner,
+    AddStock, AuditEntry, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
+    FairnessView, NewParticipation, Outcome, ParticipateError, Participation, PrizeStock, PrizeWon,
+    Stats, StoreError, TimePoint, Winner, WinnersPage,
 };
 use crate::config::{Campaign, CampaignKind, Prize};
 

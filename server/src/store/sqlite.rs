@@ -31,9 +31,9 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use super::tx::{sqlite_text, Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
-    AddStock, Erasure, PrizeStock, TimePoint, WinnerKey, WinnersPage,
-    AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, FairnessView,
-    NewParticipation, ParticipateError, Participation, Stats, Store, StoreError, Winner,
+    AddStock, AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
+    FairnessView, NewParticipation, ParticipateError, Participation, PrizeStock, Stats, Store,
+    StoreError, TimePoint, Winner, WinnerKey, WinnersPage,
 };
 use crate::config::Campaign;
 

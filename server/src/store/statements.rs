@@ -634,10 +634,7 @@ pub(crate) async fn sub_and_label<T: Tx>(
 // Operator API: time series, winners in pages, stock additions, erasure, retention.
 
 /// Winning moments already claimed.
-pub(crate) async fn claimed_moments<T: Tx>(
-    tx: &mut T,
-    campaign: &str,
-) -> Result<i64, StoreError> {
+pub(crate) async fn claimed_moments<T: Tx>(tx: &mut T, campaign: &str) -> Result<i64, StoreError> {
     count(
         tx,
         "SELECT COUNT(*) FROM moments WHERE campaign = $1 AND participation_id IS NOT NULL",
