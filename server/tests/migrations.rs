@@ -91,6 +91,11 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
 
         // The first release created the tables of migration 1 and recorded no version.
         for sql in [
+            // Migration 3's additions.
+            "DROP TABLE server_secrets",
+            "DROP INDEX participations_created",
+            "DROP INDEX participations_winners",
+            "ALTER TABLE prizes DROP COLUMN added",
             "DROP TABLE schema_migrations",
             "DROP TABLE fairness",
             "DROP TABLE audit_log",

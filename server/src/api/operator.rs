@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::fairness::{object_body, text_member, MAX_LABEL_CHARS};
 use super::{operator, ApiError, AppState, OperatorCampaign};
-use crate::config::Campaign;
+use crate::config::{Campaign, CampaignKind};
 use crate::store::{AddStock, Erasure, Outcome, Winner, WinnerKey};
 
 /// Winners read from the database per page of the CSV export: the export holds at most
@@ -38,6 +38,14 @@ fn list_status(c: &Campaign, now: i64) -> &'static str {
     }
 }
 
+/// The campaign's type as the console contract names it (`instant` or `draw`).
+fn list_type(c: &Campaign) -> &'static str {
+    match c.kind {
+        CampaignKind::InstantWin => "instant",
+        CampaignKind::Draw => "draw",
+    }
+}
+
 /// `GET /api/campaigns`: every configured campaign, by id.
 pub(super) async fn campaigns(
     State(state): State<Arc<AppState>>,
@@ -52,7 +60,7 @@ pub(super) async fn campaigns(
         .map(|c| {
             json!({
                 "campaignId": c.id,
-                "type": c.kind.as_str(),
+                "type": list_type(c),
                 "status": list_status(c, now),
                 "start": c.start,
                 "end": c.end,

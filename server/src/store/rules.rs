@@ -553,33 +553,6 @@ fn check_moments(campaign: &Campaign, stored: &[(i64, String)]) -> Result<(), St
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cands(n: usize) -> Vec<Candidate> {
-        (0..n)
-            .map(|i| Candidate {
-                id: format!("p{i}"),
-                sub: format!("s{i}"),
-                token_label: None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn one_chance_per_participant() {
-        let mut rows = cands(3);
-        rows.push(Candidate {
-            id: "again".into(),
-            sub: "s1".into(),
-            token_label: None,
-        });
-        let kept: Vec<String> = one_per_sub(rows).into_iter().map(|c| c.id).collect();
-        assert_eq!(kept, ["p0", "p1", "p2"]);
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Operator API.
 
@@ -729,4 +702,31 @@ pub(crate) async fn purge_answers<T: Tx>(
         audit_entry(tx, &c.id, now, "retention", "purge-answers", &details).await?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cands(n: usize) -> Vec<Candidate> {
+        (0..n)
+            .map(|i| Candidate {
+                id: format!("p{i}"),
+                sub: format!("s{i}"),
+                token_label: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_chance_per_participant() {
+        let mut rows = cands(3);
+        rows.push(Candidate {
+            id: "again".into(),
+            sub: "s1".into(),
+            token_label: None,
+        });
+        let kept: Vec<String> = one_per_sub(rows).into_iter().map(|c| c.id).collect();
+        assert_eq!(kept, ["p0", "p1", "p2"]);
+    }
 }
