@@ -29,6 +29,8 @@ done
 ensure_apt curl curl
 log "building the browser module (pkg/)"
 bash scripts/build-wasm.sh
+log "building the operator console (target/demo/operator/)"
+bash scripts/build-operator.sh "$DEMO/operator"
 log "building the token tool and the allocation server"
 cargo build --quiet -p campaign-token-cli -p campaign-token-server
 CLI=$TARGET_DIR/debug/campaign-token
@@ -90,8 +92,43 @@ log "writing the pages' config.js (target/demo/www/)"
   echo "};"
 } >"$DEMO/www/integrator/config.js"
 
+# A few participations through the real participation API, with minted tokens, so the
+# operator console shows numbers at first sight (only while the demo database has few).
+seed_participations() {
+  local n
+  n=$(curl -fsS -H "Authorization: Bearer $CAMPAIGN_TOKEN_OPERATOR_TOKEN" \
+    "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["participations"])')
+  [ "$n" -lt 6 ] || return 0
+  log "seeding the demo campaign with a few participations (for the operator console)"
+  local i args
+  for i in 1 2 3 4 5 6 7; do
+    case $i in
+      1) args=(--cw true --label "a barista course for two") ;;
+      2) args=(--cw false) ;;
+      *) args=() ;;
+    esac
+    "$CLI" mint --key "$DEMO/private.pem" --campaign "$CAMPAIGN" --sub "seed-$RUN-$i" \
+      --iss "Northwind Coffee" --ttl 5m "${args[@]}" |
+      python3 -c 'import json,sys; print(json.dumps({"token": sys.stdin.read().strip(), "answers": {"favourite": "espresso"}}))' |
+      curl -fsS -o /dev/null -H 'content-type: application/json' --data @- \
+        "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/participations" || die "seeding participation $i failed"
+  done
+}
+
+wait_healthy() {
+  for _ in $(seq 1 100); do
+    curl -fsS "$CAMPAIGN_ORIGIN/healthz" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { [ -n "${LOGF:-}" ] && cat "$LOGF" >&2; die "the demo server exited"; }
+    sleep 0.2
+  done
+  curl -fsS "$CAMPAIGN_ORIGIN/healthz" >/dev/null || { [ -n "${LOGF:-}" ] && cat "$LOGF" >&2; die "the demo server did not become healthy"; }
+}
+
 print_links() {
   cat <<EOF
+
+  Operator console (sign in with the operator token, which is in target/demo/operator-token):
+    $CAMPAIGN_ORIGIN/operator/
 
   Demo campaign "$CAMPAIGN" is running (SQLite: target/demo/campaign-token.db).
 
@@ -122,8 +159,15 @@ EOF
 }
 
 if [ "$SMOKE" = 0 ]; then
+  "$SERVER" --config server/demo.toml &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT
+  trap 'exit 130' INT TERM
+  wait_healthy
+  seed_participations
   print_links
-  exec "$SERVER" --config server/demo.toml
+  wait "$pid"
+  exit
 fi
 
 # --smoke: start, check what a user would see first, stop.
@@ -132,12 +176,8 @@ LOGF=$(mktemp)
 "$SERVER" --config server/demo.toml 2>"$LOGF" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$LOGF"' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "$CAMPAIGN_ORIGIN/healthz" >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { cat "$LOGF" >&2; die "the demo server exited"; }
-  sleep 0.2
-done
-curl -fsS "$CAMPAIGN_ORIGIN/healthz" >/dev/null || { cat "$LOGF" >&2; die "the demo server did not become healthy"; }
+wait_healthy
+seed_participations
 curl -fsS "$CAMPAIGN_ORIGIN/" | grep -q 'gift.label' || die "the campaign page is not served"
 curl -fsS "$CAMPAIGN_ORIGIN/config.js" | grep -q "$CAMPAIGN" || die "the generated config.js is not served"
 curl -fsSI "$CAMPAIGN_ORIGIN/pkg/campaign_token_bg.wasm" | grep -qi 'application/wasm' || die "the wasm module is not served as application/wasm"
@@ -148,4 +188,9 @@ echo "$answer" | grep -q '"outcome":"won"' || die "a given-prize participation d
 answer=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
   --data "{\"token\":\"${TOKENS[forged]}\"}" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/participations")
 [ "$answer" = 401 ] || die "a forged token was not refused with 401 (got $answer)"
+curl -fsS "$CAMPAIGN_ORIGIN/operator/" | grep -q 'Operator console' || die "the operator console is not served"
+curl -fsSI "$CAMPAIGN_ORIGIN/operator/" | grep -qi "frame-ancestors 'none'" || die "the operator console lacks its CSP"
+n=$(curl -fsS -H "Authorization: Bearer $CAMPAIGN_TOKEN_OPERATOR_TOKEN" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/stats" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["participations"])')
+[ "$n" -ge 6 ] || die "the demo campaign was not seeded ($n participations)"
 log "demo smoke test passed"

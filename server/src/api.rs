@@ -346,6 +346,22 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
     if let Some(pkg) = &site.pkg {
         app = app.nest_service("/pkg", ServeDir::new(pkg));
     }
+    if let Some(dir) = &site.operator {
+        // The console's own policy: it has no wasm, is never framed, and talks only to
+        // this origin. Set here, so the campaign page's policy below does not replace it.
+        let console = Router::new()
+            .fallback_service(ServeDir::new(dir))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(OPERATOR_CSP),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ));
+        // index.html names its files by absolute path, so `/operator` works as `/operator/`.
+        app = app.nest_service("/operator", console);
+    }
     let dirs = Arc::new(site.dirs.clone());
     app = app.fallback(move |req: Request| serve_dirs(Arc::clone(&dirs), req));
     with_page_headers(app, Some(campaign_csp(&site.integrator_origins)))
@@ -361,6 +377,12 @@ pub fn integrator_router(dirs: Vec<PathBuf>, pkg: Option<PathBuf>, csp: Option<S
     app = app.fallback(move |req: Request| serve_dirs(Arc::clone(&dirs), req));
     with_page_headers(app, csp)
 }
+
+/// The Content-Security-Policy of the operator console at `/operator/`: scripts, styles
+/// and requests from this origin only, no inline code, no wasm, never framed.
+pub const OPERATOR_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
 
 /// The Content-Security-Policy of the campaign page (docs/CONTRACTS.md).
 pub fn campaign_csp(integrator_origins: &[String]) -> String {
@@ -387,8 +409,9 @@ fn with_page_headers(app: Router, csp: Option<String>) -> Router {
             HeaderValue::from_static("nosniff"),
         ));
     // Origins and the integrator CSP were checked to be printable ASCII at start-up.
+    // `if_not_present`: the operator console sets its own, stricter policy.
     if let Some(v) = csp.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        app = app.layer(SetResponseHeaderLayer::overriding(
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             v,
         ));

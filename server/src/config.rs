@@ -124,6 +124,8 @@ struct RawSite {
     pkg: Option<PathBuf>,
     #[serde(default)]
     integrator_origins: Vec<String>,
+    #[serde(default)]
+    operator: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,6 +246,9 @@ pub struct Site {
     pub pkg: Option<PathBuf>,
     /// Origins allowed to frame the campaign page (`frame-ancestors`).
     pub integrator_origins: Vec<String>,
+    /// The built operator console (scripts/build-operator.sh), served at `/operator/`
+    /// with [`crate::api::OPERATOR_CSP`], if any.
+    pub operator: Option<PathBuf>,
 }
 
 /// The optional second listener that serves the integrator's demo page.
@@ -449,10 +454,20 @@ impl Config {
                 for o in &s.integrator_origins {
                     check_origin(o)?;
                 }
+                let operator = s.operator.map(|p| resolve(&p));
+                if let Some(p) = &operator {
+                    if !p.join("index.html").is_file() {
+                        return err(format!(
+                            "site.operator: {} has no index.html (build it with scripts/build-operator.sh)",
+                            p.display()
+                        ));
+                    }
+                }
                 Site {
                     dirs,
                     pkg,
                     integrator_origins: s.integrator_origins,
+                    operator,
                 }
             }
         };

@@ -25,6 +25,34 @@ use tokio::process::Command;
 
 const SOURCE: &str = "the test lottery of the end day";
 
+/// Everything the server logs in this test binary, at every level.
+fn logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    Arc::clone(LOGS.get_or_init(|| {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buf);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buf
+    }))
+}
+
+struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn auth() -> String {
     format!("Bearer {OPERATOR_TOKEN}")
 }
@@ -410,6 +438,7 @@ async fn stock_added_while_participations_arrive_never_over_allocates() {
 async fn erasure_leaves_no_trace_of_the_sub_or_answers_and_keeps_the_counts() {
     let sub = "erase-me-7f3a91";
     let marker = "ANSWER-MARKER-5c0d";
+    let logs = logs();
     for db in databases("operator_erasure").await {
         let extra = format!("participation_limit = 2\ndraw_public_source = \"{SOURCE}\"");
         let toml = config_toml(
@@ -526,6 +555,9 @@ async fn erasure_leaves_no_trace_of_the_sub_or_answers_and_keeps_the_counts() {
         assert_eq!(entry["operator"], "alice");
         assert_eq!(entry["details"], json!({"participations": 2}));
         assert!(!audit.to_string().contains(sub));
+        let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+        assert!(logged.contains("erasure"), "the erasure is logged");
+        assert!(!logged.contains(sub), "{}: the sub is not logged", db.label);
         // Erasing again finds nothing; bad bodies are refused.
         let (_, v) = post(a, "/api/campaigns/er/erasure", &json!({"sub": sub})).await;
         assert_eq!(v, json!({"erased": 0}));
