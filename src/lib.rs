@@ -20,10 +20,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod access;
 // The signature backend: WebCrypto by default; pure Rust (jwt-simple, the core's native backend)
 // in the fallback module built with `--features pure-rust` (scripts/build-wasm.sh).
 #[cfg_attr(feature = "pure-rust", path = "crypto_pure.rs")]
-mod access;
 mod crypto;
 mod dom;
 mod errors;
