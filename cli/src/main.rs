@@ -94,6 +94,12 @@ enum Command {
         /// Issue time, seconds since the epoch (default: now).
         #[arg(long, value_name = "UNIX")]
         now: Option<u64>,
+        /// A `form` member, to prefill the page's form (repeat for several).
+        #[arg(long = "form", value_name = "NAME=VALUE", value_parser = parse_member)]
+        form: Vec<(String, String)>,
+        /// An `optin` member, true or false (repeat for several).
+        #[arg(long = "optin", value_name = "NAME=true|false", value_parser = parse_optin)]
+        optin: Vec<(String, bool)>,
     },
     /// Decode a token WITHOUT verifying it (for debugging only).
     Inspect {
@@ -122,6 +128,26 @@ enum Command {
     },
     #[command(flatten)]
     Fairness(fairness::FairnessCommand),
+}
+
+/// `--form NAME=VALUE`: a member name (not empty) and its string value.
+fn parse_member(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err("expected NAME=VALUE".into()),
+    }
+}
+
+/// `--optin NAME=true|false`.
+fn parse_optin(arg: &str) -> Result<(String, bool), String> {
+    let (name, value) = parse_member(arg)?;
+    match value.as_str() {
+        "true" => Ok((name, true)),
+        "false" => Ok((name, false)),
+        _ => Err("expected NAME=true or NAME=false".into()),
+    }
 }
 
 /// `--alg`: one of the asymmetric algorithms, which `--help` and errors list from the
@@ -199,6 +225,8 @@ fn run(command: Command) -> Result<(), Failure> {
             nbf,
             kid,
             now,
+            form,
+            optin,
         } => {
             let pem = read_file(&key, "private key")?;
             let mut signer = SigningKey::from_pem(&pem, alg)
@@ -225,6 +253,12 @@ fn run(command: Command) -> Result<(), Failure> {
                 claims = claims.with_issuer(iss);
             }
             claims.nbf = nbf;
+            if !form.is_empty() {
+                claims.form = Some(form.into_iter().map(|(k, v)| (k, v.into())).collect());
+            }
+            if !optin.is_empty() {
+                claims.optin = Some(optin.into_iter().map(|(k, v)| (k, v.into())).collect());
+            }
             let token = mint::mint(&signer, &claims)
                 .map_err(|e| Failure::Usage(format!("cannot sign: {}", e.message())))?;
             write_stdout(&token)

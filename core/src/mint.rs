@@ -353,6 +353,12 @@ pub struct TokenClaims {
     /// Who may win and which prize they are shown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gift: Option<Gift>,
+    /// `form`: values that prefill the participation form (docs/token.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<serde_json::Map<String, Value>>,
+    /// `optin`: opt-in values (booleans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optin: Option<serde_json::Map<String, Value>>,
 }
 
 impl TokenClaims {
@@ -371,6 +377,8 @@ impl TokenClaims {
             exp: now.saturating_add(ttl_secs),
             campaign_id: campaign_id.into(),
             gift: None,
+            form: None,
+            optin: None,
         }
     }
 
