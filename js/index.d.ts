@@ -4,6 +4,8 @@ export type ErrorCode = "no_token" | "malformed" | "too_large" | "unsupported_al
   | "unknown_key" | "bad_signature" | "expired" | "not_yet_valid" | "issued_in_future"
   | "missing_claim" | "invalid_claim" | "wrong_campaign" | "wrong_issuer"
   | "unsupported_critical_header" | "invalid_key" | "invalid_config"
+  // participate() also rejects with not_allowed (the token says limit.canPlay false); it joins
+  // this union once the core's ErrorCode::ALL lists it (tests/error_codes.rs keeps them equal).
   | (string & {}); // server codes (participation) pass through
 
 export interface VerifiedToken {
@@ -18,6 +20,16 @@ export interface VerifiedToken {
   eligibility: Eligibility;
   /** The label to show, or null where the eligibility table says none. */
   prizeLabel: string | null;
+  /** "denied" when the token says `limit.canPlay: false` (also `data-token-access` on <html>). */
+  access: "allowed" | "denied";
+  /** The `limit` claim: participations allowed and whether the visitor may take part. */
+  limit: { nb: number | null; canPlay: boolean | null } | null;
+  /** The `form` claim: values that prefill `data-token-field="form.*"` fields and `{{form.*}}`. */
+  form: { [k: string]: string | number | boolean } | null;
+  /** The `optin` claim: booleans that prefill `data-token-field="optin.*"` checkboxes. */
+  optin: { [k: string]: boolean } | null;
+  /** The `custom` claim: the brand's data for `{{custom.*}}` variables. */
+  custom: { [k: string]: string | number | boolean } | null;
   alg: string;
   kid: string | null;
 }

@@ -201,6 +201,11 @@ export async function init(options) {
       if (typeof endpoint !== 'string' || endpoint === '') {
         throw new CampaignTokenError('init({ endpoint }) is needed to take part', { code: 'invalid_config' });
       }
+      // limit.canPlay: false (the core's rule, as the session's result.access): no request.
+      if (session.state.result?.access === 'denied') {
+        throw new CampaignTokenError('this token does not allow taking part (limit.canPlay is false)',
+          { code: 'not_allowed', claim: 'limit.canPlay' });
+      }
       return postParticipation(endpoint, token, answers);
     },
     destroy() {

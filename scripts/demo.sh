@@ -60,7 +60,8 @@ mint() { # mint CASE [extra mint args...]
     --iss "Northwind Coffee" --ttl "$TTL" "$@"
 }
 declare -A TOKENS
-TOKENS[given-prize]=$(mint given-prize --cw true --label "a barista course for two")
+TOKENS[given-prize]=$(mint given-prize --cw true --label "a barista course for two" \
+  --form firstName=Sam --form email=sam@example.com --optin newsletter=true)
 TOKENS[label-only]=$(mint label-only --label "a year of espresso")
 TOKENS[any-prize]=$(mint any-prize --cw true)
 TOKENS[cannot-win]=$(mint cannot-win --cw false --label "a car (never shown)")

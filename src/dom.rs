@@ -9,7 +9,7 @@
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Node, Text};
 
-use campaign_token_core::template;
+use campaign_token_core::{template, Verified};
 
 /// `NodeFilter.SHOW_TEXT`.
 const SHOW_TEXT: u32 = 0x4;
@@ -23,8 +23,9 @@ const SKIP: &str = "[data-token-var], script, style";
 pub(crate) struct Variables {
     /// Text nodes with placeholders, and their original data.
     texts: Vec<(Text, String)>,
-    /// Marked elements, and their original child nodes (the fallback, markup and all).
-    elements: Vec<(Element, Vec<Node>)>,
+    /// Marked elements, the variable each names, and their original child nodes (the
+    /// fallback, markup and all).
+    elements: Vec<(Element, String, Vec<Node>)>,
     default_label: Option<String>,
 }
 
@@ -38,7 +39,7 @@ impl Variables {
                     continue;
                 };
                 let data = text.data();
-                if template::has_placeholder(&data) && !inside(&text, SKIP) {
+                if template::has_variable(&data) && !inside(&text, SKIP) {
                     texts.push((text, data));
                 }
             }
@@ -50,16 +51,17 @@ impl Variables {
                 let Some(el) = list.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
                     continue;
                 };
-                let names_label = el
+                let name = el
                     .get_attribute(VAR_ATTRIBUTE)
-                    .is_some_and(|v| v.trim() == template::PRIZE_VARIABLE);
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| template::is_variable(v));
                 // A marked element inside another is part of that one's fallback.
-                if names_label && !inside(&el, selector) {
+                if let Some(name) = name.filter(|_| !inside(&el, selector)) {
                     let children = el.child_nodes();
                     let original = (0..children.length())
                         .filter_map(|i| children.item(i))
                         .collect();
-                    elements.push((el, original));
+                    elements.push((el, name, original));
                 }
             }
         }
@@ -70,14 +72,21 @@ impl Variables {
         }
     }
 
-    /// Shows `label`, or each variable's fallback (then the default label) when `None`.
-    pub(crate) fn render(&self, label: Option<&str>) {
+    /// Shows the verified token's values (`gift.label`, `form.*`, `custom.*`), or each
+    /// variable's fallback (then, for the prize, the default label) when it gives none.
+    pub(crate) fn render(&self, verified: Option<&Verified>) {
         let default = self.default_label.as_deref();
+        let value = |name: &str| verified.and_then(|v| template::value_of(v, name));
         for (text, original) in &self.texts {
-            text.set_data(&template::render(original, label, default));
+            text.set_data(&template::render_with(original, value, default));
         }
-        for (el, original) in &self.elements {
-            match label {
+        for (el, name, original) in &self.elements {
+            let default = if name == template::PRIZE_VARIABLE {
+                default
+            } else {
+                None
+            };
+            match value(name).as_deref() {
                 Some(label) => el.set_text_content(Some(label)),
                 None => {
                     let fallback_is_empty = original

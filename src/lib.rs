@@ -20,12 +20,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod access;
 // The signature backend: WebCrypto by default; pure Rust (jwt-simple, the core's native backend)
 // in the fallback module built with `--features pure-rust` (scripts/build-wasm.sh).
 #[cfg_attr(feature = "pure-rust", path = "crypto_pure.rs")]
 mod crypto;
 mod dom;
 mod errors;
+mod fields;
 mod options;
 mod session;
 mod url;
@@ -178,6 +180,34 @@ fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
         &JsValue::from_str(v.eligibility.as_str()),
     );
     errors::set(&o, "prizeLabel", &text(v.prize_label.as_deref()));
+    errors::set(&o, "access", &JsValue::from_str(access::of(v)));
+    let limit = Object::new();
+    let count = |n: Option<u32>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(f64::from(n)));
+    errors::set(&limit, "nb", &count(v.limit.and_then(|l| l.nb)));
+    let can_play = v.limit.and_then(|l| l.can_play);
+    errors::set(
+        &limit,
+        "canPlay",
+        &can_play.map_or(JsValue::NULL, JsValue::from_bool),
+    );
+    errors::set(
+        &o,
+        "limit",
+        &if v.limit.is_some() {
+            limit.into()
+        } else {
+            JsValue::NULL
+        },
+    );
+    // The core bounds these to JS-exact numbers (core/src/claims.rs).
+    for (name, map) in [
+        ("form", &v.form),
+        ("optin", &v.optin),
+        ("custom", &v.custom),
+    ] {
+        let value = map.as_ref().and_then(object_to_js).unwrap_or(JsValue::NULL);
+        errors::set(&o, name, &value);
+    }
     errors::set(&o, "alg", &JsValue::from_str(v.alg.name()));
     errors::set(&o, "kid", &text(v.kid.as_deref()));
     Ok(o.into())

@@ -14,7 +14,8 @@ use campaign_token_core::{Error, ErrorCode, Verified};
 
 use crate::dom::Variables;
 use crate::errors::{self, set};
-use crate::{options, url, Checker};
+use crate::fields::Fields;
+use crate::{access, options, url, Checker};
 
 /// The attribute on `<html>` that exposes the eligibility to style sheets and tests.
 const ELIGIBILITY_ATTRIBUTE: &str = "data-token-eligibility";
@@ -37,6 +38,8 @@ struct Inner {
     window: Window,
     document: Document,
     variables: Variables,
+    /// The form fields the tokens prefill.
+    fields: Fields,
     allowed_origins: Vec<String>,
     on_change: Option<Function>,
     /// The `{result, error}` object last published.
@@ -103,6 +106,8 @@ impl Session {
             if let Some(html) = self.inner.document.document_element() {
                 let _ = html.remove_attribute(ELIGIBILITY_ATTRIBUTE);
             }
+            access::set(&self.inner.document, None);
+            self.inner.fields.detach();
         }
     }
 }
@@ -125,6 +130,7 @@ impl Session {
         let checker = Checker::new(options).await?;
 
         let variables = Variables::scan(&document, &page.root, page.default_label);
+        let fields = Fields::scan(&page.root);
         // With a token to verify, the page keeps its variables and its `.personal` parts
         // hidden until the verdict, so that the visitor never sees the fallback flash before
         // the prize.
@@ -138,6 +144,7 @@ impl Session {
             window,
             document,
             variables,
+            fields,
             allowed_origins,
             on_change,
             state: RefCell::new(state_object(&JsValue::NULL, &JsValue::NULL)),
@@ -256,11 +263,8 @@ impl Inner {
         outcome: &Result<(Verified, JsValue), Error>,
         state: &JsValue,
     ) {
-        let (label, eligibility) = match outcome {
-            Ok((verified, _)) => (
-                verified.prize_label.as_deref(),
-                verified.eligibility.as_str(),
-            ),
+        let (shown, eligibility) = match outcome {
+            Ok((verified, _)) => (Some(verified), verified.eligibility.as_str()),
             Err(e) if e.code() == ErrorCode::NoToken => (None, "none"),
             Err(_) => (None, "invalid"),
         };
@@ -272,8 +276,12 @@ impl Inner {
         if !self.live.get() {
             return;
         }
-        self.variables.render(label);
+        self.variables.render(shown);
+        if let Some(verified) = shown {
+            self.fields.fill(verified);
+        }
         set_eligibility(&self.document, eligibility);
+        access::set(&self.document, shown);
         if let Some(on_change) = &self.on_change {
             let _ = on_change.call1(&JsValue::NULL, state);
         }

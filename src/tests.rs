@@ -1090,3 +1090,180 @@ async fn the_answer_to_a_message_echoes_its_request_id() {
     s.destroy();
     root.remove();
 }
+
+// Issue 13: form and custom variables, form prefill, `data-token-access`.
+
+const PERSONAL_MARKUP: &str = r#"
+  <p id="hi">Hello {{form.firstName|there}}, {{custom.tier|member}} {{custom.visits}}{{form}}</p>
+  <span id="tier" data-token-var="custom.tier"><em>member</em></span>
+  <span id="whole" data-token-var="form">whole</span>
+  <input id="email" data-token-field="form.email">
+  <select id="country" data-token-field="form.country"><option value="">-</option><option value="FR">FR</option><option value="DE">DE</option></select>
+  <textarea id="first" data-token-field="form.firstName"></textarea>
+  <input id="news" type="checkbox" data-token-field="optin.newsletter">
+  <input id="other" data-token-field="custom.tier" value="as written">
+"#;
+
+fn access_attribute() -> Option<String> {
+    document()
+        .document_element()
+        .unwrap()
+        .get_attribute("data-token-access")
+}
+
+fn field(root: &Element, selector: &str) -> Element {
+    root.query_selector(selector).unwrap().unwrap()
+}
+
+fn prop(el: &Element, name: &str) -> JsValue {
+    Reflect::get(el, &js(name)).unwrap()
+}
+
+/// What the visitor does: sets the property, then the event a browser fires (bubbling).
+fn visitor_sets(el: &Element, name: &str, value: &JsValue, event: &str) {
+    Reflect::set(el, &js(name), value).unwrap();
+    let dispatch = Function::new_with_args(
+        "el, type",
+        "el.dispatchEvent(new Event(type, { bubbles: true }))",
+    );
+    dispatch.call2(&JsValue::NULL, el, &js(event)).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn form_and_custom_variables_render_as_text_with_their_fallbacks() {
+    let root = page(PERSONAL_MARKUP);
+    let mut s = session(&[("root", root.clone().into())]).await;
+    assert_eq!(text_of(&root, "#hi"), "Hello there, member {{form}}");
+    assert_eq!(field(&root, "#tier").inner_html(), "<em>member</em>");
+
+    set_token(&s, PERSONAL).await;
+    assert_eq!(text_of(&root, "#hi"), "Hello Ada, gold 3{{form}}");
+    assert_eq!(text_of(&root, "#tier"), "gold");
+    // Never a whole object.
+    assert_eq!(text_of(&root, "#whole"), "whole");
+
+    // Markup in a value stays characters.
+    set_token(&s, PERSONAL_HTML).await;
+    assert_eq!(
+        text_of(&root, "#hi"),
+        "Hello <b>Eve</b>, <img src=x onerror=\"window.__pwned=1\"> {{form}}"
+    );
+    assert!(root
+        .query_selector("#hi b, #hi img, #tier img")
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        text_of(&root, "#tier"),
+        "<img src=x onerror=\"window.__pwned=1\">"
+    );
+    s.destroy();
+    assert_eq!(text_of(&root, "#hi"), "Hello there, member {{form}}");
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn fields_are_prefilled_and_a_later_token_leaves_what_the_visitor_changed() {
+    let root = page(PERSONAL_MARKUP);
+    let mut s = session(&[("root", root.clone().into())]).await;
+    let state = set_token(&s, PERSONAL).await;
+    let result = get(&state, "result");
+    assert_eq!(
+        get_str(&get(&result, "form"), "firstName").as_deref(),
+        Some("Ada")
+    );
+    assert_eq!(
+        get(&get(&result, "optin"), "newsletter").as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        get_str(&get(&result, "custom"), "tier").as_deref(),
+        Some("gold")
+    );
+
+    let email = field(&root, "#email");
+    let news = field(&root, "#news");
+    assert_eq!(
+        prop(&email, "value").as_string().as_deref(),
+        Some("ada@example.com")
+    );
+    assert_eq!(
+        prop(&field(&root, "#country"), "value")
+            .as_string()
+            .as_deref(),
+        Some("FR")
+    );
+    assert_eq!(
+        prop(&field(&root, "#first"), "value")
+            .as_string()
+            .as_deref(),
+        Some("Ada")
+    );
+    assert_eq!(prop(&news, "checked").as_bool(), Some(true));
+    // Only `value`/`checked`: no attribute written, and only form.* / optin.* paths.
+    assert!(email.get_attribute("value").is_none());
+    assert_eq!(
+        prop(&field(&root, "#other"), "value")
+            .as_string()
+            .as_deref(),
+        Some("as written")
+    );
+
+    // The visitor types an address and unticks the newsletter: theirs from now on.
+    visitor_sets(&email, "value", &js("me@example.org"), "input");
+    visitor_sets(&news, "checked", &JsValue::TRUE, "change");
+    visitor_sets(&news, "checked", &JsValue::FALSE, "change");
+    set_token(&s, PERSONAL_HTML).await;
+    assert_eq!(
+        prop(&email, "value").as_string().as_deref(),
+        Some("me@example.org")
+    );
+    assert_eq!(prop(&news, "checked").as_bool(), Some(false));
+    // The untouched ones follow the new token, as text.
+    assert_eq!(
+        prop(&field(&root, "#country"), "value")
+            .as_string()
+            .as_deref(),
+        Some("DE")
+    );
+    assert_eq!(
+        prop(&field(&root, "#first"), "value")
+            .as_string()
+            .as_deref(),
+        Some("<b>Eve</b>")
+    );
+    s.destroy();
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn can_play_false_is_data_token_access_denied() {
+    let root = page(MARKUP);
+    let mut s = session(&[("root", root.clone().into())]).await;
+    assert_eq!(access_attribute(), None);
+    let state = set_token(&s, GIVEN_PRIZE).await;
+    assert_eq!(access_attribute().as_deref(), Some("allowed"));
+    assert_eq!(
+        get_str(&get(&state, "result"), "access").as_deref(),
+        Some("allowed")
+    );
+    assert!(get(&get(&state, "result"), "limit").is_null());
+
+    let state = set_token(&s, DENIED).await;
+    let result = get(&state, "result");
+    assert_eq!(access_attribute().as_deref(), Some("denied"));
+    assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
+    assert_eq!(get_str(&result, "access").as_deref(), Some("denied"));
+    assert_eq!(
+        get(&get(&result, "limit"), "canPlay").as_bool(),
+        Some(false)
+    );
+    assert_eq!(get(&get(&result, "limit"), "nb").as_f64(), Some(1.0));
+
+    // An invalid token: no access at all.
+    set_token(&s, FORGED).await;
+    assert_eq!(access_attribute(), None);
+    set_token(&s, DENIED).await;
+    s.destroy();
+    assert_eq!(access_attribute(), None);
+    root.remove();
+}

@@ -44,11 +44,92 @@ pub fn render<'t>(text: &'t str, label: Option<&str>, default_label: Option<&str
 struct Placeholder<'t> {
     start: usize,
     end: usize,
+    name: &'t str,
     fallback: Option<&'t str>,
 }
 
 /// The prize placeholders of `text`, in order.
 fn placeholders(text: &str) -> impl Iterator<Item = Placeholder<'_>> {
+    all_placeholders(text).filter(|p| p.name == PRIZE_VARIABLE)
+}
+
+/// Whether `name` is a variable the page fills: `gift.label`, or one member of `form` or
+/// `custom` (`form.firstName`, `custom.tier`). Never a whole object, never a deeper path.
+pub fn is_variable(name: &str) -> bool {
+    let name = name.trim();
+    if name == PRIZE_VARIABLE {
+        return true;
+    }
+    match name.split_once('.') {
+        Some(("form" | "custom", member)) => !member.is_empty() && !member.contains('.'),
+        _ => false,
+    }
+}
+
+/// Whether `text` contains at least one placeholder of a variable the page fills
+/// ([`is_variable`]).
+pub fn has_variable(text: &str) -> bool {
+    all_placeholders(text).next().is_some()
+}
+
+/// Replaces every placeholder of a variable the page fills ([`is_variable`]) in `text`.
+///
+/// The same rule as [`render`], for each variable: its value from `value` (given the trimmed
+/// name) when the token gives one; otherwise the placeholder's own fallback; otherwise, for
+/// `gift.label` only, `default_label`; otherwise nothing. The output is text, never markup.
+pub fn render_with<'t>(
+    text: &'t str,
+    value: impl Fn(&str) -> Option<String>,
+    default_label: Option<&str>,
+) -> Cow<'t, str> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for p in all_placeholders(text) {
+        let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+        buf.push_str(text.get(copied..p.start).unwrap_or_default());
+        let default = if p.name == PRIZE_VARIABLE {
+            default_label
+        } else {
+            None
+        };
+        match value(p.name) {
+            Some(v) => buf.push_str(&v),
+            None => buf.push_str(p.fallback.or(default).unwrap_or_default()),
+        }
+        copied = p.end;
+    }
+    match out {
+        None => Cow::Borrowed(text),
+        Some(mut buf) => {
+            buf.push_str(text.get(copied..).unwrap_or_default());
+            Cow::Owned(buf)
+        }
+    }
+}
+
+/// The text a variable shows for a verified token: `gift.label` is the prize label the
+/// eligibility table allows; `form.*` and `custom.*` are the member's string, number or
+/// boolean as text. `None` when the token does not give it (the fallback applies).
+pub fn value_of(verified: &crate::Verified, name: &str) -> Option<String> {
+    let name = name.trim();
+    if name == PRIZE_VARIABLE {
+        return verified.prize_label.clone();
+    }
+    let (object, member) = match name.split_once('.') {
+        Some(("form", member)) => (verified.form.as_ref()?, member),
+        Some(("custom", member)) => (verified.custom.as_ref()?, member),
+        _ => return None,
+    };
+    match object.get(member)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Every placeholder of a variable the page fills, in order.
+fn all_placeholders(text: &str) -> impl Iterator<Item = Placeholder<'_>> {
     let mut from = 0;
     core::iter::from_fn(move || loop {
         let rest = text.get(from..)?;
@@ -66,10 +147,11 @@ fn placeholders(text: &str) -> impl Iterator<Item = Placeholder<'_>> {
             Some((name, fallback)) => (name, Some(fallback.trim())),
             None => (inner, None),
         };
-        if name.trim() == PRIZE_VARIABLE {
+        if is_variable(name) {
             return Some(Placeholder {
                 start: open,
                 end: from,
+                name: name.trim(),
                 fallback: fallback.filter(|f| !f.is_empty()),
             });
         }
@@ -107,6 +189,26 @@ mod tests {
         let t = "{{user.name}}, {{gift.label}} or {{gift.label|b}}?";
         assert_eq!(render(t, None, Some("a")), "{{user.name}}, a or b?");
         assert_eq!(render(t, Some("z"), None), "{{user.name}}, z or z?");
+    }
+
+    #[test]
+    fn form_and_custom_members_with_their_fallbacks() {
+        let value = |name: &str| match name {
+            "form.firstName" => Some("<b>Ada</b>".to_owned()),
+            "custom.tier" => Some("gold".to_owned()),
+            _ => None,
+        };
+        let t = "Hi {{form.firstName|there}} ({{ custom.tier }}), {{form.city|}}{{form|x}}{{custom.a.b}}";
+        assert_eq!(
+            render_with(t, value, Some("d")),
+            "Hi <b>Ada</b> (gold), {{form|x}}{{custom.a.b}}"
+        );
+        assert_eq!(
+            render_with(t, |_| None, Some("d")),
+            "Hi there (), {{form|x}}{{custom.a.b}}"
+        );
+        assert_eq!(render_with("{{gift.label}}", |_| None, Some("d")), "d");
+        assert!(is_variable("form.email") && !is_variable("form") && !is_variable("optin.x"));
     }
 
     #[test]

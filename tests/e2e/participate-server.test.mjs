@@ -105,6 +105,48 @@ describe('participation against the real allocation server (draw campaign, 1 pri
     } finally { await context.close(); }
   });
 
+  test('the page greets from form and prefills the entry form, as text, leaving what the visitor typed', async () => {
+    const { context, page, problems } = await newPage(env.browser);
+    try {
+      await page.goto(campaignUrl(env.origin, { query: env.tokens.personal }));
+      await waitForVerdict(page, 'given-prize');
+      const read = () => page.evaluate(() => ({
+        greeting: document.getElementById('greeting').textContent,
+        bold: document.querySelectorAll('#greeting b').length,
+        email: document.getElementById('entry-email').value,
+        newsletter: document.getElementById('entry-newsletter').checked,
+        access: document.documentElement.dataset.tokenAccess,
+      }));
+      assert.deepEqual(await read(), {
+        greeting: 'Hello <b>Sam</b>, your details for the draw:', bold: 0,
+        email: 'sam@example.com', newsletter: true, access: 'allowed',
+      });
+      await page.fill('#entry-email', 'me@example.org');
+      await page.uncheck('#entry-newsletter');
+      // The same token again (from page code): the visitor's entries stay.
+      await page.evaluate((t) => window.campaignSession.setToken(t), env.tokens.personal);
+      const after = await read();
+      assert.equal(after.email, 'me@example.org');
+      assert.equal(after.newsletter, false);
+      assert.deepEqual(problems, []);
+    } finally { await context.close(); }
+  });
+
+  test('limit.canPlay false: data-token-access="denied", and participate() refuses without a request', async () => {
+    const { context, page, problems } = await newPage(env.browser);
+    try {
+      const posts = [];
+      page.on('request', (r) => { if (r.method() === 'POST') posts.push(r.url()); });
+      await page.goto(campaignUrl(env.origin, { query: env.tokens.denied }));
+      await waitForVerdict(page, 'given-prize');
+      assert.equal(await page.evaluate(() => document.documentElement.dataset.tokenAccess), 'denied');
+      const r = await clickTakePart(page, problems);
+      assert.equal(r.outcome, 'error', r.text);
+      assert.equal(r.code, 'not_allowed');
+      assert.deepEqual(posts, []);
+    } finally { await context.close(); }
+  });
+
   test('operator stats: one winner for one prize, every outcome counted once', async () => {
     const s = await stats();
     assert.ok(s.winners <= PRIZE.quantity, JSON.stringify(s));

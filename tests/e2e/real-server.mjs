@@ -65,7 +65,7 @@ export async function startRealServer({ launch = true } = {}) {
     const publicPem = await exportSPKI(brand.publicKey);
     await fs.writeFile(path.join(dir, 'public.pem'), publicPem);
     const now = Math.floor(Date.now() / 1000);
-    const mint = (gift, sub = `member-${randomBytes(6).toString('hex')}`) => new SignJWT({ campaignId: CAMPAIGN_ID, ...(gift ? { gift } : {}) })
+    const mint = (gift, sub = `member-${randomBytes(6).toString('hex')}`, extra = {}) => new SignJWT({ campaignId: CAMPAIGN_ID, ...(gift ? { gift } : {}), ...extra })
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
       .setSubject(sub).setIssuedAt(now - 5).setExpirationTime(now + 900)
       .sign(brand.privateKey);
@@ -75,6 +75,10 @@ export async function startRealServer({ launch = true } = {}) {
       standard: await mint(null),
       'cannot-win': await mint({ cw: false, label: 'never shown' }),
       'any-prize': await mint({ cw: true }),
+      personal: await mint({ cw: true, label: LABEL }, undefined, {
+        form: { firstName: '<b>Sam</b>', email: 'sam@example.com' }, optin: { newsletter: true },
+      }),
+      denied: await mint({ cw: true, label: LABEL }, undefined, { limit: { canPlay: false } }),
     };
 
     const integratorPort = await freePort();

@@ -36,6 +36,9 @@ const tokens = {
   WRONG_CAMPAIGN: await sign({ campaignId: 'winter-2026', gift: { label: 'a spa day' } }),
   FORGED: await sign({ gift: { label: 'a forged prize' } }, other.privateKey),
   ES512_GIVEN_PRIZE: await sign({ gift: { cw: true, label: 'a spa day' } }, p521.privateKey, 'ES512'),
+  PERSONAL: await sign({ gift: { label: 'a spa day' }, form: { firstName: 'Ada', email: 'ada@example.com', country: 'FR' }, optin: { newsletter: true }, custom: { tier: 'gold', visits: 3 } }),
+  PERSONAL_HTML: await sign({ form: { firstName: '<b>Eve</b>', email: 'eve@example.com', country: 'DE' }, optin: { newsletter: false }, custom: { tier: '<img src=x onerror="window.__pwned=1">' } }),
+  DENIED: await sign({ gift: { label: 'a spa day' }, limit: { nb: 1, canPlay: false } }),
   ES512_FORGED: await sign({ gift: { label: 'a forged prize' } }, otherP521.privateKey, 'ES512'),
 };
 

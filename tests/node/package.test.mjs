@@ -74,7 +74,8 @@ test('tokens from jose verify: ES256, ES384, ES512, EdDSA, RS256, PS256', async 
     assert.deepEqual(r, {
       sub: 'participant-1', campaignId: CAMPAIGN, exp: NOW + 600, iat: NOW, nbf: null, iss: null,
       gift: { cw: true, label: 'a spa day', colour: 'red' },
-      eligibility: 'given-prize', prizeLabel: 'a spa day', alg, kid: null,
+      eligibility: 'given-prize', prizeLabel: 'a spa day', access: 'allowed',
+      limit: null, form: null, optin: null, custom: null, alg, kid: null,
     }, alg);
   }
 });

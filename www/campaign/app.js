@@ -59,7 +59,11 @@ async function participate(session) {
   button.disabled = true;
   button.textContent = 'Sending…';
   try {
-    const r = await session.participate();
+    // The form's fields (prefilled from the token's `form` / `optin`, then the visitor's).
+    const r = await session.participate({
+      email: $('entry-email').value,
+      newsletter: $('entry-newsletter').checked,
+    });
     switch (r.outcome) {
       case 'won':
         showOutcome('won', `You won ${r.prize?.label ?? 'a prize'}!${r.replayed ? ' (already recorded)' : ''}`);
@@ -112,6 +116,8 @@ async function main() {
   // subscribe() calls render at once with the current state, then on every change.
   session.subscribe(render);
   button.addEventListener('click', () => participate(session));
+  // Enter in a field does not leave the page: the button takes part.
+  $('entry').addEventListener('submit', (event) => event.preventDefault());
   // For debugging from the console and for the end-to-end tests.
   window.campaignSession = session;
 }
