@@ -4,7 +4,7 @@ export type ErrorCode = "no_token" | "malformed" | "too_large" | "unsupported_al
   | "unknown_key" | "bad_signature" | "expired" | "not_yet_valid" | "issued_in_future"
   | "missing_claim" | "invalid_claim" | "wrong_campaign" | "wrong_issuer"
   | "unsupported_critical_header" | "invalid_key" | "invalid_config"
-  | (string & {}); // server codes (participation) pass through
+  | (string & {}); // server codes (participation) pass through, e.g. "not_allowed" (403, limit.canPlay false)
 
 export interface VerifiedToken {
   sub: string;
