@@ -649,13 +649,19 @@ async fn participate_from(
     if !verified.can_play() {
         return Err(ApiError::NotAllowed);
     }
+    // What a server before schema 3 keyed the same text on (migration 3 kept those rows).
+    let legacy_key = format!("text:{}", hex(&Sha256::digest(token.as_bytes())));
     if now < campaign.start {
         return Err(ApiError::CampaignNotStarted);
     }
     if now >= campaign.end {
         // A visitor checking their result after the end gets their participation back; a
         // token never recorded is refused.
-        return match state.store.replay(Arc::clone(&campaign), replay_key).await {
+        return match state
+            .store
+            .replay(Arc::clone(&campaign), replay_key, legacy_key)
+            .await
+        {
             Ok(Some(p)) => Ok(Json(p).into_response()),
             Ok(None) => Err(ApiError::CampaignEnded),
             Err(e) => Err(ApiError::internal("replay lookup", &e)),
@@ -675,6 +681,7 @@ async fn participate_from(
         token_hash: replay_key,
         brand_form: json_text(&verified.form),
         brand_optin: json_text(&verified.optin),
+        legacy_hash: legacy_key,
         sub: verified.sub,
         eligibility: verified.eligibility,
         token_label: verified.prize_label,

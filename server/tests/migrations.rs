@@ -62,6 +62,15 @@ async fn recorded_versions(url: &str) -> Vec<i64> {
     }
 }
 
+/// The key servers before schema 3 recorded a token under: SHA-256 of its text, hex.
+fn text_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn config(url: &str) -> String {
     config_toml(
         url,
@@ -89,8 +98,13 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
         let all: Vec<i64> = (1..=SCHEMA_VERSION).collect();
         assert_eq!(recorded_versions(&db.url).await, all, "{l}");
 
-        // The first release created the tables of migration 1 and recorded no version.
+        // The first release created the tables of migration 1, recorded no version, and keyed
+        // participations on the SHA-256 of the token text.
         for sql in [
+            &format!(
+                "UPDATE participations SET token_hash = '{}'",
+                text_hash(&won)
+            ),
             // Migration 4's additions.
             "DROP TABLE server_secrets",
             "DROP INDEX participations_created",
@@ -122,6 +136,44 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
         let stats = h.operator_get("c1", "stats").await;
         assert_eq!(stats["participations"], 1, "{l}");
         assert_eq!(stats["prizes"][0]["remaining"], 1, "{l}: and its stock");
+        h.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_recorded_under_its_text_before_migration_3_still_replays() {
+    for db in databases("migrate_v3").await {
+        let l = db.label;
+        let cfg = config(&db.url);
+        let h = Harness::start(&cfg, START + 10).await;
+        let won = token("c1", "before", Some(true), None);
+        let (s, first) = h.participate("c1", &won).await;
+        assert_eq!((s, first["outcome"].as_str()), (200, Some("won")), "{l}");
+        h.stop().await;
+
+        // What a server at schema 2 recorded: SHA-256 of the token text.
+        run_sql(
+            &db.url,
+            &format!(
+                "UPDATE participations SET token_hash = '{}';
+                 DELETE FROM schema_migrations WHERE version >= 3",
+                text_hash(&won)
+            ),
+        )
+        .await;
+        assert_eq!(recorded_versions(&db.url).await, vec![1, 2], "{l}");
+
+        let h = Harness::start(&cfg, START + 20).await;
+        let all: Vec<i64> = (1..=SCHEMA_VERSION).collect();
+        assert_eq!(recorded_versions(&db.url).await, all, "{l}: migrated on");
+        // participation_limit is 1: had the old row been missed, this would be a 409.
+        let (s, again) = h.participate("c1", &won).await;
+        assert_eq!(s, 200, "{l}: {again}");
+        assert_eq!(again["participationId"], first["participationId"], "{l}");
+        assert_eq!(again["replayed"], true, "{l}");
+        assert_eq!(again["outcome"], "won", "{l}");
+        let stats = h.operator_get("c1", "stats").await;
+        assert_eq!(stats["participations"], 1, "{l}");
         h.stop().await;
     }
 }

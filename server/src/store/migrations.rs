@@ -15,7 +15,7 @@ use super::tx::{args, Tx};
 use super::StoreError;
 
 /// The schema version this server writes and understands: the last migration's.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// One step of the schema.
 pub(crate) struct Migration {
@@ -119,6 +119,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                 value TEXT NOT NULL)",
             "CREATE INDEX participations_created ON participations (campaign, created_at)",
             "CREATE INDEX participations_winners ON participations (campaign, outcome, won_at, created_at, id)",
+        ],
+    },
+    Migration {
+        version: 5,
+        name: "replay keys: rows keyed on the token text are marked text:",
+        statements: &[
+            // Until now `token_hash` was SHA-256 of the token text; from here it is the
+            // verified token's replay identity (SHA-256 of its signing input). The old key
+            // cannot be converted (the text is not kept), so it is kept under a `text:` prefix
+            // and a post is looked up under both keys: a replay of a token recorded before
+            // the upgrade, spelled as it was then, still answers its participation.
+            "UPDATE participations SET token_hash = 'text:' || token_hash",
         ],
     },
 ];

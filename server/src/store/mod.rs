@@ -53,8 +53,12 @@ pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct NewParticipation {
     /// A fresh random id.
     pub id: String,
-    /// SHA-256 of the token text, hex.
+    /// The verified token's replay identity (`Verified::replay_id`), hex: the key it is
+    /// recorded under.
     pub token_hash: String,
+    /// The key a server before schema 3 recorded the same text under: `text:` and SHA-256 of
+    /// the token text, hex. Looked up, never written.
+    pub legacy_hash: String,
     /// The token's `sub`.
     pub sub: String,
     /// The token's eligibility.
@@ -437,6 +441,7 @@ pub trait Store: Send + Sync {
         &'a self,
         campaign: Arc<Campaign>,
         token_hash: String,
+        legacy_hash: String,
     ) -> BoxFut<'a, Result<Option<Participation>, StoreError>>;
     /// Counters of a campaign.
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>>;

@@ -179,9 +179,10 @@ impl Store for PgStore {
         &'a self,
         campaign: Arc<Campaign>,
         token_hash: String,
+        legacy_hash: String,
     ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
         Box::pin(self.run(Begin::Snapshot, async move |tx| {
-            rules::replay(tx, &campaign.id, &token_hash).await
+            rules::replay(tx, &campaign.id, &token_hash, &legacy_hash).await
         }))
     }
 

@@ -133,8 +133,9 @@ pub(crate) async fn replay<T: Tx>(
     tx: &mut T,
     campaign: &str,
     token_hash: &str,
+    legacy_hash: &str,
 ) -> Result<Option<Participation>, StoreError> {
-    sql::find_by_token(tx, campaign, token_hash).await
+    sql::find_by_token(tx, campaign, token_hash, legacy_hash).await
 }
 
 /// Records a participation and allocates its prize, if any (rules 1–5 of the module docs).
@@ -144,7 +145,7 @@ pub(crate) async fn participate<T: Tx>(
     c: &Campaign,
     p: &NewParticipation,
 ) -> Result<Participation, ParticipateError> {
-    if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash).await? {
+    if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash, &p.legacy_hash).await? {
         return Ok(existing);
     }
     let count = sql::count_for_sub(tx, &c.id, &p.sub).await?;
@@ -155,7 +156,8 @@ pub(crate) async fn participate<T: Tx>(
         // began: a concurrent post of this same token may have committed after the replay
         // lookup above and before the count. Look again before refusing, so that
         // `participation_limit` only ever answers a *different* token of this sub.
-        if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash).await? {
+        if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash, &p.legacy_hash).await?
+        {
             return Ok(existing);
         }
         return Err(ParticipateError::Limit);

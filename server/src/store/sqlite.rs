@@ -144,12 +144,14 @@ impl Store for SqliteStore {
         &'a self,
         campaign: Arc<Campaign>,
         token_hash: String,
+        legacy_hash: String,
     ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
         self.with(move |conn| {
             run_ready(rules::replay(
                 &mut SqliteTx(conn),
                 &campaign.id,
                 &token_hash,
+                &legacy_hash,
             ))
         })
     }
@@ -530,6 +532,7 @@ quantity = 2
         let p = NewParticipation {
             id: id.into(),
             token_hash: token.into(),
+            legacy_hash: format!("text:{token}"),
             sub: sub.into(),
             eligibility: Eligibility::AnyPrize,
             token_label: None,

@@ -138,12 +138,13 @@ pub(crate) async fn find_by_token<T: Tx>(
     tx: &mut T,
     campaign: &str,
     token_hash: &str,
+    legacy_hash: &str,
 ) -> Result<Option<Participation>, StoreError> {
     one(
         tx,
         "SELECT id, outcome, eligibility, prize_id, prize_label FROM participations
-         WHERE campaign = $1 AND token_hash = $2",
-        args![campaign, token_hash],
+         WHERE campaign = $1 AND token_hash IN ($2, $3)",
+        args![campaign, token_hash, legacy_hash],
         |r| {
             Ok(Participation {
                 participation_id: r.text(0)?,
