@@ -98,7 +98,7 @@ impl PgStore {
             .map_err(|e| StoreError::caused("postgres pool", e))?;
         Ok(PgStore {
             pool,
-            deadline: std::time::Duration::from_secs(3600),
+            deadline: options.statement_timeout + options.connect_timeout,
         })
     }
 }
