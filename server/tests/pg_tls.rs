@@ -1,7 +1,8 @@
 //! PostgreSQL over TLS (rustls) against a throwaway cluster that refuses plain connections
 //! (scripts/pg.sh `pg_tls_start`, named by CAMPAIGN_TOKEN_TEST_PG_TLS and its CA by
 //! CAMPAIGN_TOKEN_TEST_PG_TLS_CA), and the connect timeout against a port that accepts and
-//! stays silent: a hung database is a quick error, not a stalled server.
+//! stays silent, and a database that freezes while serving (a relay that swallows every byte):
+//! a hung database is a quick error (503 database_unavailable), not a stalled server.
 
 // Test helpers outside #[test] functions: a panic there is a failed test.
 #![allow(
@@ -142,4 +143,114 @@ async fn a_database_that_accepts_and_stays_silent_is_a_quick_error() {
     assert!(result.is_err(), "started against a silent database");
     assert!(started.elapsed() < Duration::from_secs(60));
     drop(silent);
+}
+
+/// A TCP relay to PostgreSQL that can "hang": from then on it swallows every byte on the
+/// connections it relays and accepts new ones without ever answering, as a database whose
+/// host froze would (no reset, no close).
+async fn hanging_relay(
+    upstream: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        hung: Arc<AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if !hung.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hung = Arc::new(AtomicBool::new(false));
+    let flag = hung.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((client, _)) = listener.accept().await {
+            if flag.load(Ordering::SeqCst) {
+                held.push(client);
+                continue;
+            }
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pump(cr, sw, flag.clone()));
+            tokio::spawn(pump(sr, cw, flag.clone()));
+        }
+    });
+    (addr, hung)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_hangs_while_serving_is_a_quick_503() {
+    let Some(admin) = pg_admin_url() else {
+        return;
+    };
+    let url = pg_database(&admin, "hangs").await;
+    let cfg: tokio_postgres::Config = url.parse().unwrap();
+    let host = match &cfg.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        #[allow(unreachable_patterns)]
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let upstream = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let (relay, hung) = hanging_relay(upstream).await;
+    let relayed = format!(
+        "postgres://{}@{relay}/{}{}",
+        cfg.get_user().unwrap_or("postgres"),
+        cfg.get_dbname().unwrap_or("postgres"),
+        match url.split_once('?') {
+            Some((_, q)) => format!("?{q}"),
+            None => String::new(),
+        }
+    );
+    let toml = with_tls(
+        &relayed,
+        "database_connect_timeout_seconds = 1\ndatabase_acquire_timeout_seconds = 1\n\
+         database_statement_timeout_seconds = 1",
+        "hangs",
+    );
+    let h = Harness::start(&toml, START + 10).await;
+    let (s, v) = request(h.addr(), "GET", "/healthz", &[], b"").await;
+    assert_eq!(s, 200, "healthy first: {v}");
+    let (s, v) = h
+        .participate("hangs", &token("hangs", "before", None, None))
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    hung.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Deadline 2 s (statement + connect timeouts); 60 s would mean it never gave up.
+    let started = Instant::now();
+    let (s, v) = request(h.addr(), "GET", "/healthz", &[], b"").await;
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["code"], "database_unavailable", "{v}");
+    let (s, v) = h
+        .participate("hangs", &token("hangs", "after", None, None))
+        .await;
+    assert!(s == 500 || s == 503, "a hung database answered {s}: {v}");
+    assert!(started.elapsed() < Duration::from_secs(50));
+    h.stop().await;
 }

@@ -42,6 +42,10 @@ const MIGRATION_LOCK: i64 = 0x6361_6d70_746b_6e01;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Client side: a transaction (or ping) not finished within this is abandoned and its
+    /// connection closed, so a database that stops answering without closing the socket
+    /// (where `statement_timeout` cannot help) is a quick error, not a stalled request.
+    deadline: std::time::Duration,
 }
 
 fn db(e: tokio_postgres::Error) -> StoreError {
@@ -93,7 +97,10 @@ impl PgStore {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::caused("postgres pool", e))?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            deadline: options.statement_timeout + options.connect_timeout,
+        })
     }
 }
 
@@ -102,13 +109,33 @@ impl PgStore {
         self.pool.get().await.map_err(pool_err)
     }
 
+    /// Runs `f` with a pooled connection within the deadline; past it the connection is taken
+    /// out of the pool and closed (PostgreSQL rolls back whatever it was doing).
+    async fn with_client<R, E: From<StoreError>>(
+        &self,
+        f: impl AsyncFnOnce(&mut deadpool_postgres::Object) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut client = self.client().await?;
+        match tokio::time::timeout(self.deadline, f(&mut client)).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(
+                    StoreError::new(format!("postgres: no answer within {:?}", self.deadline))
+                        .into(),
+                )
+            }
+        }
+    }
+
     /// Runs `f` in one transaction on a connection of the pool.
     async fn run<R, E: From<StoreError>>(
         &self,
         begin: Begin,
         f: impl AsyncFnOnce(&mut PgTx<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
-        in_transaction(&mut *self.client().await?, begin, f).await
+        self.with_client(async |client| in_transaction(client, begin, f).await)
+            .await
     }
 }
 
@@ -158,20 +185,22 @@ impl Store for PgStore {
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>> {
         Box::pin(async move {
-            let mut client = self.client().await?;
-            let mut last = StoreError::new("no attempt");
-            for _ in 0..MAX_ATTEMPTS {
-                let e = match in_transaction(&mut client, Begin::ReadCommitted, async |tx| {
-                    rules::participate(tx, &campaign, &p).await
-                })
-                .await
-                {
-                    Err(ParticipateError::Store(e)) if retryable(&e) => e,
-                    answer => return answer,
-                };
-                last = e;
-            }
-            Err(last.into())
+            self.with_client(async |client| {
+                let mut last = StoreError::new("no attempt");
+                for _ in 0..MAX_ATTEMPTS {
+                    let e = match in_transaction(client, Begin::ReadCommitted, async |tx| {
+                        rules::participate(tx, &campaign, &p).await
+                    })
+                    .await
+                    {
+                        Err(ParticipateError::Store(e)) if retryable(&e) => e,
+                        answer => return answer,
+                    };
+                    last = e;
+                }
+                Err(last.into())
+            })
+            .await
         })
     }
 
@@ -294,9 +323,11 @@ impl Store for PgStore {
 
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
-            client.execute(statements::PING, &[]).await.map_err(db)?;
-            Ok(())
+            self.with_client(async |client| {
+                client.execute(statements::PING, &[]).await.map_err(db)?;
+                Ok::<(), StoreError>(())
+            })
+            .await
         })
     }
 }
