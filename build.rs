@@ -54,9 +54,28 @@ fn main() {
     write(&out, &code);
 }
 
-/// A JWK with a private member (`"d"` for EC/OKP/RSA, `"k"` for a secret).
+/// A JWK with a private member (`d` for EC/OKP/RSA, `k` for a secret), found by parsing the
+/// JSON (so an escaped name such as `"\u0064"` is caught) anywhere in the document: a single
+/// JWK, a JWKS `keys` array, or any nesting. Text that starts like JSON but does not parse is
+/// refused too, since its members cannot be checked.
 fn looks_like_private_jwk(text: &str) -> bool {
-    text.trim_start().starts_with('{') && (text.contains("\"d\"") || text.contains("\"k\""))
+    if !text.trim_start().starts_with('{') {
+        return false;
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => has_private_member(&value),
+        Err(_) => true,
+    }
+}
+
+fn has_private_member(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(name, v)| name == "d" || name == "k" || has_private_member(v)),
+        serde_json::Value::Array(items) => items.iter().any(has_private_member),
+        _ => false,
+    }
 }
 
 fn write(path: &PathBuf, text: &str) {
