@@ -649,7 +649,7 @@ async fn participate_from(
     if !verified.can_play() {
         return Err(ApiError::NotAllowed);
     }
-    // What a server before schema 3 keyed the same text on (migration 3 kept those rows).
+    // What a server before schema 5 keyed the same text on (migration 5 kept those rows).
     let legacy_key = format!("text:{}", hex(&Sha256::digest(token.as_bytes())));
     if now < campaign.start {
         return Err(ApiError::CampaignNotStarted);

@@ -141,7 +141,7 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_token_recorded_under_its_text_before_migration_3_still_replays() {
+async fn a_token_recorded_under_its_text_before_migration_5_still_replays() {
     for db in databases("migrate_v3").await {
         let l = db.label;
         let cfg = config(&db.url);
@@ -151,17 +151,17 @@ async fn a_token_recorded_under_its_text_before_migration_3_still_replays() {
         assert_eq!((s, first["outcome"].as_str()), (200, Some("won")), "{l}");
         h.stop().await;
 
-        // What a server at schema 2 recorded: SHA-256 of the token text.
+        // What a server before the replay-key migration (5) recorded: SHA-256 of the text.
         run_sql(
             &db.url,
             &format!(
                 "UPDATE participations SET token_hash = '{}';
-                 DELETE FROM schema_migrations WHERE version >= 3",
+                 DELETE FROM schema_migrations WHERE version >= 5",
                 text_hash(&won)
             ),
         )
         .await;
-        assert_eq!(recorded_versions(&db.url).await, vec![1, 2], "{l}");
+        assert_eq!(recorded_versions(&db.url).await, vec![1, 2, 3, 4], "{l}");
 
         let h = Harness::start(&cfg, START + 20).await;
         let all: Vec<i64> = (1..=SCHEMA_VERSION).collect();

@@ -56,7 +56,7 @@ pub struct NewParticipation {
     /// The verified token's replay identity (`Verified::replay_id`), hex: the key it is
     /// recorded under.
     pub token_hash: String,
-    /// The key a server before schema 3 recorded the same text under: `text:` and SHA-256 of
+    /// The key a server before schema 5 recorded the same text under: `text:` and SHA-256 of
     /// the token text, hex. Looked up, never written.
     pub legacy_hash: String,
     /// The token's `sub`.
