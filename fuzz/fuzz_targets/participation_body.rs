@@ -76,6 +76,7 @@ fn setup() -> &'static Setup {
             rejected: None,
             trusted_proxy_header: None,
             metrics: Arc::new(metrics::Metrics::new()),
+            erasure_key: None,
         });
         let app = api::router(state, &config.site);
         let s = Setup { rt, app, key };
