@@ -139,11 +139,12 @@ async function renderOverview() {
 
 async function renderChart() {
   const bucket = $('bucket').value;
-  const { series } = await api(cpath(`/timeseries?bucket=${enc(bucket)}`));
-  $('chart-empty').hidden = series.length > 0;
+  // The old chart goes first: the new one is sized on the empty box, at today's width.
   const box = $('chart');
   if (state.chart) { state.chart.destroy(); state.chart = null; }
   box.replaceChildren();
+  const { series } = await api(cpath(`/timeseries?bucket=${enc(bucket)}`));
+  $('chart-empty').hidden = series.length > 0;
   const step = { minute: 60, hour: 3600, day: 86400 }[bucket];
   const xs = series.map((p) => p.at);
   const lo = xs.length ? xs[0] - step : Math.floor(Date.now() / 1000) - step;

@@ -192,6 +192,9 @@ test('sign in: the overview shows the chart, outcomes and the stock bars', async
   await page.setViewportSize({ width: 360, height: 800 });
   await page.click('[data-tab=overview]');
   await page.waitForSelector('#chart canvas', WAIT);
+  // The overview re-renders at the new width (the old chart's canvas may still be there for a
+  // moment): wait for the page to fit, or fail with how much it overflows.
+  await page.waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth, null, WAIT).catch(() => {});
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is wider than 360 px by ${overflow} px`);
   await page.screenshot({ path: path.join(SHOTS, 'operator-overview-360.png'), fullPage: true });
