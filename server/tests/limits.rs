@@ -17,13 +17,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
@@ -207,35 +205,6 @@ async fn rejected_tokens_from_one_address_are_slowed_down_and_valid_ones_still_p
     h.stop().await;
 }
 
-/// The binary, for the shutdown test.
-async fn spawn(dir: &std::path::Path, config: &str) -> (tokio::process::Child, SocketAddr) {
-    let path = dir.join("limits.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campaign-token-server"))
-        .arg("--config")
-        .arg(&path)
-        .env(OPERATOR_ENV, OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(a) = line.strip_prefix("listening on http://") {
-                return a.parse::<SocketAddr>().unwrap();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_returns_within_the_shutdown_deadline_with_a_slow_client_connected() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,7 +223,7 @@ async fn sigterm_returns_within_the_shutdown_deadline_with_a_slow_client_connect
          keep_alive_idle_timeout_seconds = 600\nshutdown_deadline_seconds = 2\n{campaign}",
         config_toml(&db, &[])
     );
-    let (mut child, addr) = spawn(dir.path(), &cfg).await;
+    let (mut child, addr) = spawn_binary(dir.path(), "limits", &cfg).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"POST /api/campaigns/c/participations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{").await.unwrap();
     let (_r, w) = s.into_split();

@@ -15,16 +15,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::Duration;
 
 use campaign_token_core::mint::{mint, SigningKey, TokenClaims};
 use campaign_token_core::Algorithm;
 use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 /// Minted once with the npm `jose` package (an implementation independent of ours), for
 /// the campaign `twins-jose-es256`; its private key was thrown away.
@@ -264,43 +259,6 @@ async fn posts_must_be_json_and_a_token_must_be_a_string() {
     h.stop().await;
 }
 
-struct Proc {
-    _child: Child,
-    addr: SocketAddr,
-}
-
-/// The built binary on `config`, once it listens.
-async fn spawn(dir: &std::path::Path, name: &str, config: &str) -> Proc {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campaign-token-server"))
-        .arg("--config")
-        .arg(&path)
-        .env(OPERATOR_ENV, OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(a) = line.strip_prefix("listening on http://") {
-                return a.parse::<SocketAddr>().unwrap();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Proc {
-        _child: child,
-        addr,
-    }
-}
-
 /// 50 concurrent posts of one token, split across two processes sharing one database, 20
 /// rounds: every answer is the original participation (one fresh, the rest replays); and a
 /// sub's second token at its limit is refused.
@@ -315,14 +273,14 @@ async fn one_token_many_posts_two_processes(database: &str, label: &str) {
         &[("a", "Alpha", 1000)],
     );
     let cfg = config_toml(database, &[campaign]);
-    let a = spawn(dir.path(), "a", &cfg).await;
-    let b = spawn(dir.path(), "b", &cfg).await;
+    let (_a, a_addr) = spawn_binary(dir.path(), "a", &cfg).await;
+    let (_b, b_addr) = spawn_binary(dir.path(), "b", &cfg).await;
     for round in 0..20 {
         let sub = format!("member-{round}");
         let t = live_token("c", &sub, Some(true), None);
         let tasks: Vec<_> = (0..50)
             .map(|i| {
-                let addr = if i % 2 == 0 { a.addr } else { b.addr };
+                let addr = if i % 2 == 0 { a_addr } else { b_addr };
                 let t = t.clone();
                 tokio::spawn(async move { participate(addr, "c", &t).await })
             })
@@ -345,7 +303,7 @@ async fn one_token_many_posts_two_processes(database: &str, label: &str) {
             None,
         );
         assert_ne!(other, t);
-        let addr = if round % 2 == 0 { a.addr } else { b.addr };
+        let addr = if round % 2 == 0 { a_addr } else { b_addr };
         let (s, e) = participate(addr, "c", &other).await;
         assert_eq!(
             (s, &e["error"]["code"]),

@@ -369,3 +369,38 @@ pub async fn participate(addr: SocketAddr, campaign: &str, token: &str) -> (u16,
     )
     .await
 }
+
+/// The built server binary on `config` (written to `dir/<name>.toml`), once it prints the
+/// address it listens on; its stdout is drained from then on. Killed when dropped.
+pub async fn spawn_binary(
+    dir: &Path,
+    name: &str,
+    config: &str,
+) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_campaign-token-server"))
+        .arg("--config")
+        .arg(&path)
+        .env(OPERATOR_ENV, OPERATOR_TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                return a.parse::<SocketAddr>().unwrap();
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
