@@ -17,10 +17,6 @@ use std::collections::HashSet;
 use common::*;
 use serde_json::{json, Value};
 
-fn draw_campaign(id: &str, extra: &str, prizes: &[(&str, &str, u32)]) -> String {
-    campaign_toml(id, "draw", START_RFC, END_RFC, extra, prizes)
-}
-
 fn prize_left(stats: &Value, id: &str) -> i64 {
     stats["prizes"]
         .as_array()

@@ -58,17 +58,7 @@ async fn burst(h: &Harness, campaign: &str, tokens: Vec<String>) -> (usize, usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn can_play_false_is_refused_and_nothing_is_recorded() {
     for db in databases("can_play").await {
-        let cfg = config_toml(
-            &db.url,
-            &[campaign_toml(
-                "c1",
-                "draw",
-                START_RFC,
-                END_RFC,
-                "",
-                &[("a", "Alpha", 5)],
-            )],
-        );
+        let cfg = config_toml(&db.url, &[draw_campaign("c1", "", &[("a", "Alpha", 5)])]);
         let h = Harness::start(&cfg, START + 10).await;
         let (s, e) = h
             .participate("c1", &token_with("c1", "alice", 0, (None, Some(false))))
@@ -97,19 +87,9 @@ async fn limit_nb_allows_exactly_nb_under_concurrency_a_higher_nb_the_extra_ones
         let cfg = config_toml(
             &db.url,
             &[
-                campaign_toml(
-                    "c1",
-                    "draw",
-                    START_RFC,
-                    END_RFC,
-                    "",
-                    &[("a", "Alpha", 1000)],
-                ),
-                campaign_toml(
+                draw_campaign("c1", "", &[("a", "Alpha", 1000)]),
+                draw_campaign(
                     "capped",
-                    "draw",
-                    START_RFC,
-                    END_RFC,
                     "max_participations_per_sub = 10",
                     &[("a", "Alpha", 1000)],
                 ),
@@ -149,17 +129,7 @@ async fn limit_nb_allows_exactly_nb_under_concurrency_a_higher_nb_the_extra_ones
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn form_and_optin_are_stored_apart_from_the_answers_and_shown_with_the_winners() {
     for db in databases("brand_data").await {
-        let cfg = config_toml(
-            &db.url,
-            &[campaign_toml(
-                "c1",
-                "draw",
-                START_RFC,
-                END_RFC,
-                "",
-                &[("a", "Alpha", 5)],
-            )],
-        );
+        let cfg = config_toml(&db.url, &[draw_campaign("c1", "", &[("a", "Alpha", 5)])]);
         let h = Harness::start(&cfg, START + 10).await;
         let form = json!({"firstName": "Ada", "email": "ada@example.com"});
         let optin = json!({"newsletter": true});

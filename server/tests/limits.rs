@@ -30,14 +30,7 @@ const HTTP: &str = "[http]\nheader_read_timeout_seconds = 1\nbody_read_timeout_s
     rejected_tokens_per_minute = 5\n";
 
 fn config(db: &str) -> String {
-    let campaign = campaign_toml(
-        "c1",
-        "draw",
-        START_RFC,
-        END_RFC,
-        "participation_limit = 50",
-        &[("a", "Alpha", 100)],
-    );
+    let campaign = draw_campaign("c1", "participation_limit = 50", &[("a", "Alpha", 100)]);
     // Top-level keys first: TOML puts every key after `[http]` in that table.
     format!("{}{HTTP}{campaign}", config_toml(db, &[]))
 }

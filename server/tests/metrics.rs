@@ -59,17 +59,7 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
 async fn metrics_parse_and_match_the_stats_after_a_burst() {
     for db in databases("metrics").await {
         let l = db.label;
-        let cfg = config_toml(
-            &db.url,
-            &[campaign_toml(
-                "c1",
-                "draw",
-                START_RFC,
-                END_RFC,
-                "",
-                &[("a", "Alpha", 3)],
-            )],
-        );
+        let cfg = config_toml(&db.url, &[draw_campaign("c1", "", &[("a", "Alpha", 3)])]);
         let h = Harness::start(&cfg, START + 10).await;
         let mut tasks = Vec::new();
         for i in 0..20 {

@@ -89,10 +89,6 @@ async fn participate_with(addr: SocketAddr, campaign: &str, token: &str, answers
     v
 }
 
-fn draw_campaign(id: &str, extra: &str, prizes: &[(&str, &str, u32)]) -> String {
-    campaign_toml(id, "draw", START_RFC, END_RFC, extra, prizes)
-}
-
 // ---------------------------------------------------------------------------------------
 // Direct database access, to check what the API cannot show.
 

@@ -159,17 +159,7 @@ async fn the_ecdsa_twin_of_a_token_is_the_same_participation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replay_after_the_end_answers_the_participation_and_a_new_token_is_refused() {
     for db in databases("replay_after_end").await {
-        let cfg = config_toml(
-            &db.url,
-            &[campaign_toml(
-                "c1",
-                "draw",
-                START_RFC,
-                END_RFC,
-                "",
-                &[("a", "Alpha", 1)],
-            )],
-        );
+        let cfg = config_toml(&db.url, &[draw_campaign("c1", "", &[("a", "Alpha", 1)])]);
         let h = Harness::start(&cfg, START + 10).await;
         let l = db.label;
         let t = token("c1", "alice", Some(true), None);
@@ -202,17 +192,7 @@ async fn a_replay_after_the_end_answers_the_participation_and_a_new_token_is_ref
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn posts_must_be_json_and_a_token_must_be_a_string() {
     let db = databases("requests").await.remove(0);
-    let cfg = config_toml(
-        &db.url,
-        &[campaign_toml(
-            "c1",
-            "draw",
-            START_RFC,
-            END_RFC,
-            "",
-            &[("a", "Alpha", 1)],
-        )],
-    );
+    let cfg = config_toml(&db.url, &[draw_campaign("c1", "", &[("a", "Alpha", 1)])]);
     let h = Harness::start(&cfg, START + 10).await;
     let t = token("c1", "alice", Some(true), None);
     let body = serde_json::json!({ "token": t }).to_string();

@@ -187,6 +187,11 @@ pub fn campaign_toml(
     s
 }
 
+/// A draw campaign running from START to END with the test key.
+pub fn draw_campaign(id: &str, extra: &str, prizes: &[(&str, &str, u32)]) -> String {
+    campaign_toml(id, "draw", START_RFC, END_RFC, extra, prizes)
+}
+
 /// A whole configuration: database, operator token, campaigns.
 pub fn config_toml(database: &str, campaigns: &[String]) -> String {
     let mut s = format!(
