@@ -103,9 +103,15 @@ async function openTab(tab) {
   await refresh();
 }
 
+// Refreshes overlap (sign-in, the campaign menu, a tab, the 10 s timer): only the newest one's
+// answers are drawn, so a slow answer for another campaign or tab never lands on the page.
+let refreshes = 0;
 async function refresh() {
+  const mine = ++refreshes;
   showError(null);
-  state.stats = await api(cpath('/stats'));
+  const stats = await api(cpath('/stats'));
+  if (mine !== refreshes) return;
+  state.stats = stats;
   const s = state.stats;
   show($('status'), s.status);
   $('window').textContent = `${fmtTime(s.start)} → ${fmtTime(s.end)} · ${s.type}`;
@@ -137,13 +143,18 @@ async function renderOverview() {
   $('refreshed').textContent = `Updated ${new Date().toLocaleTimeString()}${s.status === 'running' ? ', refreshed every 10 s while the campaign runs' : ''}.`;
 }
 
+let charts = 0;
 async function renderChart() {
+  const mine = ++charts;
   const bucket = $('bucket').value;
+  const { series } = await api(cpath(`/timeseries?bucket=${enc(bucket)}`));
+  // Two renders can overlap (a refresh and the bucket menu): only the newest draws, so the box
+  // never holds two charts.
+  if (mine !== charts) return;
   // The old chart goes first: the new one is sized on the empty box, at today's width.
   const box = $('chart');
   if (state.chart) { state.chart.destroy(); state.chart = null; }
   box.replaceChildren();
-  const { series } = await api(cpath(`/timeseries?bucket=${enc(bucket)}`));
   $('chart-empty').hidden = series.length > 0;
   const step = { minute: 60, hour: 3600, day: 86400 }[bucket];
   const xs = series.map((p) => p.at);
