@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use campaign_token_core::{Backend, ErrorCode};
+use campaign_token_core::ErrorCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -24,6 +24,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::{Campaign, Site};
+use crate::jwks::CheckError;
 use crate::store::{NewParticipation, ParticipateError, Store};
 use crate::Clock;
 
@@ -108,6 +109,8 @@ pub enum ApiError {
     NoPublicSource,
     /// `503 database_unavailable`: the health check could not reach the database.
     DatabaseUnavailable,
+    /// `503 keys_unavailable`: the campaign's `jwks_url` has not answered with a key set yet.
+    KeysUnavailable,
     /// `500 internal_error`: logged where it happened; the client may retry.
     Internal,
 }
@@ -145,7 +148,9 @@ impl ApiError {
             | ApiError::NotDrawn
             | ApiError::NoPublicSource => StatusCode::CONFLICT,
             ApiError::NotAWinner | ApiError::UnknownPrize => StatusCode::NOT_FOUND,
-            ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DatabaseUnavailable | ApiError::KeysUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -174,6 +179,7 @@ impl ApiError {
             ApiError::UnknownPrize => "unknown_prize",
             ApiError::NoPublicSource => "no_public_source",
             ApiError::DatabaseUnavailable => "database_unavailable",
+            ApiError::KeysUnavailable => "keys_unavailable",
             ApiError::Internal => "internal_error",
         }
     }
@@ -218,6 +224,9 @@ impl ApiError {
                 "the configuration names no draw_public_source: name it (before the end) and restart"
             }
             ApiError::DatabaseUnavailable => "the database does not answer",
+            ApiError::KeysUnavailable => {
+                "the brand's key set (jwks_url) could not be fetched yet: retry in a minute"
+            }
             ApiError::Internal => {
                 "the server could not complete the request; retry with the same token"
             }
@@ -254,6 +263,13 @@ impl IntoResponse for ApiError {
         if let ApiError::RateLimited(secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if matches!(self, ApiError::KeysUnavailable) {
+            // The JWKS is asked again at most once a minute (core::jwks::MIN_TTL).
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(campaign_token_core::jwks::MIN_TTL),
+            );
         }
         res
     }
@@ -635,12 +651,10 @@ async fn participate_from(
     let bytes = read_body(&state.limits, headers, body).await?;
     let ParticipationBody { token, answers } = ParticipationBody::parse(&bytes)?;
     let now = state.clock.now();
-    // AWS-LC checks the signature (core's `Backend::AwsLc`): the server verifies every
-    // participation, and its throughput follows its signature backend (docs/benchmarks.md).
-    let verified =
-        campaign
-            .verifier
-            .verify_with(&token, u64::try_from(now).unwrap_or(0), Backend::AwsLc)?;
+    let verified = campaign.verify(&token, now).await.map_err(|e| match e {
+        CheckError::Token(e) => ApiError::Token(e),
+        CheckError::KeysUnavailable => ApiError::KeysUnavailable,
+    })?;
     // Replays are keyed on the verified token's identity (SHA-256 of its signing input),
     // not on its text: the ECDSA twin of a signature, or any spelling that still verifies, is
     // the same participation.
@@ -834,6 +848,7 @@ mod tests {
             ApiError::UnknownPrize,
             ApiError::NoPublicSource,
             ApiError::DatabaseUnavailable,
+            ApiError::KeysUnavailable,
             ApiError::Internal,
         ];
         for e in &all {
@@ -858,6 +873,7 @@ mod tests {
                 | ApiError::UnknownPrize
                 | ApiError::NoPublicSource
                 | ApiError::DatabaseUnavailable
+                | ApiError::KeysUnavailable
                 | ApiError::Internal => {}
                 // Token rejections keep the core's codes, listed by ErrorCode::ALL.
                 ApiError::Token(_) => unreachable!("not listed above"),

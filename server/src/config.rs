@@ -10,8 +10,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use campaign_token_core::{Algorithm, KeySet, Policy, Verifier};
+use campaign_token_core::{Algorithm, Backend, ErrorCode, KeySet, Policy, Verified, Verifier};
+
+use crate::jwks::{CheckError, RemoteKeys};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -191,6 +194,15 @@ struct RawKey {
     jwks: Option<String>,
     #[serde(default)]
     hmac_secret_env: Option<String>,
+    /// The brand's JWKS endpoint (fetched and refreshed at run time, `crate::jwks`).
+    #[serde(default)]
+    jwks_url: Option<String>,
+    /// With `jwks_url`: the CA that signs its certificate (instead of the Mozilla roots).
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    /// With `jwks_url`: the whole fetch's timeout (default 5 s).
+    #[serde(default)]
+    timeout_seconds: Option<u64>,
     #[serde(default)]
     kid: Option<String>,
     #[serde(default)]
@@ -330,8 +342,31 @@ pub struct Campaign {
     /// The public source of the draw's randomness, named before the end (draw campaigns):
     /// e.g. `drand quicknet round 1234567`. The operator supplies its value at draw time.
     pub draw_public_source: Option<String>,
-    /// The token verifier (the core's, as in the browser).
+    /// The token verifier (the core's, as in the browser), with the configured keys.
     pub verifier: Verifier,
+    /// Keys from the brand's `jwks_url`, if configured: tried for tokens whose `kid` none of
+    /// the configured keys has.
+    pub remote_keys: Option<Arc<RemoteKeys>>,
+}
+
+impl Campaign {
+    /// Verifies `token` at `now`: with the configured keys, then, for a `kid` none of them
+    /// has, with the brand's JWKS (`jwks_url`). AWS-LC checks the signature (core's
+    /// `Backend::AwsLc`): the server verifies every participation, and its throughput follows
+    /// its signature backend (docs/benchmarks.md).
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Verified, CheckError> {
+        let now = u64::try_from(now).unwrap_or(0);
+        let Some(remote) = &self.remote_keys else {
+            return Ok(self.verifier.verify_with(token, now, Backend::AwsLc)?);
+        };
+        if !self.verifier.keys().is_empty() {
+            match self.verifier.verify_with(token, now, Backend::AwsLc) {
+                Err(e) if e.code() == ErrorCode::UnknownKey => {}
+                other => return Ok(other?),
+            }
+        }
+        remote.verify(token, now).await
+    }
 }
 
 /// The checked configuration.
@@ -801,12 +836,28 @@ fn parse_campaign(
     };
     if c.keys.is_empty() {
         return Err(here(
-            "no trusted key: add a [[campaign.keys]] with pem_file, jwks_file, pem, jwks or hmac_secret_env".into(),
+            "no trusted key: add a [[campaign.keys]] with pem_file, jwks_file, pem, jwks, jwks_url or hmac_secret_env".into(),
         ));
     }
     let mut keys = KeySet::new();
+    let mut remote = None;
     for (i, k) in c.keys.into_iter().enumerate() {
+        if let Some(url) = k.jwks_url.clone() {
+            if remote.is_some() {
+                return Err(here(format!("keys[{i}]: only one jwks_url per campaign")));
+            }
+            remote = Some(
+                RemoteKeySource::check(url, k, resolve)
+                    .map_err(|e| here(format!("keys[{i}]: {}", e.0)))?,
+            );
+            continue;
+        }
         add_key(&mut keys, k, resolve, env).map_err(|e| here(format!("keys[{i}]: {}", e.0)))?;
+    }
+    if remote.is_some() && keys.kids().any(|k| k.is_none()) {
+        return Err(here(
+            "with jwks_url, every other key needs a kid (a key without one would answer every token)".into(),
+        ));
     }
     let mut policy = Policy::new(id.clone())
         .map_err(|e| here(e.message().into()))?
@@ -821,6 +872,13 @@ fn parse_campaign(
             .with_max_token_bytes(b)
             .map_err(|e| here(e.message().into()))?;
     }
+    let remote_keys = match remote {
+        None => None,
+        Some(r) => Some(Arc::new(
+            RemoteKeys::new(&r.url, policy.clone(), r.timeout, r.ca_pem.as_deref())
+                .map_err(|e| here(format!("keys: {}", e.0)))?,
+        )),
+    };
     Ok(Campaign {
         id,
         kind,
@@ -832,8 +890,47 @@ fn parse_campaign(
         moments,
         spread,
         draw_public_source,
+        remote_keys,
         verifier: Verifier::new(keys, policy),
     })
+}
+
+/// A checked `jwks_url` key entry.
+struct RemoteKeySource {
+    url: String,
+    timeout: Duration,
+    ca_pem: Option<String>,
+}
+
+impl RemoteKeySource {
+    fn check(
+        url: String,
+        k: RawKey,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<RemoteKeySource, ConfigError> {
+        if k.pem_file.is_some()
+            || k.jwks_file.is_some()
+            || k.pem.is_some()
+            || k.jwks.is_some()
+            || k.hmac_secret_env.is_some()
+        {
+            return err(
+                "give exactly one of pem_file, jwks_file, pem, jwks, jwks_url, hmac_secret_env",
+            );
+        }
+        if k.kid.is_some() || k.alg.is_some() {
+            return err("kid and alg come from the JWKS itself; remove them here");
+        }
+        let ca_pem = match &k.ca_file {
+            None => None,
+            Some(p) => Some(crate::jwks::read_ca(&resolve(p)).map_err(|e| ConfigError::new(e.0))?),
+        };
+        Ok(RemoteKeySource {
+            url,
+            timeout: Duration::from_secs(k.timeout_seconds.unwrap_or(5)),
+            ca_pem,
+        })
+    }
 }
 
 /// Builds the winning moments. Each moment gives one unit of a prize: moments that name a
@@ -931,7 +1028,12 @@ fn add_key(
         k.hmac_secret_env.is_some(),
     ];
     if sources.iter().filter(|s| **s).count() != 1 {
-        return err("give exactly one of pem_file, jwks_file, pem, jwks, hmac_secret_env");
+        return err(
+            "give exactly one of pem_file, jwks_file, pem, jwks, jwks_url, hmac_secret_env",
+        );
+    }
+    if k.ca_file.is_some() || k.timeout_seconds.is_some() {
+        return err("ca_file and timeout_seconds apply only to jwks_url");
     }
     let read = |p: &Path| -> Result<String, ConfigError> {
         let p = resolve(p);

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod http;
+pub mod jwks;
 pub mod metrics;
 pub mod store;
 
@@ -111,6 +112,14 @@ impl Server {
             .prepare(&config.campaigns)
             .await
             .map_err(StartError::Store)?;
+        // The brands' JWKS, fetched once before serving (a failure is logged; tokens then get
+        // 503 keys_unavailable until a fetch, retried at most once a minute, succeeds).
+        let now = u64::try_from(clock.now()).unwrap_or(0);
+        for c in &config.campaigns {
+            if let Some(remote) = &c.remote_keys {
+                remote.prefetch(now).await;
+            }
+        }
         let campaigns: HashMap<String, _> = config
             .campaigns
             .iter()
