@@ -46,9 +46,18 @@ async fn jwks(State(brand): State<Arc<Brand>>) -> impl IntoResponse {
     let status = StatusCode::from_u16(brand.status.load(Ordering::SeqCst)).unwrap();
     (
         status,
-        [(header::CACHE_CONTROL, "public, max-age=600")],
+        [
+            (header::CACHE_CONTROL, "public, max-age=600"),
+            // With status 302: a redirect to the same set, served with 200 (never followed).
+            (header::LOCATION, "/moved/jwks.json"),
+        ],
         brand.body.lock().unwrap().clone(),
     )
+}
+
+async fn moved(State(brand): State<Arc<Brand>>) -> impl IntoResponse {
+    brand.hits.fetch_add(1, Ordering::SeqCst);
+    brand.body.lock().unwrap().clone()
 }
 
 async fn brand_server() -> (Arc<Brand>, SocketAddr) {
@@ -56,6 +65,7 @@ async fn brand_server() -> (Arc<Brand>, SocketAddr) {
     brand.status.store(500, Ordering::SeqCst);
     let app = axum::Router::new()
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/moved/jwks.json", get(moved))
         .with_state(Arc::clone(&brand));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -303,4 +313,133 @@ async fn raw_participate(addr: SocketAddr, token: &str) -> (u16, String, String)
     )
     .await;
     (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A JWKS endpoint over TLS, its certificate (for `localhost`) signed by a CA of its own;
+/// returns the brand, the port and the CA's PEM.
+async fn tls_brand_server() -> (Arc<Brand>, u16, String) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let brand = Arc::new(Brand::default());
+    brand.status.store(500, Ordering::SeqCst);
+    let app = axum::Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(Arc::clone(&brand));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (brand, port, ca.pem())
+}
+
+#[tokio::test]
+async fn https_is_checked_against_the_ca_file_or_the_public_roots() {
+    let (brand, port, ca_pem) = tls_brand_server().await;
+    let a = signing_key("a");
+    brand.serve(&[&a]);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("brand-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let campaign = |extra: &str| {
+        format!(
+            "[[campaign]]\nid = \"brand\"\ntype = \"draw\"\nstart = \"{START_RFC}\"\nend = \"{END_RFC}\"\n\
+             [[campaign.keys]]\njwks_url = \"https://localhost:{port}/.well-known/jwks.json\"\n{extra}\
+             [[campaign.prizes]]\nid = \"p\"\nname = \"a prize\"\nquantity = 1\n"
+        )
+    };
+    // The brand's own CA, named in ca_file: the set is fetched and tokens verify.
+    let db = &databases("jwks_tls").await[0];
+    let toml = config_toml(
+        &db.url,
+        &[campaign(&format!("ca_file = \"{}\"\n", ca_file.display()))],
+    );
+    let h = Harness::start(&toml, START + 10).await;
+    let (s, v) = h.participate("brand", &token_of(&a, "u1")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(brand.hits(), 1);
+    h.stop().await;
+
+    // Without ca_file only the public (Mozilla) roots are trusted: the handshake fails, no
+    // request reaches the endpoint, and tokens get 503 keys_unavailable.
+    let db = &databases("jwks_tls_untrusted").await[0];
+    let h = Harness::start(&config_toml(&db.url, &[campaign("")]), START + 10).await;
+    let (s, v) = h.participate("brand", &token_of(&a, "u1")).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("keys_unavailable"))
+    );
+    assert_eq!(
+        brand.hits(),
+        1,
+        "the untrusted certificate stopped the request"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn redirects_and_oversized_sets_are_refused() {
+    let a = signing_key("a");
+    // A redirect is not followed (even to a good set on the same host).
+    let (brand, addr) = brand_server().await;
+    brand.serve(&[&a]);
+    brand.status.store(302, Ordering::SeqCst);
+    let db = &databases("jwks_redirect").await[0];
+    let h = Harness::start(&config(&db.url, addr, ""), START + 10).await;
+    let (s, v) = h.participate("brand", &token_of(&a, "u1")).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("keys_unavailable"))
+    );
+    assert_eq!(brand.hits(), 1, "the redirect's target was never asked");
+    h.stop().await;
+
+    // A set larger than 256 KiB is not read (the valid key is in it).
+    let (brand, addr) = brand_server().await;
+    let padding = "x".repeat(300 * 1024);
+    *brand.body.lock().unwrap() =
+        json!({ "keys": [a.public_jwk()], "padding": padding }).to_string();
+    brand.status.store(200, Ordering::SeqCst);
+    let db = &databases("jwks_oversized").await[0];
+    let h = Harness::start(&config(&db.url, addr, ""), START + 10).await;
+    let (s, v) = h.participate("brand", &token_of(&a, "u1")).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("keys_unavailable"))
+    );
+    assert_eq!(brand.hits(), 1);
+    h.stop().await;
 }
