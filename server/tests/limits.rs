@@ -124,6 +124,29 @@ async fn slow_headers_slow_bodies_and_idle_connections_are_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_kept_alive_connection_is_closed_by_the_idle_timeout_alone() {
+    // The header timeout is long here, so only the idle timer can close the connection (with
+    // the shared config above, hyper's 1 s header timeout would close it too).
+    let db = databases("idle_alone").await.remove(0);
+    let campaign = draw_campaign("c1", "", &[("a", "Alpha", 1)]);
+    let cfg = format!(
+        "{}[http]\nheader_read_timeout_seconds = 120\nbody_read_timeout_seconds = 120\n\
+         keep_alive_idle_timeout_seconds = 1\nshutdown_deadline_seconds = 2\n{campaign}",
+        config_toml(&db.url, &[])
+    );
+    let h = Harness::start(&cfg, START + 10).await;
+    let mut s = TcpStream::connect(h.addr()).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, first) = closed_within(&mut s, Duration::from_secs(30))
+        .await
+        .expect("an idle kept-alive connection was still open after 30 s");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_slow_connections_do_not_stop_a_valid_participation() {
     let db = databases("hundred_slow").await.remove(0);
     let h = Harness::start(&config(&db.url), START + 10).await;
