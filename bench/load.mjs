@@ -10,6 +10,10 @@
 //                     [--pg-url URL] [--reps N] [--max-requests N] [--max-seconds S]
 //                     [--server-o3 BIN]   (the same server built at opt-level 3: one extra
 //                                          SQLite row, to show what the build profile costs)
+//                     [--fill N]          (one more SQLite row at 64 clients: the campaign
+//                                          first receives N participations of other subs, all
+//                                          winning, through the same API; then the measured
+//                                          run, whose CPU per participation must stay flat)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -25,6 +29,7 @@ const reps = Number(args.reps ?? 3);
 const maxRequests = Number(args['max-requests'] ?? 40000);
 const maxSeconds = Number(args['max-seconds'] ?? 10);
 const PRIZES = 100;
+const fill = Number(args.fill ?? 0);
 const OPERATOR = 'bench-operator-token-' + process.pid + '-0123456789';
 const work = path.resolve(args.work);
 await fs.mkdir(work, { recursive: true });
@@ -50,11 +55,11 @@ function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-async function run(storage, processes, concurrency, rep, server = args.server) {
+async function run(storage, processes, concurrency, rep, server = args.server, prefill = 0) {
   const id = `bench-${storage}-${concurrency}-${rep}-${Date.now()}`.toLowerCase();
   const dir = path.join(work, id);
   await fs.mkdir(dir, { recursive: true });
-  execFileSync(args.fixtures, ['load', dir, String(maxRequests), id]);
+  execFileSync(args.fixtures, ['load', dir, String(maxRequests), id, String(prefill)]);
   const database = storage === 'sqlite' ? `sqlite:${path.join(dir, 'db.sqlite')}` : args['pg-url'];
   await fs.writeFile(path.join(dir, 'server.toml'), `
 listen = "127.0.0.1:0"
@@ -73,7 +78,7 @@ pem_file = "key.pem"
 [[campaign.prizes]]
 id = "prize"
 name = "A weekend in Lisbon"
-quantity = ${PRIZES}
+quantity = ${PRIZES + prefill}
 `);
   const servers = [];
   try {
@@ -87,12 +92,21 @@ quantity = ${PRIZES}
       servers.push({ port, proc, log, fh });
       await waitHealthy(port, proc, log);
     }
+    const loadgen = (tokens, requests, seconds) => JSON.parse(execFileSync(args.loadgen, ['--targets', servers.map((s) => `127.0.0.1:${s.port}`).join(','),
+      '--path', `/api/campaigns/${id}/participations`, '--tokens', path.join(dir, tokens),
+      '--concurrency', String(concurrency), '--max-requests', String(requests), '--max-seconds', String(seconds)],
+    { env: { ...process.env, LOADGEN_THREADS: '1' }, maxBuffer: 64 << 20 }));
+    if (prefill > 0) {
+      // The fill: PREFILL participations of other subs, all winning (the stock is PRIZES +
+      // PREFILL), so the measured run below allocates the same PRIZES units as a fresh one.
+      const t0 = Date.now();
+      const f = loadgen('fill.txt', prefill, 7200);
+      if (f.ok !== prefill) throw new Error(`the fill answered ${f.ok} of ${prefill}: ${JSON.stringify(f.statuses)}`);
+      console.error(`filled ${prefill} participations in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      await fs.rm(path.join(dir, 'fill.txt'), { force: true });
+    }
     const cpuBefore = servers.map((sv) => cpuTicks(sv.proc.pid));
-    const out = execFileSync(args.loadgen, ['--targets', servers.map((s) => `127.0.0.1:${s.port}`).join(','),
-      '--path', `/api/campaigns/${id}/participations`, '--tokens', path.join(dir, 'tokens.txt'),
-      '--concurrency', String(concurrency), '--max-requests', String(maxRequests), '--max-seconds', String(maxSeconds)],
-    { env: { ...process.env, LOADGEN_THREADS: '1' } });
-    const r = JSON.parse(out);
+    const r = loadgen('tokens.txt', maxRequests, maxSeconds);
     // Server CPU time (user + system, every process) per answered participation: comparable
     // across machines and loads, unlike requests per second on shared cores.
     const cpuSeconds = servers.reduce((a, sv, i) => a + (cpuTicks(sv.proc.pid) - cpuBefore[i]), 0) / CLK_TCK;
@@ -101,10 +115,10 @@ quantity = ${PRIZES}
       { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
     const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
     const allocated = stats.prizes.reduce((a, p) => a + (p.quantity - p.remaining), 0);
-    const won = r.outcomes.won ?? 0;
+    const won = (r.outcomes.won ?? 0) + prefill;
     const ok = stats.winners <= quantity && stats.prizes.every((p) => p.remaining >= 0)
       && stats.winners === allocated && stats.winners === won;
-    return { ...r, winners: stats.winners, prizes: quantity, wonAnswers: won, participations: stats.participations, checkOk: ok };
+    return { ...r, winners: stats.winners - prefill, prizes: quantity - prefill, wonAnswers: won - prefill, participations: stats.participations, prefilled: prefill, checkOk: ok };
   } finally {
     for (const s of servers) { s.proc.kill('SIGTERM'); }
     await Promise.all(servers.map((s) => new Promise((r) => (s.proc.exitCode !== null ? r() : s.proc.once('exit', r)))));
@@ -128,18 +142,21 @@ async function fsyncMs() {
 const fsync = await fsyncMs();
 
 const plan = [['sqlite', 1, [64, 512]], ...(args['pg-url'] ? [['postgres', 2, [64, 512]]] : []),
-  ...(args['server-o3'] ? [['sqlite', 1, [64], args['server-o3']]] : [])];
+  ...(args['server-o3'] ? [['sqlite', 1, [64], args['server-o3']]] : []),
+  ...(fill > 0 ? [['sqlite', 1, [64], undefined, fill]] : [])];
 const runs = [];
-for (const [storage, processes, clients, server] of plan) {
+for (const [storage, processes, clients, server, prefill = 0] of plan) {
   for (const concurrency of clients) {
     const rs = [];
-    for (let rep = 0; rep < reps; rep++) {
-      const r = await run(storage, processes, concurrency, rep, server);
+    // One repetition with a fill: it takes minutes, and its point is the CPU per participation.
+    for (let rep = 0; rep < (prefill > 0 ? 1 : reps); rep++) {
+      const r = await run(storage, processes, concurrency, rep, server, prefill);
       console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
       rs.push(r);
     }
     runs.push({
-      storage: (storage === 'sqlite' ? 'SQLite' : 'PostgreSQL') + (server ? ' (server at opt-level 3)' : ''), processes, concurrency,
+      storage: (storage === 'sqlite' ? 'SQLite' : 'PostgreSQL') + (server ? ' (server at opt-level 3)' : '')
+        + (prefill > 0 ? `, holding ${prefill.toLocaleString('en')} participations` : ''), processes, concurrency, prefilled: prefill,
       perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
       cpuUsPerParticipation: summary(rs.map((r) => r.cpuUsPerParticipation).filter((x) => x != null)),
       responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),

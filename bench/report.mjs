@@ -112,6 +112,12 @@ if (load?.runs) {
     target('PostgreSQL (2 processes), 64 clients: ≥ 0.8× SQLite (issue 15)', p64.perSecond.median >= 0.8 * s64.perSecond.median, `${(p64.perSecond.median / s64.perSecond.median).toFixed(2)}×`);
     target('PostgreSQL (2 processes), 64 clients: p99 ≤ 50 ms (issue 15)', p64.p99Ms.median <= 50, `${fmt(p64.p99Ms.median, 1)} ms`);
   }
+  const full = load.runs.find((r) => r.prefilled > 0 && r.concurrency === 64);
+  if (s64 && full && s64.cpuUsPerParticipation && full.cpuUsPerParticipation) {
+    const ratio = full.cpuUsPerParticipation.median / s64.cpuUsPerParticipation.median;
+    target(`SQLite, 64 clients: server CPU per participation flat (within 20 %) between an empty campaign and one holding ${full.prefilled.toLocaleString('en')} participations (issue 15)`,
+      ratio <= 1.2, `${fmt(s64.cpuUsPerParticipation.median)} → ${fmt(full.cpuUsPerParticipation.median)} µs (${ratio.toFixed(2)}×)`);
+  }
   target('no over-allocation (winners ≤ prizes) in every run', load.runs.every((r) => r.checkOk), load.runs.map((r) => r.check).join('; '));
 }
 

@@ -6,6 +6,9 @@
 //! `fixtures load DIR COUNT CAMPAIGN` — one ES256 key, `DIR/key.pem` (public, for the
 //!   server's config) and `DIR/tokens.txt`: COUNT tokens, one per line, each for a unique
 //!   `sub`, all allowed to win (`gift.cw = true`), so every request exercises allocation.
+//! `fixtures load DIR COUNT CAMPAIGN FILL` — the same, plus `DIR/fill.txt`: FILL more tokens of
+//!   the same key and campaign for other `sub`s, which the load benchmark posts first so the
+//!   measured run meets a database already holding FILL participations.
 
 use std::io::Write;
 
@@ -51,18 +54,25 @@ fn browser(out: &str) -> Res<()> {
     Ok(())
 }
 
-fn load(dir: &str, count: usize, campaign: &str) -> Res<()> {
+fn load(dir: &str, count: usize, campaign: &str, fill: usize) -> Res<()> {
     std::fs::create_dir_all(dir)?;
     let now = campaign_token_core::now();
     let key = SigningKey::generate(Algorithm::Es256).map_err(err)?;
     std::fs::write(format!("{dir}/key.pem"), key.public_pem().map_err(err)?)?;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/tokens.txt"))?);
-    for i in 0..count {
-        let claims = TokenClaims::new(format!("load-{now}-{i}"), campaign, now, 86_400)
-            .with_gift(Some(true), None);
-        writeln!(out, "{}", mint(&key, &claims).map_err(err)?)?;
+    let write = |file: &str, prefix: &str, n: usize| -> Res<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/{file}"))?);
+        for i in 0..n {
+            let claims = TokenClaims::new(format!("{prefix}-{now}-{i}"), campaign, now, 86_400)
+                .with_gift(Some(true), None);
+            writeln!(out, "{}", mint(&key, &claims).map_err(err)?)?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    write("tokens.txt", "load", count)?;
+    if fill > 0 {
+        write("fill.txt", "fill", fill)?;
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -70,7 +80,12 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["browser", out] => browser(out),
-        ["load", dir, count, campaign] => load(dir, count.parse()?, campaign),
-        _ => Err("usage: fixtures browser OUT.json | fixtures load DIR COUNT CAMPAIGN".into()),
+        ["load", dir, count, campaign] => load(dir, count.parse()?, campaign, 0),
+        ["load", dir, count, campaign, fill] => {
+            load(dir, count.parse()?, campaign, fill.parse()?)
+        }
+        _ => Err(
+            "usage: fixtures browser OUT.json | fixtures load DIR COUNT CAMPAIGN [FILL]".into(),
+        ),
     }
 }
