@@ -1,7 +1,8 @@
 // The packed package (`npm pack`) in a fresh consumer project, built into a page by each
 // common bundler with its plainest command, each page loaded in headless Chromium: the URL's
-// token is verified and its label rendered, and the pure-Rust fallback module verifies a
-// second token (so the bundle finds both wasm modules).
+// token is verified, its label rendered and the token removed from the address bar; loaded
+// again with ?fallback, the pure-Rust fallback module verifies a second token (so the bundle
+// finds both wasm modules), and, where the bundler splits code, only that load fetches it.
 //
 //   Vite, webpack 5, Next.js (static export)   the main entry, no configuration
 //   esbuild --bundle (also with --splitting),  `campaign-token/inline` (they do not copy the
@@ -9,7 +10,8 @@
 //
 // Run by scripts/test-bundlers.sh, which installs the bundlers (tests/bundlers/package.json,
 // pinned with its package-lock.json) and the tarball into CONSUMER_DIR. Prints each page's
-// bytes (raw and gzip -9, every file the browser fetched) as test diagnostics.
+// bytes (raw and gzip -9 of every file the browser fetched, with and without the fallback) as
+// test diagnostics.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -124,32 +126,56 @@ async function serve(dir) {
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
 }
 
-/** Loads the built page with the token in the URL; checks what it verified and rendered. */
-async function checkPage(t, dir, name) {
-  const site = await serve(dir);
+/** Loads the built page with the token in the URL; what it verified, rendered and fetched. */
+async function load(site, name, { fallback }) {
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(String(err)));
+  const from = site.requests.length;
   try {
-    await page.goto(`${site.origin}/?token=${tokens.url}`);
+    await page.goto(`${site.origin}/?${fallback ? 'fallback&' : ''}token=${tokens.url}`);
     await page.waitForFunction(() => document.getElementById('result')?.textContent
       && document.getElementById('fallback')?.textContent, null, WAIT);
     const result = JSON.parse(await page.textContent('#result'));
-    const fallback = JSON.parse(await page.textContent('#fallback'));
     assert.deepEqual(result, { eligibility: 'given-prize', prizeLabel: LABEL, error: null, backend: 'webcrypto' },
       `${name}: the URL's token`);
     assert.equal(await page.textContent('#label'), LABEL, `${name}: the label is rendered`);
-    assert.deepEqual(fallback, { eligibility: 'given-prize', prizeLabel: FALLBACK_LABEL },
-      `${name}: the pure-Rust fallback`);
     assert.ok(!page.url().includes('token='), `${name}: the token left the address bar`);
+    const fallbackResult = JSON.parse(await page.textContent('#fallback'));
+    assert.deepEqual(fallbackResult,
+      fallback ? { eligibility: 'given-prize', prizeLabel: FALLBACK_LABEL } : 'not asked',
+      `${name}: the pure-Rust fallback`);
     assert.deepEqual(errors, [], `${name}: no uncaught error`);
-    const missing = site.requests.filter((r) => r.status !== 200 && r.path !== '/favicon.ico');
-    assert.deepEqual(missing, [], `${name}: every file the page asked for was built`);
-    const sum = (key) => site.requests.reduce((n, r) => n + r[key], 0);
-    t.diagnostic(`${name}: ${site.requests.filter((r) => r.status === 200).length} files, `
-      + `${sum('bytes')} B raw, ${sum('gzip')} B gzip -9 (page, scripts, both wasm modules)`);
+    const requests = site.requests.slice(from).filter((r) => r.path !== '/favicon.ico');
+    assert.deepEqual(requests.filter((r) => r.status !== 200), [], `${name}: every file the page asked for was built`);
+    return requests;
   } finally {
     await page.close();
+  }
+}
+
+/**
+ * The page without and with the fallback. With `split`, the fallback is in files of its own
+ * that only the second load fetches (a page that does not need it never downloads it).
+ */
+async function checkPage(t, dir, name, { split = true } = {}) {
+  const site = await serve(dir);
+  try {
+    const plain = await load(site, name, { fallback: false });
+    const withFallback = await load(site, name, { fallback: true });
+    const plainPaths = new Set(plain.map((r) => r.path));
+    const extra = withFallback.filter((r) => !plainPaths.has(r.path));
+    if (split) {
+      assert.ok(extra.some((r) => r.bytes > 150_000),
+        `${name}: the fallback module is fetched only when needed (extra: ${extra.map((r) => r.path)})`);
+    } else {
+      assert.deepEqual(extra, [], `${name}: one file holds everything`);
+    }
+    const sum = (list, key) => list.reduce((n, r) => n + r[key], 0);
+    t.diagnostic(`${name}: without the fallback ${plain.length} files, ${sum(plain, 'bytes')} B raw, `
+      + `${sum(plain, 'gzip')} B gzip -9; the fallback adds ${extra.length} files, `
+      + `${sum(extra, 'bytes')} B raw, ${sum(extra, 'gzip')} B gzip -9`);
+  } finally {
     await site.close();
   }
 }
@@ -171,7 +197,7 @@ test('esbuild --bundle: the inline entry', async (t) => {
   const out = path.join(CONSUMER, 'dist', 'esbuild');
   await build('esbuild', ['src/main-inline.js', '--bundle', '--minify', `--outfile=${out}/main.js`, '--log-level=warning']);
   await writeHtml(out, 'main.js', { module: false });
-  await checkPage(t, out, 'esbuild');
+  await checkPage(t, out, 'esbuild', { split: false });
 });
 
 test('esbuild --bundle --splitting --format=esm: the inline entry, fallback in its own chunk', async (t) => {

@@ -1,7 +1,8 @@
 // The campaign page's code, the same for every bundler (tests/bundlers/bundlers.test.mjs):
-// init() takes the URL's token, verifies it and renders the label into #label; then the
-// pure-Rust fallback module verifies a second token (backend: "pure-rust"), to prove the
-// bundle also finds the fallback's wasm. Results go to #result and #fallback as JSON.
+// init() takes the URL's token, verifies it and renders the label into #label; then, when the
+// URL has ?fallback, the pure-Rust fallback module verifies a second token (backend:
+// "pure-rust"), to prove the bundle also finds the fallback's wasm. Results go to #result and
+// #fallback as JSON.
 import { CONFIG } from './config.js';
 
 const show = (id, value) => {
@@ -10,6 +11,9 @@ const show = (id, value) => {
 const failure = (err) => ({ error: err?.code ?? null, message: String(err?.message ?? err) });
 
 export async function run({ init, verifyToken }) {
+  // Only with ?fallback in the URL: the test also loads the page without it, to see that a
+  // page that does not need the fallback never downloads it.
+  const wantFallback = new URLSearchParams(location.search).has('fallback');
   const options = { campaignId: CONFIG.campaignId, keys: CONFIG.jwks };
   try {
     const session = await init({ ...options, root: '#campaign' });
@@ -21,6 +25,10 @@ export async function run({ init, verifyToken }) {
     });
   } catch (err) {
     show('result', failure(err));
+  }
+  if (!wantFallback) {
+    show('fallback', 'not asked');
+    return;
   }
   try {
     const verified = await verifyToken(CONFIG.fallbackToken, { ...options, backend: 'pure-rust' });
