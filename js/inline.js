@@ -10,7 +10,7 @@
 // this browser's WebCrypto lacks): with code splitting (Rollup, Vite, webpack, esbuild
 // --splitting) a page that does not need it never downloads it.
 //
-// An explicit `wasm` or `fallbackWasm` option still wins over the inlined bytes.
+// A `wasm` or `fallbackWasm` option the page gives still wins over the inlined bytes.
 import * as main from './index.js';
 import defaultWasm from './campaign_token_bg.wasm.base64.js';
 
@@ -45,7 +45,11 @@ const fallbackWasm = Object.freeze({
  */
 function withWasm(options) {
   if (options === null || typeof options !== 'object') return { wasm: wasm(), fallbackWasm };
-  return { wasm: wasm(), fallbackWasm, ...options };
+  return {
+    ...options,
+    wasm: options.wasm ?? wasm(),
+    fallbackWasm: options.fallbackWasm ?? fallbackWasm,
+  };
 }
 
 /** As `verifyToken` of the main entry (`campaign-token`). */

@@ -6,7 +6,7 @@
 # calls it after the package's own tests; it needs pkg/ built (scripts/build-wasm.sh).
 #
 # The consumer project lives in $TARGET_DIR/bundlers: its node_modules (about 430 MB, mostly
-# Next.js) is installed with `npm ci` only when tests/bundlers/package-lock.json changes.
+# Next.js) is installed only when tests/bundlers/package-lock.json changes.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -15,12 +15,17 @@ ensure_chromium
 [ -f pkg/campaign_token_bg.wasm ] && [ -f pkg/campaign_token_bg.wasm.base64.js ] \
   || die "pkg/ is not built (run scripts/build-wasm.sh)"
 
+# `npm install` with the lock file, not `npm ci`: vite 8 names an optional Windows-only package
+# (napi-windows-process-start-time) that this registry lacks, so the lock cannot list it and
+# `npm ci` refuses the lock; `npm install` keeps every locked version and skips that one.
 consumer=$TARGET_DIR/bundlers
 mkdir -p "$consumer"
-if [ ! -d "$consumer/node_modules" ] || ! cmp -s tests/bundlers/package-lock.json "$consumer/package-lock.json"; then
-  log "installing the bundlers into $consumer (npm ci, tests/bundlers/package-lock.json)"
+if [ ! -d "$consumer/node_modules" ] || ! cmp -s tests/bundlers/package-lock.json "$consumer/.installed-lock.json"; then
+  log "installing the bundlers into $consumer (npm install, tests/bundlers/package-lock.json)"
+  rm -f "$consumer/.installed-lock.json"
   cp tests/bundlers/package.json tests/bundlers/package-lock.json "$consumer/"
-  (cd "$consumer" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$consumer" && npm install --no-audit --no-fund --loglevel=error)
+  cp tests/bundlers/package-lock.json "$consumer/.installed-lock.json"
 fi
 
 log "npm pack, installed into the consumer project"

@@ -4,6 +4,7 @@
 // (tests/bundlers/ runs it in Chromium after esbuild and Rollup.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -63,4 +64,22 @@ test('the inline entry exports what the main entry exports', async () => {
     'pkg/campaign_token_fallback_bg.wasm.base64.js']) {
     assert.ok(pkg.files.includes(f), `package.json files lists ${f}`);
   }
+});
+
+test("a page's own fallbackWasm option wins over the inlined bytes", () => {
+  // In a fresh process (this one has loaded the modules already): bytes that are not a wasm
+  // module must fail to load, where the inlined bytes would have verified.
+  const script = `
+    const { createVerifier } = await import(${JSON.stringify(pathToFileURL(join(copy, 'inline.js')).href)});
+    const options = { campaignId: 'c', keys: ${JSON.stringify(JSON.stringify(keys))} };
+    await createVerifier(options);
+    console.log('inlined: loaded');
+    for (const name of ['wasm', 'fallbackWasm']) {
+      const own = { ...options, backend: name === 'wasm' ? 'webcrypto' : 'pure-rust', [name]: new Uint8Array([0, 1, 2]) };
+      console.log(await createVerifier(own).then(() => name + ': loaded', () => name + ': refused'));
+    }`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  // The default module is loaded once per page: a later `wasm` option cannot replace it; the
+  // fallback, not loaded yet, comes from the page's (broken) bytes.
+  assert.deepEqual(out.trim().split('\n'), ['inlined: loaded', 'wasm: loaded', 'fallbackWasm: refused']);
 });
