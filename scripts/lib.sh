@@ -89,6 +89,23 @@ ensure_engines() {
   export FIREFOX=${FIREFOX:-$(command -v firefox-esr)}
 }
 
+# The brand-side minting libraries of examples/minting/ (scripts/test-minting.sh), from Debian:
+# PyJWT with cryptography (ES256 needs it), and Ruby with ruby-jwt (its ES256 uses Ruby's own
+# openssl library). Each is installed only when missing. Debian's packages serve Debian's
+# interpreters: the recipes run with /usr/bin/python3 and /usr/bin/ruby (exported as
+# MINTING_PYTHON, MINTING_RUBY), never a pyenv or rbenv shim that comes first on PATH.
+ensure_minting() {
+  local missing=()
+  export MINTING_PYTHON=/usr/bin/python3 MINTING_RUBY=/usr/bin/ruby
+  "$MINTING_PYTHON" -c 'import jwt, cryptography' >/dev/null 2>&1 || missing+=(python3-jwt python3-cryptography)
+  [ -x "$MINTING_RUBY" ] || missing+=(ruby)
+  "$MINTING_RUBY" -e 'require "jwt"; require "openssl"' >/dev/null 2>&1 || missing+=(ruby-jwt)
+  [ "${#missing[@]}" = 0 ] && return 0
+  log "installing ${missing[*]} (apt)"
+  if [ "$_apt_updated" = 0 ]; then as_root apt-get update -qq; _apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 # PostgreSQL server binaries (initdb, pg_ctl, postgres) from Debian.
 ensure_postgres() {
   local bin

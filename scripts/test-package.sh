@@ -5,7 +5,9 @@
 #      signature backend (WebCrypto, and the pure-Rust fallback);
 #   3. the package in Node against pkg/ (tests/node/*.test.mjs), including a brand's own
 #      ES256-only build with an embedded key (built into $TARGET_DIR/pkg-embedded);
-#   4. the TypeScript declarations (tsc against tests/types/example.ts).
+#   4. the TypeScript declarations (tsc against tests/types/example.ts);
+#   5. `npm pack` in a consumer project, a page built with Vite, webpack, esbuild, Rollup and
+#      Next.js, each loaded in Chromium (scripts/test-bundlers.sh).
 # scripts/test-browser.sh calls this before the end-to-end tests. SKIP_BUILD=1 reuses pkg/.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -50,5 +52,8 @@ EMBEDDED_PKG_DIR="$TARGET_DIR/pkg-embedded" EMBEDDED_PRIVATE_JWK="$keys/private.
 
 log "TypeScript declarations (tsc --noEmit)"
 node_modules/.bin/tsc -p tests/types
+
+log "the packed package built into a page by each common bundler (scripts/test-bundlers.sh)"
+bash scripts/test-bundlers.sh
 
 log "package tests passed"

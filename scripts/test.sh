@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project. The README's test command; .ci/run calls it.
 # Installs what is missing (wasm target, wasm-bindgen CLI, npm packages, Chromium,
-# PostgreSQL), so it works on a fresh machine.
+# PostgreSQL, the minting recipes' PyJWT and ruby-jwt, the bundlers of tests/bundlers/), so it
+# works on a fresh machine.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -11,6 +12,7 @@ ensure_wasm_bindgen
 ensure_node_modules
 ensure_chromium
 ensure_postgres
+ensure_minting
 
 log "format and lints"
 cargo fmt --all --check
@@ -38,6 +40,9 @@ bash scripts/test-interop.sh
 
 log "browser module: wasm build, wasm-bindgen tests, npm package, end-to-end in Chromium"
 bash scripts/test-browser.sh
+
+log "brand-side minting recipes: jose, PyJWT, ruby-jwt, the token tool (scripts/test-minting.sh)"
+bash scripts/test-minting.sh
 
 log "the README's main command starts, serves the pages and allocates (demo --smoke)"
 bash scripts/demo.sh --smoke

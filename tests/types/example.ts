@@ -14,6 +14,7 @@ import {
   type ParticipationResult,
 } from 'campaign-token';
 import { sendToken } from 'campaign-token/integrator';
+import * as inline from 'campaign-token/inline';
 import { CampaignTokenError as SharedError, type ErrorCode as SharedCode } from 'campaign-token/errors';
 
 const PUBLIC_KEY = '-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----';
@@ -93,6 +94,13 @@ const sameClass: typeof CampaignTokenError = SharedError;
 void sameClass;
 const made: CampaignTokenError = new SharedError('bad origin', { code: 'invalid_config' });
 void made;
+
+// The inline entry (for esbuild, Rollup) has the main entry's API and types.
+const inlineInit: typeof init = inline.init;
+const inlineVerify: typeof verifyToken = inline.verifyToken;
+const inlineCreate: typeof createVerifier = inline.createVerifier;
+const inlineError: typeof CampaignTokenError = inline.CampaignTokenError;
+void inlineInit; void inlineVerify; void inlineCreate; void inlineError;
 
 // @ts-expect-error: campaignId is required
 void verifyToken('t', { keys: PUBLIC_KEY });
