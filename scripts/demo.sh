@@ -181,6 +181,15 @@ wait_healthy
 seed_participations
 curl -fsS "$CAMPAIGN_ORIGIN/" | grep -q 'gift.label' || die "the campaign page is not served"
 curl -fsS "$CAMPAIGN_ORIGIN/config.js" | grep -q "$CAMPAIGN" || die "the generated config.js is not served"
+# The personalised greeting and the prefilled form (the module renders them in the browser:
+# tests/e2e/participate-server.test.mjs): the page asks for them, the demo token carries them.
+page=$(curl -fsS "$CAMPAIGN_ORIGIN/")
+echo "$page" | grep -qF '{{form.firstName|there}}' || die "the campaign page has no {{form.firstName|there}} greeting"
+echo "$page" | grep -qF 'data-token-field="form.email"' || die "the campaign page's email field is not prefilled from form.email"
+echo "$page" | grep -qF 'data-token-field="optin.newsletter"' || die "the campaign page's opt-in is not prefilled from optin.newsletter"
+first=$("$CLI" verify --key "$DEMO/jwks.json" --campaign "$CAMPAIGN" "${TOKENS[given-prize]}" |
+  python3 -c 'import json,sys; print((json.load(sys.stdin).get("form") or {}).get("firstName", ""))')
+[ "$first" = Sam ] || die "the demo's given-prize token carries no form.firstName (got '$first')"
 curl -fsSI "$CAMPAIGN_ORIGIN/pkg/campaign_token_bg.wasm" | grep -qi 'application/wasm' || die "the wasm module is not served as application/wasm"
 curl -fsS "$INTEGRATOR_ORIGIN/" | grep -qi 'iframe' || die "the integrator page is not served"
 answer=$(curl -sS -X POST -H 'content-type: application/json' \

@@ -25,6 +25,7 @@ use crate::errors::set;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Source {
     /// A JWKS response (the brand's server).
+    #[cfg(not(embedded_keys))]
     Jwks,
     /// The wasm module's own download (js/index.js).
     Module,
@@ -86,6 +87,7 @@ pub(crate) fn now_secs() -> u64 {
 /// Seconds on a monotonic clock (`performance.now()`): for the JWKS cache's rests, which a
 /// visitor changing the wall clock must not shorten. The wall clock where `performance` is
 /// missing.
+#[cfg(not(embedded_keys))]
 pub(crate) fn monotonic_secs() -> u64 {
     let performance =
         Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).unwrap_or_default();

@@ -46,18 +46,23 @@ impl Remote {
     /// is not in it (if the policy allows a refetch now).
     pub(crate) async fn verify(self: &Rc<Self>, token: &str, now: u64) -> Result<Verified, Error> {
         self.refresh(Need::Keys).await;
-        let outcome = match self.keys() {
-            Some(state) => state.verify(token, now).await,
-            None => Err(no_keys()),
-        };
-        match outcome {
-            Err(e) if e.code() == ErrorCode::UnknownKey && self.refresh(Need::UnknownKid).await => {
-                match self.keys() {
-                    Some(state) => state.verify(token, now).await,
-                    None => Err(no_keys()),
+        let mut refetched = false;
+        loop {
+            // One call site of the signature check (a second would cost its code twice).
+            let outcome = match self.keys() {
+                Some(state) => state.verify(token, now).await,
+                None => Err(no_keys()),
+            };
+            match outcome {
+                Err(e)
+                    if e.code() == ErrorCode::UnknownKey
+                        && !refetched
+                        && self.refresh(Need::UnknownKid).await =>
+                {
+                    refetched = true;
                 }
+                other => return other,
             }
-            other => other,
         }
     }
 

@@ -29,6 +29,8 @@ mod crypto;
 mod dom;
 mod errors;
 mod fields;
+// Keys from a `jwksUrl`; not in a module with an embedded key, which refuses `jwksUrl`.
+#[cfg(not(embedded_keys))]
 mod jwks;
 mod options;
 mod session;
@@ -66,6 +68,7 @@ pub(crate) struct Checker {
 /// The keys a checker trusts: given once, or fetched from the brand's JWKS URL.
 enum Keys {
     Given(KeyState),
+    #[cfg(not(embedded_keys))]
     Url(Rc<jwks::Remote>),
 }
 
@@ -105,6 +108,7 @@ impl Checker {
             options::Keys::Given(set) => {
                 Keys::Given(KeyState::new(campaign_token_core::Verifier::new(set, o.policy)).await?)
             }
+            #[cfg(not(embedded_keys))]
             options::Keys::Url(url) => Keys::Url(jwks::Remote::new(url, o.policy)),
         };
         if network {
@@ -116,6 +120,7 @@ impl Checker {
             Keys::Given(state) => state.lacking,
             // Unknown until fetched; a key this browser lacks makes its tokens
             // `unsupported_algorithm` (use `backend: "pure-rust"` for such a set).
+            #[cfg(not(embedded_keys))]
             Keys::Url(_) => false,
         };
         Ok(Checker {
@@ -140,6 +145,7 @@ impl Checker {
         let now = self.now.unwrap_or_else(clock::now_secs);
         let verified = match &self.keys {
             Keys::Given(state) => state.verify(&token, now).await?,
+            #[cfg(not(embedded_keys))]
             Keys::Url(remote) => remote.verify(&token, now).await?,
         };
         let js = to_js_value(&verified)?;

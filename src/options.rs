@@ -30,6 +30,7 @@ pub(crate) enum Keys {
     /// The `keys` option, or the set embedded at build time.
     Given(KeySet),
     /// The brand's JWKS URL (`jwksUrl`), fetched when tokens need it (`jwks.rs`).
+    #[cfg(not(embedded_keys))]
     Url(String),
 }
 
@@ -88,19 +89,29 @@ impl Verify {
 fn keys(options: &JsValue) -> Result<Keys, Error> {
     let url = string(options, "jwksUrl", "jwksUrl must be a string")?;
     let given = get(options, "keys");
-    let has_keys = !(given.is_undefined() || given.is_null());
-    match (url, has_keys, EMBEDDED_KEYS) {
-        (None, _, _) => given_keys(&given).map(Keys::Given),
-        (Some(_), true, _) => Err(config(
+    match url {
+        None => given_keys(&given).map(Keys::Given),
+        Some(_) if !(given.is_undefined() || given.is_null()) => Err(config(
             "pass either keys or jwksUrl, not both: the key set is the one at jwksUrl",
         )),
-        (Some(_), false, Some(_)) => Err(config(
-            "this module trusts a key embedded at build time: do not pass jwksUrl",
-        )),
-        (Some(url), false, None) => jwks_url(&url).map(Keys::Url),
+        Some(url) => remote_keys(&url),
     }
 }
 
+#[cfg(not(embedded_keys))]
+fn remote_keys(url: &str) -> Result<Keys, Error> {
+    jwks_url(url).map(Keys::Url)
+}
+
+/// A module with an embedded key has no code to fetch keys (build.rs's `embedded_keys`).
+#[cfg(embedded_keys)]
+fn remote_keys(_url: &str) -> Result<Keys, Error> {
+    Err(config(
+        "this module trusts a key embedded at build time: do not pass jwksUrl",
+    ))
+}
+
+#[cfg(not(embedded_keys))]
 /// `jwksUrl`: an absolute URL whose keys the core allows to be fetched (`https:`, or `http:`
 /// on loopback), without user name or password; returned normalised.
 fn jwks_url(text: &str) -> Result<String, Error> {
