@@ -17,6 +17,9 @@ const VAR: &str = "CAMPAIGN_TOKEN_EMBED_KEYS";
 fn main() {
     println!("cargo:rerun-if-env-changed={VAR}");
     println!("cargo:rerun-if-changed=build.rs");
+    // `embedded_keys`: the module trusts only its embedded key, so the code that fetches keys
+    // from a `jwksUrl` (refused in such a module) is left out of it.
+    println!("cargo::rustc-check-cfg=cfg(embedded_keys)");
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default()).join("embedded_keys.rs");
 
     let code = match env::var_os(VAR).filter(|v| !v.is_empty()) {
@@ -45,6 +48,7 @@ fn main() {
                     path.display()
                 ));
             }
+            println!("cargo:rustc-cfg=embedded_keys");
             let copy = out.with_file_name("embedded_keys.txt");
             write(&copy, &text);
             "const EMBEDDED_KEYS: Option<&str> = Some(include_str!(\"embedded_keys.txt\"));\n"

@@ -42,12 +42,26 @@ export interface VerifyOptions {
   campaignId: string;
   /** PEM SPKI, or JWKS/JWK (object or JSON text); optional if a key is embedded at build time. */
   keys?: string | object;
+  /**
+   * The brand's JWKS URL, instead of `keys` (never both; refused by a module with an embedded
+   * key): https:, or http: on localhost only. Fetched with CORS, no cookies, no Referer; fresh
+   * for its Cache-Control max-age within [1 min, 1 day]; a token with an unknown `kid` refetches
+   * at most once a minute; the last good set is kept when a fetch fails. No usable set:
+   * `unknown_key`.
+   */
+  jwksUrl?: string;
+  /**
+   * A URL (relative to the page) whose response's `Date` header gives the server's time for the
+   * honest clock; preferred over the module's and the JWKS's `Date`. Cross-origin, it must expose
+   * `Date` (Access-Control-Expose-Headers).
+   */
+  timeUrl?: string;
   issuers?: string[];
   /** Default 60, at most 600. */
   clockToleranceSeconds?: number;
   /** Default 8192, from 256 to 65536. */
   maxTokenBytes?: number;
-  /** Seconds; default Date.now()/1000 (tests). */
+  /** Seconds; default the honest clock: Date.now() corrected by the server's `Date` (tests). */
   now?: number;
   /**
    * Who checks signatures. "auto" (default): WebCrypto, or the pure-Rust fallback module where
@@ -92,6 +106,12 @@ export interface ParticipationResult {
 export interface Session extends SessionState {
   /** The backend that checks this session's signatures. */
   readonly backend: Exclude<Backend, "auto">;
+  /**
+   * The estimated offset of the visitor's clock, server minus visitor (ms): tokens' `exp`, `nbf`
+   * and `iat` are checked at `Date.now() + clockOffsetMs`. Null when no `Date` header gave an
+   * estimate (the visitor's clock is used).
+   */
+  readonly clockOffsetMs: number | null;
   /** Calls `listener` at once with the current state, then after every token; returns the unsubscribe function. */
   subscribe(listener: (state: SessionState) => void): () => void;
   /** Verifies, renders, notifies; resolves to the state after this token (never rejects on a bad token). */

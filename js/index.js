@@ -42,16 +42,35 @@ function loadModule(name, source) {
       const fs = 'node:fs/promises';
       input = await (await import(/* webpackIgnore: true */ fs)).readFile(fileUrl);
     }
-    // With a URL, the glue uses WebAssembly.instantiateStreaming when the server sends
-    // application/wasm, and falls back to bytes otherwise.
-    await glue.default({ module_or_path: input });
+    // With a URL, the module is fetched here (for its Date header, see fetchModule); the glue
+    // uses WebAssembly.instantiateStreaming when the server sends application/wasm, and falls
+    // back to bytes otherwise.
+    const fetched = await fetchModule(input);
+    await glue.default({ module_or_path: fetched?.response ?? input });
     glue.setErrorClass(CampaignTokenError);
+    if (fetched) glue.recordModuleDate(fetched.date, fetched.sent, fetched.received);
     return glue;
   })().catch((err) => {
     m.loading = null; // let a later call retry (e.g. after a network error)
     throw err;
   });
   return m.loading;
+}
+
+/**
+ * Fetches the module from an http(s) URL and notes the response's `Date` header with the
+ * visitor's clock around the request: the page's first estimate of its server's time, for the
+ * honest clock (src/clock.rs). `cache: "no-cache"` revalidates (a 304 when unchanged), so the
+ * Date is today's and not that of a copy in the HTTP cache. Null for bytes, a compiled module or
+ * a non-http URL (the glue loads those; the clock then has no sample from the module).
+ */
+async function fetchModule(input) {
+  const url = typeof input === 'string' ? urlOrNull(input) : input instanceof URL ? input : null;
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || typeof fetch !== 'function') return null;
+  const sent = Date.now();
+  const response = await fetch(url, { cache: 'no-cache' });
+  const received = Date.now();
+  return { response, date: response.headers.get('date'), sent, received };
 }
 
 /** The build that verifies for `options` (see `modules`), loaded. */
@@ -178,6 +197,8 @@ export async function init(options) {
     get error() { return session.state.error; },
     /** The signature backend: "webcrypto", or "pure-rust" (the fallback module). */
     backend: glue.backend(),
+    /** Server minus visitor clock (ms) that tokens are checked with; null: the visitor's clock. */
+    get clockOffsetMs() { return session.clockOffsetMs ?? null; },
     // Like a store: the listener hears the current state at once (so the URL's token, applied
     // before init resolved, is never missed), then every change.
     subscribe(listener) {

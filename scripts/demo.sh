@@ -171,7 +171,8 @@ if [ "$SMOKE" = 0 ]; then
   exit
 fi
 
-# --smoke: start, check what a user would see first, stop.
+# --smoke: start, check what a user would see first, stop. (Each answer is read whole before
+# grep: `curl | grep -q` fails under pipefail when grep stops reading first.)
 log "smoke test of the demo"
 LOGF=$(mktemp)
 "$SERVER" --config server/demo.toml 2>"$LOGF" &
@@ -179,18 +180,27 @@ pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$LOGF"' EXIT
 wait_healthy
 seed_participations
-curl -fsS "$CAMPAIGN_ORIGIN/" | grep -q 'gift.label' || die "the campaign page is not served"
-curl -fsS "$CAMPAIGN_ORIGIN/config.js" | grep -q "$CAMPAIGN" || die "the generated config.js is not served"
-curl -fsSI "$CAMPAIGN_ORIGIN/pkg/campaign_token_bg.wasm" | grep -qi 'application/wasm' || die "the wasm module is not served as application/wasm"
-curl -fsS "$INTEGRATOR_ORIGIN/" | grep -qi 'iframe' || die "the integrator page is not served"
+grep -q 'gift.label' <<<"$(curl -fsS "$CAMPAIGN_ORIGIN/")" || die "the campaign page is not served"
+grep -q "$CAMPAIGN" <<<"$(curl -fsS "$CAMPAIGN_ORIGIN/config.js")" || die "the generated config.js is not served"
+# The personalised greeting and the prefilled form (the module renders them in the browser:
+# tests/e2e/participate-server.test.mjs): the page asks for them, the demo token carries them.
+page=$(curl -fsS "$CAMPAIGN_ORIGIN/")
+grep -qF '{{form.firstName|there}}' <<<"$page" || die "the campaign page has no {{form.firstName|there}} greeting"
+grep -qF 'data-token-field="form.email"' <<<"$page" || die "the campaign page's email field is not prefilled from form.email"
+grep -qF 'data-token-field="optin.newsletter"' <<<"$page" || die "the campaign page's opt-in is not prefilled from optin.newsletter"
+first=$("$CLI" verify --key "$DEMO/jwks.json" --campaign "$CAMPAIGN" "${TOKENS[given-prize]}" |
+  python3 -c 'import json,sys; print((json.load(sys.stdin).get("form") or {}).get("firstName", ""))')
+[ "$first" = Sam ] || die "the demo's given-prize token carries no form.firstName (got '$first')"
+grep -qi 'application/wasm' <<<"$(curl -fsSI "$CAMPAIGN_ORIGIN/pkg/campaign_token_bg.wasm")" || die "the wasm module is not served as application/wasm"
+grep -qi 'iframe' <<<"$(curl -fsS "$INTEGRATOR_ORIGIN/")" || die "the integrator page is not served"
 answer=$(curl -sS -X POST -H 'content-type: application/json' \
   --data "{\"token\":\"${TOKENS[given-prize]}\"}" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/participations")
 echo "$answer" | grep -q '"outcome":"won"' || die "a given-prize participation did not win: $answer"
 answer=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
   --data "{\"token\":\"${TOKENS[forged]}\"}" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/participations")
 [ "$answer" = 401 ] || die "a forged token was not refused with 401 (got $answer)"
-curl -fsS "$CAMPAIGN_ORIGIN/operator/" | grep -q 'Operator console' || die "the operator console is not served"
-curl -fsSI "$CAMPAIGN_ORIGIN/operator/" | grep -qi "frame-ancestors 'none'" || die "the operator console lacks its CSP"
+grep -q 'Operator console' <<<"$(curl -fsS "$CAMPAIGN_ORIGIN/operator/")" || die "the operator console is not served"
+grep -qi "frame-ancestors 'none'" <<<"$(curl -fsSI "$CAMPAIGN_ORIGIN/operator/")" || die "the operator console lacks its CSP"
 n=$(curl -fsS -H "Authorization: Bearer $CAMPAIGN_TOKEN_OPERATOR_TOKEN" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/stats" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["participations"])')
 [ "$n" -ge 6 ] || die "the demo campaign was not seeded ($n participations)"

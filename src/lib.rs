@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod clock;
 // The signature backend: WebCrypto by default; pure Rust (jwt-simple, the core's native backend)
 // in the fallback module built with `--features pure-rust` (scripts/build-wasm.sh).
 #[cfg_attr(feature = "pure-rust", path = "crypto_pure.rs")]
@@ -28,6 +29,9 @@ mod crypto;
 mod dom;
 mod errors;
 mod fields;
+// Keys from a `jwksUrl`; not in a module with an embedded key, which refuses `jwksUrl`.
+#[cfg(not(embedded_keys))]
+mod jwks;
 mod options;
 mod session;
 mod url;
@@ -53,28 +57,77 @@ pub struct JsVerifier {
     inner: Rc<Checker>,
 }
 
-/// A verifier, its imported keys and its clock: what a session or `verifyToken` checks with.
+/// A verifier, its keys and its clock: what a session or `verifyToken` checks with.
 pub(crate) struct Checker {
-    verifier: campaign_token_core::Verifier,
-    keys: crypto::KeyCache,
+    keys: Keys,
     now: Option<u64>,
     /// Some key's algorithm is one this browser's WebCrypto lacks.
     lacking: bool,
 }
 
+/// The keys a checker trusts: given once, or fetched from the brand's JWKS URL.
+enum Keys {
+    Given(KeyState),
+    #[cfg(not(embedded_keys))]
+    Url(Rc<jwks::Remote>),
+}
+
+/// A key set with its verifier and its keys imported into the backend.
+pub(crate) struct KeyState {
+    verifier: campaign_token_core::Verifier,
+    keys: crypto::KeyCache,
+    /// Some key's algorithm is one this browser's WebCrypto lacks.
+    lacking: bool,
+}
+
+impl KeyState {
+    /// Imports every key (`invalid_key` for one the backend refuses).
+    pub(crate) async fn new(verifier: campaign_token_core::Verifier) -> Result<KeyState, Error> {
+        let keys = crypto::KeyCache::default();
+        let lacking = keys.import_all(&verifier).await?;
+        Ok(KeyState {
+            verifier,
+            keys,
+            lacking,
+        })
+    }
+
+    pub(crate) async fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
+        crypto::verify(&self.verifier, &self.keys, token, now).await
+    }
+}
+
 impl Checker {
-    /// Reads `VerifyOptions` and imports every key into WebCrypto (`invalid_config`,
-    /// `invalid_key`).
-    pub(crate) async fn new(options: &JsValue) -> Result<Checker, Error> {
+    /// Reads `VerifyOptions` and imports every given key into WebCrypto (`invalid_config`,
+    /// `invalid_key`). Keys at a `jwksUrl` are fetched when the first token needs them. With
+    /// `network`, the `timeUrl` (if any) is read first, so that the first token is judged on
+    /// the server's time; `needsFallback` only probes the keys and fetches nothing.
+    pub(crate) async fn new(options: &JsValue, network: bool) -> Result<Checker, Error> {
         let o = options::Verify::read(options)?;
-        let mut checker = Checker {
-            verifier: o.verifier,
-            keys: crypto::KeyCache::default(),
-            now: o.now,
-            lacking: false,
+        let keys = match o.keys {
+            options::Keys::Given(set) => {
+                Keys::Given(KeyState::new(campaign_token_core::Verifier::new(set, o.policy)).await?)
+            }
+            #[cfg(not(embedded_keys))]
+            options::Keys::Url(url) => Keys::Url(jwks::Remote::new(url, o.policy)),
         };
-        checker.lacking = checker.keys.import_all(&checker.verifier).await?;
-        Ok(checker)
+        if network {
+            if let Some(url) = &o.time_url {
+                clock::sample_time_url(url).await;
+            }
+        }
+        let lacking = match &keys {
+            Keys::Given(state) => state.lacking,
+            // Unknown until fetched; a key this browser lacks makes its tokens
+            // `unsupported_algorithm` (use `backend: "pure-rust"` for such a set).
+            #[cfg(not(embedded_keys))]
+            Keys::Url(_) => false,
+        };
+        Ok(Checker {
+            keys,
+            now: o.now,
+            lacking,
+        })
     }
 
     /// Verifies a JS value as a token; returns the Rust result and the `VerifiedToken` object.
@@ -89,8 +142,12 @@ impl Checker {
                 ))
             }
         };
-        let now = self.now.unwrap_or_else(now_secs);
-        let verified = crypto::verify(&self.verifier, &self.keys, &token, now).await?;
+        let now = self.now.unwrap_or_else(clock::now_secs);
+        let verified = match &self.keys {
+            Keys::Given(state) => state.verify(&token, now).await?,
+            #[cfg(not(embedded_keys))]
+            Keys::Url(remote) => remote.verify(&token, now).await?,
+        };
         let js = to_js_value(&verified)?;
         Ok((verified, js))
     }
@@ -100,7 +157,7 @@ impl Checker {
 impl JsVerifier {
     /// Builds a verifier from `VerifyOptions`; rejects `invalid_config` / `invalid_key`.
     pub async fn create(options: JsValue) -> Result<JsVerifier, JsValue> {
-        let checker = Checker::new(&options)
+        let checker = Checker::new(&options, true)
             .await
             .map_err(|e| errors::to_js(&e))?;
         Ok(JsVerifier {
@@ -122,29 +179,19 @@ impl JsVerifier {
     }
 }
 
-/// Seconds since the epoch from the browser's (or Node's) clock.
 /// Whether this module's backend cannot verify for `options` and the pure-Rust fallback module
 /// must: some configured key's algorithm is one this browser's WebCrypto lacks. Options or keys
 /// that are refused answer `false`: the module reports them itself. The JS entry asks before
 /// it creates a verifier or a session (js/index.js).
 #[wasm_bindgen(js_name = needsFallback)]
 pub async fn needs_fallback(options: JsValue) -> bool {
-    Checker::new(&options).await.is_ok_and(|c| c.lacking)
+    Checker::new(&options, false).await.is_ok_and(|c| c.lacking)
 }
 
 /// The signature backend of this module: `"webcrypto"`, or `"pure-rust"` in the fallback.
 #[wasm_bindgen(js_name = backend)]
 pub fn backend() -> String {
     crypto::BACKEND.to_owned()
-}
-
-pub(crate) fn now_secs() -> u64 {
-    let ms = js_sys::Date::now();
-    if ms.is_finite() && ms > 0.0 {
-        (ms / 1000.0) as u64
-    } else {
-        0
-    }
 }
 
 /// The `VerifiedToken` object: camelCase, maps as plain objects, `null` for absent values.

@@ -6,7 +6,7 @@ use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element};
 
-use campaign_token_core::{Error, ErrorCode, KeySet, Policy, Verifier};
+use campaign_token_core::{Error, ErrorCode, KeySet, Policy};
 
 // The key set embedded at build time, if any (see build.rs): `const EMBEDDED_KEYS`.
 include!(concat!(env!("OUT_DIR"), "/embedded_keys.rs"));
@@ -17,9 +17,21 @@ const fn config(message: &'static str) -> Error {
 
 /// `VerifyOptions`: what `verifyToken` and `init` share.
 pub(crate) struct Verify {
-    pub(crate) verifier: Verifier,
-    /// A fixed clock for tests; `None` reads `Date.now()` at each verification.
+    pub(crate) policy: Policy,
+    pub(crate) keys: Keys,
+    /// A fixed clock for tests; `None` reads the honest clock (`clock.rs`) at each verification.
     pub(crate) now: Option<u64>,
+    /// Where to read the server's time from (`timeUrl`), resolved against the page's URL.
+    pub(crate) time_url: Option<String>,
+}
+
+/// Where the trusted keys come from.
+pub(crate) enum Keys {
+    /// The `keys` option, or the set embedded at build time.
+    Given(KeySet),
+    /// The brand's JWKS URL (`jwksUrl`), fetched when tokens need it (`jwks.rs`).
+    #[cfg(not(embedded_keys))]
+    Url(String),
 }
 
 impl Verify {
@@ -58,23 +70,94 @@ impl Verify {
             },
         };
         let keys = keys(options)?;
+        let time_url = string(options, "timeUrl", "timeUrl must be a string")?
+            .map(|url| time_url(&url))
+            .transpose()?;
         Ok(Verify {
-            verifier: Verifier::new(keys, policy),
+            policy,
+            keys,
             now,
+            time_url,
         })
     }
 }
 
-/// The trusted keys: the `keys` option or the key set embedded at build time, never both.
-fn keys(options: &JsValue) -> Result<KeySet, Error> {
+/// The trusted keys: exactly one of the `keys` option, the `jwksUrl` option and the key set
+/// embedded at build time. They do not combine: a module built with a key pins the trust to it
+/// (a page's options cannot widen it), and a page that names a JWKS URL means the brand's
+/// published set, rotations included, not that set plus a key someone left in the options.
+fn keys(options: &JsValue) -> Result<Keys, Error> {
+    let url = string(options, "jwksUrl", "jwksUrl must be a string")?;
     let given = get(options, "keys");
+    match url {
+        None => given_keys(&given).map(Keys::Given),
+        Some(_) if !(given.is_undefined() || given.is_null()) => Err(config(
+            "pass either keys or jwksUrl, not both: the key set is the one at jwksUrl",
+        )),
+        Some(url) => remote_keys(&url),
+    }
+}
+
+#[cfg(not(embedded_keys))]
+fn remote_keys(url: &str) -> Result<Keys, Error> {
+    jwks_url(url).map(Keys::Url)
+}
+
+/// A module with an embedded key has no code to fetch keys (build.rs's `embedded_keys`).
+#[cfg(embedded_keys)]
+fn remote_keys(_url: &str) -> Result<Keys, Error> {
+    Err(config(
+        "this module trusts a key embedded at build time: do not pass jwksUrl",
+    ))
+}
+
+#[cfg(not(embedded_keys))]
+/// `jwksUrl`: an absolute URL whose keys the core allows to be fetched (`https:`, or `http:`
+/// on loopback), without user name or password; returned normalised.
+fn jwks_url(text: &str) -> Result<String, Error> {
+    const WRONG: &str = "jwksUrl must be an absolute https: URL (http: only on localhost), \
+                         without user name or password";
+    let url = web_sys::Url::new(text).map_err(|_| config(WRONG))?;
+    if !campaign_token_core::jwks::url_allowed(&url.protocol(), &url.hostname())
+        || !url.username().is_empty()
+        || !url.password().is_empty()
+    {
+        return Err(config(WRONG));
+    }
+    Ok(url.href())
+}
+
+/// `timeUrl`: an `http:` or `https:` URL, relative to the page's own when there is a page;
+/// returned absolute.
+fn time_url(text: &str) -> Result<String, Error> {
+    const WRONG: &str = "timeUrl must be an http: or https: URL (relative to the page's)";
+    let base = Reflect::get(&js_sys::global(), &JsValue::from_str("location"))
+        .ok()
+        .and_then(|location| Reflect::get(&location, &JsValue::from_str("href")).ok())
+        .and_then(|href| href.as_string());
+    let url = match base {
+        Some(base) => web_sys::Url::new_with_base(text, &base),
+        None => web_sys::Url::new(text),
+    }
+    .map_err(|_| config(WRONG))?;
+    if !matches!(url.protocol().as_str(), "http:" | "https:")
+        || !url.username().is_empty()
+        || !url.password().is_empty()
+    {
+        return Err(config(WRONG));
+    }
+    Ok(url.href())
+}
+
+/// The `keys` option, or the key set embedded at build time, never both.
+fn given_keys(given: &JsValue) -> Result<KeySet, Error> {
     let text = if given.is_undefined() || given.is_null() {
         None
     } else if let Some(text) = given.as_string() {
         Some(text)
     } else if given.is_object() {
         // A JWKS or JWK given as an object; the core parses text (strictly, once).
-        let json = js_sys::JSON::stringify(&given)
+        let json = js_sys::JSON::stringify(given)
             .map_err(|_| config("keys must be a PEM string or a JWKS/JWK"))?;
         json.as_string()
     } else {
@@ -86,7 +169,9 @@ fn keys(options: &JsValue) -> Result<KeySet, Error> {
         )),
         (Some(text), None) => KeySet::parse(&text),
         (None, Some(embedded)) => KeySet::parse(embedded),
-        (None, None) => Err(config("keys is required (a PEM public key or a JWKS)")),
+        (None, None) => Err(config(
+            "keys or jwksUrl is required (a PEM public key or a JWKS, or the JWKS's URL)",
+        )),
     }
 }
 

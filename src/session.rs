@@ -73,6 +73,14 @@ impl Session {
         self.inner.state.borrow().clone()
     }
 
+    /// The estimated offset of the visitor's clock (server minus visitor, milliseconds) that
+    /// tokens are checked with, or `undefined` when no `Date` header gave one and the visitor's
+    /// own clock is used (`clock.rs`).
+    #[wasm_bindgen(getter, js_name = clockOffsetMs)]
+    pub fn clock_offset_ms(&self) -> Option<f64> {
+        crate::clock::offset().map(|ms| ms as f64)
+    }
+
     /// The last token that verified (the one a participation sends), if any.
     #[wasm_bindgen(getter)]
     pub fn token(&self) -> Option<String> {
@@ -127,7 +135,7 @@ impl Session {
         // Out of the address bar (and so out of bookmarks, shares and Referer) before anything
         // else can fail or wait.
         let url_token = url::take_token(&window, &page.token_param);
-        let checker = Checker::new(options).await?;
+        let checker = Checker::new(options, true).await?;
 
         let variables = Variables::scan(&document, &page.root, page.default_label);
         let fields = Fields::scan(&page.root);

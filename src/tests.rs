@@ -327,6 +327,85 @@ async fn bad_configuration_is_refused_with_a_code() {
 }
 
 #[wasm_bindgen_test]
+async fn a_bad_jwks_url_or_time_url_is_refused_as_invalid_config() {
+    async fn thrown(extra: &[(&str, JsValue)]) -> String {
+        let err = JsVerifier::create(options(extra))
+            .await
+            .err()
+            .expect("refused");
+        error_code(&err)
+    }
+    let no_keys = ("keys", JsValue::UNDEFINED);
+    for bad in [
+        "http://keys.brand.example/jwks.json", // clear text off loopback
+        "/jwks.json",                          // not absolute
+        "keys.brand.example/jwks.json",
+        "ftp://keys.brand.example/jwks.json",
+        "javascript:alert(1)",
+        "data:application/json,{}",
+        "https://user:secret@keys.brand.example/jwks.json",
+        "https://",
+        "",
+    ] {
+        assert_eq!(
+            thrown(&[no_keys.clone(), ("jwksUrl", js(bad))]).await,
+            "invalid_config",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        thrown(&[no_keys.clone(), ("jwksUrl", JsValue::from_f64(1.0))]).await,
+        "invalid_config"
+    );
+    // Never both: the key set is the one published at the URL.
+    assert_eq!(
+        thrown(&[("jwksUrl", js("https://keys.brand.example/jwks.json"))]).await,
+        "invalid_config"
+    );
+    for bad in [
+        "ftp://time.example/",
+        "javascript:1",
+        "https://u:p@time.example/",
+    ] {
+        assert_eq!(
+            thrown(&[("timeUrl", js(bad))]).await,
+            "invalid_config",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        thrown(&[("timeUrl", JsValue::TRUE)]).await,
+        "invalid_config"
+    );
+    // Accepted, and nothing is fetched until a token needs keys.
+    for good in [
+        "https://keys.brand.example/.well-known/jwks.json",
+        "http://127.0.0.1:9/jwks.json",
+        "http://localhost:9/jwks.json",
+        "http://[::1]:9/jwks.json",
+    ] {
+        JsVerifier::create(options(&[no_keys.clone(), ("jwksUrl", js(good))]))
+            .await
+            .unwrap_or_else(|_| panic!("{good} refused"));
+    }
+}
+
+#[wasm_bindgen_test]
+async fn without_a_reachable_jwks_a_token_is_unknown_key_not_a_crash() {
+    // Port 9 (discard) on loopback: the connection is refused at once.
+    let v = JsVerifier::create(options(&[
+        ("keys", JsValue::UNDEFINED),
+        ("jwksUrl", js("http://127.0.0.1:9/jwks.json")),
+    ]))
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        let err = verify(&v, &js(GIVEN_PRIZE)).await.unwrap_err();
+        assert_eq!(error_code(&err), "unknown_key");
+    }
+}
+
+#[wasm_bindgen_test]
 async fn a_jwks_given_as_an_object_or_as_text_is_accepted() {
     let object = js_sys::JSON::parse(PUBLIC_JWKS).unwrap();
     for keys in [object, js(PUBLIC_JWKS)] {

@@ -14,6 +14,27 @@
 pub const MIN_TTL: u64 = 60;
 /// The longest time a fetched set is used without asking again (seconds).
 pub const MAX_TTL: u64 = 86_400;
+/// How long one fetch of a JWKS may take before it counts as failed (seconds).
+pub const FETCH_TIMEOUT_SECS: u64 = 10;
+/// The largest JWKS body accepted (bytes): a key set is a few kilobytes.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// Whether keys may be fetched from a URL with this scheme and host (each side parses the URL
+/// with its own parser and asks here): `https:`, or plain `http:` only on the loopback host
+/// (`localhost`, `127.0.0.1`, `[::1]`: a developer's machine and tests), because a key set
+/// fetched in clear text could be swapped by anyone on the path.
+pub fn url_allowed(scheme: &str, host: &str) -> bool {
+    let scheme = scheme.trim_end_matches(':');
+    if host.is_empty() {
+        return false;
+    }
+    scheme.eq_ignore_ascii_case("https")
+        || (scheme.eq_ignore_ascii_case("http")
+            && (host.eq_ignore_ascii_case("localhost")
+                || host == "127.0.0.1"
+                || host == "[::1]"
+                || host == "::1"))
+}
 
 /// Why a caller would fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +117,20 @@ pub fn ttl(cache_control: Option<&str>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_come_over_https_or_from_loopback_only() {
+        assert!(url_allowed("https", "keys.brand.example"));
+        assert!(url_allowed("https:", "keys.brand.example"));
+        assert!(url_allowed("http:", "127.0.0.1"));
+        assert!(url_allowed("http", "localhost"));
+        assert!(url_allowed("http", "[::1]"));
+        assert!(!url_allowed("http", "keys.brand.example"));
+        assert!(!url_allowed("http", "127.0.0.2.brand.example"));
+        assert!(!url_allowed("ftp", "keys.brand.example"));
+        assert!(!url_allowed("data", ""));
+        assert!(!url_allowed("https", ""));
+    }
 
     #[test]
     fn cache_control_gives_a_clamped_ttl() {

@@ -80,7 +80,8 @@ function listen(server, port) {
  * `site.headers` is mutable so a test can change the policy between page loads.
  */
 async function startSite({ name, wwwDir, configDir, port = 0 }) {
-  const site = { name, headers: {}, requests: [], origin: '', api: null, apiCalls: [] };
+  // `sendDate: false` leaves out the Date header (a test of the page's clock without a sample).
+  const site = { name, headers: {}, requests: [], origin: '', api: null, apiCalls: [], sendDate: true };
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err) => {
       console.error(`serve.mjs: ${req.url}: ${err.stack ?? err}`);
@@ -90,6 +91,7 @@ async function startSite({ name, wwwDir, configDir, port = 0 }) {
   });
   async function handle(req, res) {
     const url = new URL(req.url, 'http://x');
+    res.sendDate = site.sendDate;
     site.requests.push({ method: req.method, path: url.pathname, search: url.search, referer: req.headers.referer ?? null });
     // A test may stand in for the allocation server's API on the campaign's origin.
     if (site.api && url.pathname.startsWith('/api/')) return answerApi(site, req, res, url);

@@ -44,6 +44,12 @@ test('passing keys to a module with an embedded key is invalid_config', { skip }
   assert.equal(await code(verifyToken(await mint(), { campaignId: CAMPAIGN, keys })), 'invalid_config');
 });
 
+test('a jwksUrl given to a module with an embedded key is invalid_config: the embedded key pins the trust', { skip }, async () => {
+  const { verifyToken, mint } = await setup();
+  assert.equal(await code(verifyToken(await mint(), { campaignId: CAMPAIGN, jwksUrl: 'https://keys.brand.example/jwks.json' })),
+    'invalid_config');
+});
+
 test('an ES256-only build refuses other algorithms', { skip }, async () => {
   const { verifyToken } = await setup();
   const ed = await jose.generateKeyPair('EdDSA');

@@ -40,7 +40,18 @@ export async function campaignPage(): Promise<Session> {
     if (err instanceof CampaignTokenError) console.log(err.code, err.status);
   }
   unsubscribe();
+  const offset: number | null = session.clockOffsetMs;
+  console.log(offset === null ? "visitor's clock" : `server time is Date.now() + ${offset} ms`);
   return session;
+}
+
+export async function rotatingKeys(token: string): Promise<string | null> {
+  const v: VerifiedToken = await verifyToken(token, {
+    campaignId: 'summer-2026',
+    jwksUrl: 'https://keys.brand.example/.well-known/jwks.json',
+    timeUrl: '/api/time',
+  });
+  return v.kid;
 }
 
 export async function many(tokens: string[], jwks: object): Promise<Eligibility[]> {
