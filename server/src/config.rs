@@ -200,7 +200,7 @@ struct RawKey {
     /// With `jwks_url`: the CA that signs its certificate (instead of the Mozilla roots).
     #[serde(default)]
     ca_file: Option<PathBuf>,
-    /// With `jwks_url`: the whole fetch's timeout (default 5 s).
+    /// With `jwks_url`: the whole fetch's timeout (default the page's, 10 s).
     #[serde(default)]
     timeout_seconds: Option<u64>,
     #[serde(default)]
@@ -927,7 +927,10 @@ impl RemoteKeySource {
         };
         Ok(RemoteKeySource {
             url,
-            timeout: Duration::from_secs(k.timeout_seconds.unwrap_or(5)),
+            timeout: Duration::from_secs(
+                k.timeout_seconds
+                    .unwrap_or(campaign_token_core::jwks::FETCH_TIMEOUT_SECS),
+            ),
             ca_pem,
         })
     }

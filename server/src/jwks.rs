@@ -8,9 +8,11 @@
 //!
 //! - One fetch at a time per URL; tokens that need the set while it is fetched wait for it
 //!   (a stale set is refreshed in the background and keeps serving meanwhile).
-//! - Explicit limits: `timeout_seconds` for the whole exchange (default 5), 2 s to connect,
-//!   at most [`MAX_JWKS_BYTES`] of body, no redirects, no cookies, no proxy from the
-//!   environment, only `https:` (plain `http:` only to a loopback address, for development).
+//! - Explicit limits, the page's where they apply (the core's `jwks` constants and URL rule):
+//!   `timeout_seconds` for the whole exchange (default the core's `FETCH_TIMEOUT_SECS`, 10 s),
+//!   2 s to connect, at most the core's `MAX_JWKS_BYTES` (64 KiB) of body, no redirects, no
+//!   cookies, no proxy from the environment, only `https:` (plain `http:` only on the loopback
+//!   host, `jwks::url_allowed`).
 //! - TLS by rustls with AWS-LC, the server's one TLS stack, checking the certificate against
 //!   the Mozilla roots (`webpki-roots`) or, with `ca_file`, against that CA only.
 //!
@@ -21,11 +23,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use campaign_token_core::jwks::{JwksCache, Need};
+use campaign_token_core::jwks::{url_allowed, JwksCache, Need, MAX_JWKS_BYTES};
 use campaign_token_core::{Backend, ErrorCode, KeySet, Policy, Verified, Verifier};
-
-/// The largest JWKS body read (256 KiB: hundreds of RSA keys).
-pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// Why a token could not be checked against the brand's keys.
 #[derive(Debug)]
@@ -78,14 +77,14 @@ impl RemoteKeys {
         let url = reqwest::Url::parse(url)
             .map_err(|e| SetupError(format!("jwks_url `{url}` is not a URL: {e}")))?;
         match url.scheme() {
-            "https" => {}
-            "http" if is_loopback(&url) => {}
-            "http" => {
-                return Err(SetupError(
-                    "jwks_url must be https: (plain http: only to a loopback address)".into(),
-                ))
-            }
+            "https" | "http" => {}
             s => return Err(SetupError(format!("jwks_url: unsupported scheme `{s}`"))),
+        }
+        if !url_allowed(url.scheme(), url.host_str().unwrap_or_default()) {
+            return Err(SetupError(
+                "jwks_url must be https: (plain http: only on localhost, 127.0.0.1 or [::1])"
+                    .into(),
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(SetupError("jwks_url must not carry credentials".into()));
@@ -248,15 +247,6 @@ impl RemoteKeys {
             }
             other => Ok(other?),
         }
-    }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

@@ -282,6 +282,10 @@ fn jwks_url_settings_are_checked_at_start_up() {
         (&format!("{url}timeout_seconds = 0\n"), "between 1 and 60"),
         (&format!("{url}{url}"), "only one jwks_url"),
         (
+            "[[campaign.keys]]\njwks_url = \"http://127.0.0.2/jwks.json\"\n",
+            "must be https",
+        ),
+        (
             &format!("{url}[[campaign.keys]]\npem = '''\n{}'''\n", public_pem()),
             "needs a kid",
         ),
@@ -427,9 +431,9 @@ async fn redirects_and_oversized_sets_are_refused() {
     assert_eq!(brand.hits(), 1, "the redirect's target was never asked");
     h.stop().await;
 
-    // A set larger than 256 KiB is not read (the valid key is in it).
+    // A set larger than 64 KiB is not read (the valid key is in it).
     let (brand, addr) = brand_server().await;
-    let padding = "x".repeat(300 * 1024);
+    let padding = "x".repeat(80 * 1024);
     *brand.body.lock().unwrap() =
         json!({ "keys": [a.public_jwk()], "padding": padding }).to_string();
     brand.status.store(200, Ordering::SeqCst);
