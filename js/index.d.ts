@@ -68,7 +68,11 @@ export interface VerifyOptions {
 export type Backend = "auto" | "webcrypto" | "pure-rust";
 
 export interface InitOptions extends VerifyOptions {
-  /** Default "token"; read from query and fragment, then removed (history.replaceState). */
+  /**
+   * Default "token". Taken out of the query and the fragment (history.replaceState) the
+   * moment init is called, before anything can fail or wait; the rest of the URL stays byte
+   * for byte.
+   */
   tokenParam?: string;
   /** Exact postMessage origins; "*" is refused (invalid_config). */
   allowedOrigins?: string[];
