@@ -47,7 +47,8 @@ pub(crate) fn is_never_filled(el: &Element, use_: Use) -> bool {
     let name = el.local_name();
     match el.namespace_uri().as_deref() {
         Some(HTML) => {
-            HTML_NEVER_FILLED.contains(&name.as_str()) && !(use_ == Use::Field && name == "textarea")
+            HTML_NEVER_FILLED.contains(&name.as_str())
+                && !(use_ == Use::Field && name == "textarea")
         }
         Some(SVG) => SVG_NEVER_FILLED.contains(&name.as_str()),
         _ => false,

@@ -527,8 +527,8 @@ async fn observed_session() -> (Element, ChangeEvents, Calls, Session) {
         calls.function(),
         None,
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     (root, events, calls, s)
 }
 
@@ -585,9 +585,7 @@ async fn the_token_the_js_entry_took_from_the_url_is_verified_and_kept_for_parti
     assert!(s.token().is_none());
     s.destroy();
     let o = options(&[("root", root.clone().into())]);
-    let mut s = Session::create(o, None, Some(String::new()))
-        .await
-        .unwrap();
+    let mut s = Session::create(o, None, Some(String::new())).await.unwrap();
     assert_eq!(eligibility_attribute().as_deref(), Some("none"));
     s.destroy();
     root.remove();
@@ -1303,7 +1301,9 @@ async fn script_style_and_other_raw_text_elements_are_never_filled_and_warned_ab
     );
     // <plaintext> swallows the rest of any markup after it: made, not parsed.
     let plaintext = document().create_element("plaintext").unwrap();
-    plaintext.set_attribute("data-token-var", "gift.label").unwrap();
+    plaintext
+        .set_attribute("data-token-var", "gift.label")
+        .unwrap();
     plaintext.set_attribute("class", "refused").unwrap();
     plaintext.set_text_content(Some("plaintext"));
     root.append_child(&plaintext).unwrap();
@@ -1326,7 +1326,9 @@ async fn script_style_and_other_raw_text_elements_are_never_filled_and_warned_ab
     assert_eq!(text_of(&root, "#filled"), "a spa day");
     assert_eq!(text_of(&root, "#svg-title"), "a spa day");
     assert_eq!(
-        prop(&field(&root, "#field"), "value").as_string().as_deref(),
+        prop(&field(&root, "#field"), "value")
+            .as_string()
+            .as_deref(),
         Some("Ada")
     );
     for i in 0..refused.length() {
