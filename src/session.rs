@@ -1,7 +1,8 @@
 //! One campaign page's session: verifies the token the JS entry took from the URL (js/index.js,
 //! `takeUrlToken`: it leaves the address bar before the module loads), listens for tokens
-//! posted by the allowed origins, verifies each, renders the prize variables, sets `data-token-eligibility`
-//! on `<html>`, dispatches `campaign-token:change`, and answers the embedding page.
+//! posted by the allowed origins, verifies each, renders the prize variables, sets
+//! `data-token-eligibility` on `<html>`, dispatches `campaign-token:change`, and answers the
+//! embedding page.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

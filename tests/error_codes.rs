@@ -119,6 +119,9 @@ fn every_code_the_js_entry_raises_is_documented() {
     }
     let browser = include_str!("../docs/browser.md");
     for code in PARTICIPATION {
-        assert!(browser.contains(code), "docs/browser.md does not name `{code}`");
+        assert!(
+            browser.contains(code),
+            "docs/browser.md does not name `{code}`"
+        );
     }
 }
