@@ -179,18 +179,20 @@ pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$LOGF"' EXIT
 wait_healthy
 seed_participations
-curl -fsS "$CAMPAIGN_ORIGIN/" | grep -q 'gift.label' || die "the campaign page is not served"
-curl -fsS "$CAMPAIGN_ORIGIN/config.js" | grep -q "$CAMPAIGN" || die "the generated config.js is not served"
-curl -fsSI "$CAMPAIGN_ORIGIN/pkg/campaign_token_bg.wasm" | grep -qi 'application/wasm' || die "the wasm module is not served as application/wasm"
-curl -fsS "$INTEGRATOR_ORIGIN/" | grep -qi 'iframe' || die "the integrator page is not served"
+# grep reads each answer to the end (no -q): with -q it may exit at the first match while
+# curl is still writing, and under pipefail curl's "(23) Failed writing body" fails the check.
+curl -fsS "$CAMPAIGN_ORIGIN/" | grep 'gift.label' >/dev/null || die "the campaign page is not served"
+curl -fsS "$CAMPAIGN_ORIGIN/config.js" | grep "$CAMPAIGN" >/dev/null || die "the generated config.js is not served"
+curl -fsSI "$CAMPAIGN_ORIGIN/pkg/campaign_token_bg.wasm" | grep -i 'application/wasm' >/dev/null || die "the wasm module is not served as application/wasm"
+curl -fsS "$INTEGRATOR_ORIGIN/" | grep -i 'iframe' >/dev/null || die "the integrator page is not served"
 answer=$(curl -sS -X POST -H 'content-type: application/json' \
   --data "{\"token\":\"${TOKENS[given-prize]}\"}" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/participations")
 echo "$answer" | grep -q '"outcome":"won"' || die "a given-prize participation did not win: $answer"
 answer=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
   --data "{\"token\":\"${TOKENS[forged]}\"}" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/participations")
 [ "$answer" = 401 ] || die "a forged token was not refused with 401 (got $answer)"
-curl -fsS "$CAMPAIGN_ORIGIN/operator/" | grep -q 'Operator console' || die "the operator console is not served"
-curl -fsSI "$CAMPAIGN_ORIGIN/operator/" | grep -qi "frame-ancestors 'none'" || die "the operator console lacks its CSP"
+curl -fsS "$CAMPAIGN_ORIGIN/operator/" | grep 'Operator console' >/dev/null || die "the operator console is not served"
+curl -fsSI "$CAMPAIGN_ORIGIN/operator/" | grep -i "frame-ancestors 'none'" >/dev/null || die "the operator console lacks its CSP"
 n=$(curl -fsS -H "Authorization: Bearer $CAMPAIGN_TOKEN_OPERATOR_TOKEN" "$CAMPAIGN_ORIGIN/api/campaigns/$CAMPAIGN/stats" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["participations"])')
 [ "$n" -ge 6 ] || die "the demo campaign was not seeded ($n participations)"
