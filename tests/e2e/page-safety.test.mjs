@@ -172,7 +172,7 @@ describe('the token leaves the URL first', () => {
     } finally { await context.close(); }
   });
 
-  test('only the configured tokenParam is removed; an emptied query loses its ?', async () => {
+  test('only the configured tokenParam is removed; an emptied query loses its ?; a tokenParam naming nothing is invalid_config', async () => {
     const token = await mint({ gift: { cw: true, label: 'a bike' } });
     const { context, page, outcome, origin } = await openFixture({
       suffix: `?t=${token}#token=not-ours`,
@@ -182,6 +182,19 @@ describe('the token leaves the URL first', () => {
       assert.equal(outcome.ok, true, outcome.message);
       assert.equal(outcome.href, `${origin}/safety/page.html#token=not-ours`);
       assert.equal(await page.evaluate(() => window.__session.result.eligibility), 'given-prize');
+      // A tokenParam that names no parameter is invalid_config, and takes nothing.
+      const refused = await page.evaluate(async () => {
+        window.__session.destroy();
+        const codes = [];
+        for (const tokenParam of ['', 5, ['token']]) {
+          codes.push(await window.__api.init({ ...window.__options, tokenParam }).then(() => 'resolved', (e) => e.code));
+        }
+        return { codes, href: location.href };
+      });
+      assert.deepEqual(refused, {
+        codes: ['invalid_config', 'invalid_config', 'invalid_config'],
+        href: `${origin}/safety/page.html#token=not-ours`,
+      });
     } finally { await context.close(); }
   });
 
