@@ -14,4 +14,6 @@ export class CampaignTokenError extends Error {
   claim?: string;
   /** HTTP status, for errors of `participate()`. */
   status?: number;
+  /** For `load_failed` (the wasm module could not be loaded): the browser's own error. */
+  cause?: unknown;
 }

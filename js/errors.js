@@ -2,7 +2,10 @@
 // `campaign-token` and the wasm-free `campaign-token/integrator`), so that `instanceof
 // CampaignTokenError` holds whichever entry threw. Importing it loads no wasm.
 
-/** A rejected token, key or configuration; `code` is stable, `message` is for humans. */
+/**
+ * A rejected token, key or configuration, or a module that could not load (`load_failed`, with
+ * the browser's error as `cause`); `code` is stable, `message` is for humans.
+ */
 export class CampaignTokenError extends Error {
   constructor(message, { code, claim, status } = {}) {
     super(message);

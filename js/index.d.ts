@@ -4,6 +4,9 @@ export type ErrorCode = "no_token" | "malformed" | "too_large" | "unsupported_al
   | "unknown_key" | "bad_signature" | "expired" | "not_yet_valid" | "issued_in_future"
   | "missing_claim" | "invalid_claim" | "wrong_campaign" | "wrong_issuer"
   | "unsupported_critical_header" | "invalid_key" | "invalid_config"
+  // load_failed: init/verifyToken/createVerifier could not load the wasm module (not found,
+  // network error, a CSP without 'wasm-unsafe-eval', not a wasm module).
+  | "load_failed"
   // participate() also rejects with not_allowed before any request when the token says
   // limit.canPlay false (the server's 403 for the same token).
   | (string & {}); // server codes (participation) pass through
@@ -79,7 +82,11 @@ export interface VerifyOptions {
 export type Backend = "auto" | "webcrypto" | "pure-rust";
 
 export interface InitOptions extends VerifyOptions {
-  /** Default "token"; read from query and fragment, then removed (history.replaceState). */
+  /**
+   * Default "token". Taken out of the query and the fragment (history.replaceState) the
+   * moment init is called, before anything can fail or wait; the rest of the URL stays byte
+   * for byte.
+   */
   tokenParam?: string;
   /** Exact postMessage origins; "*" is refused (invalid_config). */
   allowedOrigins?: string[];

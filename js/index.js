@@ -1,7 +1,8 @@
 // campaign-token: the browser (and Node) entry of the npm package.
 //
-// A thin layer over the wasm module (src/): it loads the module once, fans out change
-// notifications to subscribers, and posts participations to the server. Verification (with the
+// A thin layer over the wasm module (src/): it takes the token out of the address bar first
+// (before anything can fail or wait), loads the module once, fans out change notifications to
+// subscribers, and posts participations to the server. Verification (with the
 // platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
 // the page rendering all happen in Rust.
 import initWebCrypto, * as webCryptoGlue from './campaign_token.js';
@@ -52,7 +53,7 @@ function loadModule(name, source) {
     return glue;
   })().catch((err) => {
     m.loading = null; // let a later call retry (e.g. after a network error)
-    throw err;
+    throw loadFailed(name, err);
   });
   return m.loading;
 }
@@ -71,6 +72,20 @@ async function fetchModule(input) {
   const response = await fetch(url, { cache: 'no-cache' });
   const received = Date.now();
   return { response, date: response.headers.get('date'), sent, received };
+}
+
+/**
+ * Any failure to fetch, compile or instantiate a build (a 404, a network error, a CSP without
+ * 'wasm-unsafe-eval', bytes that are not the module) as a CampaignTokenError `load_failed`,
+ * with the browser's own error as `cause`: every rejection of the package has a `.code`.
+ */
+function loadFailed(name, err) {
+  if (err instanceof CampaignTokenError) return err;
+  const file = name === 'pure-rust' ? 'campaign_token_fallback_bg.wasm' : 'campaign_token_bg.wasm';
+  const error = new CampaignTokenError(
+    `the ${file} module could not be loaded: ${err?.message ?? err}`, { code: 'load_failed' });
+  error.cause = err;
+  return error;
 }
 
 /** The build that verifies for `options` (see `modules`), loaded. */
@@ -175,6 +190,8 @@ export async function verifyToken(token, options) {
 
 /** Starts the campaign page: URL token, postMessage tokens, page variables, participation. */
 export async function init(options) {
+  // First, synchronously: the token leaves the address bar even if what follows fails.
+  const urlToken = takeUrlToken(options);
   const glue = await moduleFor(options);
   const listeners = new Set();
   const notify = (state) => {
@@ -189,7 +206,8 @@ export async function init(options) {
   };
   // Resolves once the URL's token (if any) is verified and shown; rejects invalid_config /
   // invalid_key.
-  const session = await glue.Session.create(options, notify);
+  const session = await glue.Session.create(options, notify, urlToken.get());
+  urlToken.used();
   const endpoint = options?.endpoint;
 
   return {
@@ -234,6 +252,73 @@ export async function init(options) {
       session.destroy();
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token in the page URL. It leaves the address bar (history.replaceState) the moment init
+// is called, before the wasm loads and before any option is checked, so that neither a failure
+// nor a slow network leaves it in history, bookmarks, shared links or a later Referer. This is
+// the one place the rule lives (the wasm session is handed the token).
+
+// Tokens taken from the URL and not yet used by a session, by parameter name: an init that
+// failed (say, the wasm did not load) leaves its token here for the next init to use.
+const urlTokens = new Map();
+
+/**
+ * Takes `options.tokenParam` (default `token`) out of the page URL: from the query and from
+ * the fragment, both read as `name=value` pieces joined by `&`. Only the pieces with that name
+ * are removed; every other byte of the URL stays as it was (`?a=1&token=T&b=%20#x&y` becomes
+ * `?a=1&b=%20#x&y`; an emptied query or fragment loses its `?` or `#`). The query's token wins
+ * over the fragment's; an empty value is removed and counts as none. Returns the token's
+ * handle for init: `get()` (the token, or undefined) and `used()` (a session took it).
+ * Outside a page (Node, a worker) and with a `tokenParam` that is not a non-empty string
+ * (init then rejects it as invalid_config), nothing is taken.
+ */
+function takeUrlToken(options) {
+  const given = options?.tokenParam;
+  const param = given === undefined || given === null ? 'token' : given;
+  const handle = { get: () => urlTokens.get(param), used: () => urlTokens.delete(param) };
+  if (typeof param !== 'string' || param === '') {
+    throw new CampaignTokenError('tokenParam must be a non-empty string', { code: 'invalid_config' });
+  }
+  const href = globalThis.location?.href;
+  const history = globalThis.history;
+  if (typeof href !== 'string' || typeof history?.replaceState !== 'function') return handle;
+  const hashAt = href.indexOf('#');
+  const beforeHash = hashAt < 0 ? href : href.slice(0, hashAt);
+  const queryAt = beforeHash.indexOf('?');
+  const base = queryAt < 0 ? beforeHash : beforeHash.slice(0, queryAt);
+  const query = withoutParam(queryAt < 0 ? null : beforeHash.slice(queryAt + 1), param);
+  const fragment = withoutParam(hashAt < 0 ? null : href.slice(hashAt + 1), param);
+  if (!query.found && !fragment.found) return handle;
+  const token = [query.value, fragment.value].find((v) => v);
+  if (token) urlTokens.set(param, token);
+  const part = (prefix, { rest, found }) => (rest === null || (found && rest === '') ? '' : prefix + rest);
+  try {
+    history.replaceState(history.state, '', base + part('?', query) + part('#', fragment));
+  } catch {
+    // A document whose URL cannot be rewritten (an opaque origin): the token is still used.
+  }
+  return handle;
+}
+
+/**
+ * `text` (a query or fragment without its `?`/`#`, or null when absent) without its `name=…`
+ * pieces: `rest` keeps every other piece byte for byte; `value` is the first removed piece's
+ * value, decoded as URLSearchParams does (names are compared decoded too).
+ */
+function withoutParam(text, name) {
+  if (text === null) return { rest: null, found: false, value: undefined };
+  let found = false;
+  let value;
+  const kept = text.split('&').filter((piece) => {
+    const [entry] = new URLSearchParams(piece);
+    if (!entry || entry[0] !== name) return true;
+    if (!found) value = entry[1];
+    found = true;
+    return false;
+  });
+  return { rest: found ? kept.join('&') : text, found, value };
 }
 
 async function postParticipation(endpoint, token, answers) {

@@ -4,20 +4,22 @@
 //! marked `data-token-var="gift.label"` whose original content is the fallback. The original
 //! text (or child nodes) of each is kept, so that a later token renders from the original and
 //! an invalid one puts the fallbacks back. Values are written as `Text` data or `textContent`,
-//! never parsed as HTML.
+//! never parsed as HTML, and never into a script, style or other raw-text element
+//! (`raw_text.rs`): those are left alone.
 
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Node, Text};
 
 use campaign_token_core::{template, Verified};
 
+use crate::raw_text;
+
 /// `NodeFilter.SHOW_TEXT`.
 const SHOW_TEXT: u32 = 0x4;
 /// The marker attribute and the one variable it may name.
 const VAR_ATTRIBUTE: &str = "data-token-var";
-/// Text never rewritten: the marked elements own theirs, and a label must never become
-/// script or style source.
-const SKIP: &str = "[data-token-var], script, style";
+/// Marked elements: their text is their fallback, rendered with them.
+const MARKED: &str = "[data-token-var]";
 
 /// The variables of one page.
 pub(crate) struct Variables {
@@ -30,8 +32,19 @@ pub(crate) struct Variables {
 }
 
 impl Variables {
-    /// Finds the variables under `root`.
-    pub(crate) fn scan(document: &Document, root: &Element, default_label: Option<String>) -> Self {
+    /// Finds the variables under `root`; adds to `left_alone` the marked elements (or the
+    /// elements holding placeholders) that are never filled (`raw_text.rs`).
+    pub(crate) fn scan(
+        document: &Document,
+        root: &Element,
+        default_label: Option<String>,
+        left_alone: &mut Vec<Element>,
+    ) -> Self {
+        let mut refuse = |el: Element| {
+            if !left_alone.iter().any(|seen| seen.is_same_node(Some(&el))) {
+                left_alone.push(el);
+            }
+        };
         let mut texts = Vec::new();
         if let Ok(walker) = document.create_tree_walker_with_what_to_show(root, SHOW_TEXT) {
             while let Ok(Some(node)) = walker.next_node() {
@@ -39,14 +52,17 @@ impl Variables {
                     continue;
                 };
                 let data = text.data();
-                if template::has_variable(&data) && !inside(&text, SKIP) {
-                    texts.push((text, data));
+                if !template::has_variable(&data) || inside(&text, MARKED) {
+                    continue;
+                }
+                match raw_text::never_filled_around(&text) {
+                    Some(el) => refuse(el),
+                    None => texts.push((text, data)),
                 }
             }
         }
         let mut elements = Vec::new();
-        let selector = "[data-token-var]";
-        if let Ok(list) = root.query_selector_all(selector) {
+        if let Ok(list) = root.query_selector_all(MARKED) {
             for i in 0..list.length() {
                 let Some(el) = list.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
                     continue;
@@ -56,7 +72,12 @@ impl Variables {
                     .map(|v| v.trim().to_owned())
                     .filter(|v| template::is_variable(v));
                 // A marked element inside another is part of that one's fallback.
-                if let Some(name) = name.filter(|_| !inside(&el, selector)) {
+                let Some(name) = name.filter(|_| !inside(&el, MARKED)) else {
+                    continue;
+                };
+                if raw_text::never_filled_around(&el).is_some() {
+                    refuse(el);
+                } else {
                     let children = el.child_nodes();
                     let original = (0..children.length())
                         .filter_map(|i| children.item(i))

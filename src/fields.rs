@@ -15,6 +15,8 @@ use web_sys::{Element, Event, Node};
 
 use campaign_token_core::{template, Verified};
 
+use crate::raw_text::{self, Use};
+
 /// The marker attribute.
 const FIELD_ATTRIBUTE: &str = "data-token-field";
 /// The events that mean the visitor changed a field (both bubble to the root).
@@ -31,14 +33,20 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
-    /// Finds the marked fields under `root` and starts noting which ones the visitor changes.
-    pub(crate) fn scan(root: &Element) -> Fields {
+    /// Finds the marked fields under `root` and starts noting which ones the visitor changes;
+    /// adds to `left_alone` the marked elements that are never filled (`raw_text.rs`: a
+    /// `<script data-token-field>`, say; a `<textarea>` is a field like any other).
+    pub(crate) fn scan(root: &Element, left_alone: &mut Vec<Element>) -> Fields {
         let mut fields = Vec::new();
         if let Ok(list) = root.query_selector_all("[data-token-field]") {
             for i in 0..list.length() {
                 let Some(el) = list.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
                     continue;
                 };
+                if raw_text::is_never_filled(&el, Use::Field) {
+                    left_alone.push(el);
+                    continue;
+                }
                 let tag = el.tag_name().to_ascii_lowercase();
                 if !matches!(tag.as_str(), "input" | "select" | "textarea") {
                     continue;

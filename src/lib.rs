@@ -4,13 +4,15 @@
 //!
 //! Everything that decides something (option checks, verification, which origins may send a
 //! token, what is written into the page) is here or in the core, in Rust; the JS entry
-//! (`js/index.js`) only loads the module, fans out change notifications to subscribers, wraps
-//! calls in promises and posts participations to the server.
+//! (`js/index.js`) only takes the token out of the URL (first, before the module loads), loads
+//! the module, fans out change notifications to subscribers, wraps calls in promises and posts
+//! participations to the server.
 //!
 //! Exports, as seen from the wasm-bindgen glue:
 //! - `setErrorClass(CampaignTokenError)`: the JS class errors are built from;
 //! - `Verifier.create(options)` / `verifier.verify(token)`: for `verifyToken`;
-//! - `Session.create(options, onChange)`: for `init` (URL token, postMessage, page rendering).
+//! - `Session.create(options, onChange, urlToken)`: for `init` (the token the JS entry took
+//!   out of the URL, postMessage, page rendering).
 //!
 //! All three return promises: signatures are checked by WebCrypto (`crypto.rs`), through the
 //! core's seam ([`campaign_token_core::Verifier::begin`] and
@@ -33,8 +35,8 @@ mod fields;
 #[cfg(not(embedded_keys))]
 mod jwks;
 mod options;
+mod raw_text;
 mod session;
-mod url;
 
 #[cfg(test)]
 mod fixtures;
@@ -43,7 +45,7 @@ mod tests;
 
 use std::rc::Rc;
 
-use js_sys::{Object, Promise};
+use js_sys::{Array, Object, Promise};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -148,7 +150,7 @@ impl Checker {
             #[cfg(not(embedded_keys))]
             Keys::Url(remote) => remote.verify(&token, now).await?,
         };
-        let js = to_js_value(&verified)?;
+        let js = to_js_value(&verified);
         Ok((verified, js))
     }
 }
@@ -197,18 +199,11 @@ pub fn backend() -> String {
 /// The `VerifiedToken` object: camelCase, maps as plain objects, `null` for absent values.
 ///
 /// Built member by member with `Reflect` (no serde serializer: that costs kilobytes of wasm).
-fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
-    // The only free-form part is `gift`: a number there beyond 2^53 cannot cross into JS.
-    let gift = match &v.gift {
-        None => JsValue::NULL,
-        Some(map) => object_to_js(map).ok_or_else(|| {
-            Error::claim(
-                ErrorCode::InvalidClaim,
-                "gift",
-                "the gift claim holds a number JavaScript cannot represent",
-            )
-        })?,
-    };
+fn to_js_value(v: &Verified) -> JsValue {
+    // The core refuses a number JavaScript cannot hold exactly anywhere in `gift`, `form` or
+    // `custom` (`invalid_claim` naming its path, core/src/claims.rs), so every value crosses
+    // exactly and the page and the server read the same token.
+    let gift = v.gift.as_ref().map_or(JsValue::NULL, object_to_js);
     // Exact: the core refuses a date beyond 2^53 - 1 (`invalid_claim`, core/src/claims.rs), the
     // largest integer a JS number holds.
     let date = |n: Option<u64>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
@@ -252,19 +247,35 @@ fn to_js_value(v: &Verified) -> Result<JsValue, Error> {
         ("optin", &v.optin),
         ("custom", &v.custom),
     ] {
-        let value = map.as_ref().and_then(object_to_js).unwrap_or(JsValue::NULL);
+        let value = map.as_ref().map_or(JsValue::NULL, object_to_js);
         errors::set(&o, name, &value);
     }
     errors::set(&o, "alg", &JsValue::from_str(v.alg.name()));
     errors::set(&o, "kid", &text(v.kid.as_deref()));
-    Ok(o.into())
+    o.into()
 }
 
-/// A JSON object as a plain JS object (what `JSON.parse` would give); `None` if a number in it
-/// is not exactly representable. serde-wasm-bindgen's JSON-compatible serializer refuses
-/// integers beyond 2^53 instead of rounding them.
-fn object_to_js(map: &Map<String, Value>) -> Option<JsValue> {
-    use serde::Serialize as _;
-    map.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .ok()
+/// A JSON object as the plain JS object `JSON.parse` would give: every member an own data
+/// property, `__proto__` included. Built with `Object.fromEntries` (which defines properties)
+/// rather than by assignment, which for `__proto__` would set the object's prototype instead
+/// (serde-wasm-bindgen assigns, hence this small converter).
+fn object_to_js(map: &Map<String, Value>) -> JsValue {
+    let entries: Array = map
+        .iter()
+        .map(|(name, value)| Array::of2(&JsValue::from_str(name), &json_to_js(value)))
+        .collect();
+    // fromEntries throws only for an iterable of non-objects, and these are arrays.
+    Object::from_entries(&entries).map_or(JsValue::NULL, JsValue::from)
+}
+
+/// A JSON value as a JS value, `JSON.parse` semantics (numbers are exact: see `to_js_value`).
+fn json_to_js(value: &Value) -> JsValue {
+    match value {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => n.as_f64().map_or(JsValue::NULL, JsValue::from_f64),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => items.iter().map(json_to_js).collect::<Array>().into(),
+        Value::Object(map) => object_to_js(map),
+    }
 }

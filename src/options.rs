@@ -175,27 +175,21 @@ fn given_keys(given: &JsValue) -> Result<KeySet, Error> {
     }
 }
 
-/// What only `init` needs.
+/// What only `init` needs. (`tokenParam` is the JS entry's: it takes the token out of the URL
+/// before this module loads.)
 pub(crate) struct Page {
-    pub(crate) token_param: String,
     pub(crate) root: Element,
     pub(crate) default_label: Option<String>,
 }
 
 impl Page {
     pub(crate) fn read(options: &JsValue, document: &Document) -> Result<Page, Error> {
-        let token_param = string(options, "tokenParam", "tokenParam must be a string")?
-            .unwrap_or_else(|| "token".to_owned());
-        if token_param.is_empty() {
-            return Err(config("tokenParam must not be empty"));
-        }
         let default_label = string(
             options,
             "defaultPrizeLabel",
             "defaultPrizeLabel must be a string",
         )?;
         Ok(Page {
-            token_param,
             root: root(options, document)?,
             default_label,
         })

@@ -1,6 +1,8 @@
-//! One campaign page's session: takes the token from the URL, listens for tokens posted by the
-//! allowed origins, verifies each, renders the prize variables, sets `data-token-eligibility`
-//! on `<html>`, dispatches `campaign-token:change`, and answers the embedding page.
+//! One campaign page's session: verifies the token the JS entry took from the URL (js/index.js,
+//! `takeUrlToken`: it leaves the address bar before the module loads), listens for tokens
+//! posted by the allowed origins, verifies each, renders the prize variables, sets
+//! `data-token-eligibility` on `<html>`, dispatches `campaign-token:change`, and answers the
+//! embedding page.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -15,7 +17,7 @@ use campaign_token_core::{Error, ErrorCode, Verified};
 use crate::dom::Variables;
 use crate::errors::{self, set};
 use crate::fields::Fields;
-use crate::{access, options, url, Checker};
+use crate::{access, options, raw_text, Checker};
 
 /// The attribute on `<html>` that exposes the eligibility to style sheets and tests.
 const ELIGIBILITY_ATTRIBUTE: &str = "data-token-eligibility";
@@ -55,14 +57,19 @@ struct Inner {
 
 #[wasm_bindgen]
 impl Session {
-    /// Starts a session from `InitOptions`; rejects `invalid_config` / `invalid_key`.
+    /// Starts a session from `InitOptions` and `url_token`, the token the JS entry took out of
+    /// the page URL (if any); rejects `invalid_config` / `invalid_key`.
     /// Resolves once the URL's token, if any, is verified and shown (unless a token posted
     /// meanwhile superseded it: the latest token to arrive is the one shown).
     ///
     /// `on_change(state)` is called after each token, before the DOM event is dispatched
     /// and before the embedding page is answered.
-    pub async fn create(options: JsValue, on_change: Option<Function>) -> Result<Session, JsValue> {
-        Session::start(&options, on_change)
+    pub async fn create(
+        options: JsValue,
+        on_change: Option<Function>,
+        url_token: Option<String>,
+    ) -> Result<Session, JsValue> {
+        Session::start(&options, on_change, url_token.filter(|t| !t.is_empty()))
             .await
             .map_err(|e| errors::to_js(&e))
     }
@@ -121,7 +128,11 @@ impl Session {
 }
 
 impl Session {
-    async fn start(options: &JsValue, on_change: Option<Function>) -> Result<Session, Error> {
+    async fn start(
+        options: &JsValue,
+        on_change: Option<Function>,
+        url_token: Option<String>,
+    ) -> Result<Session, Error> {
         let allowed_origins = options::allowed_origins(options)?;
         let window = web_sys::window().ok_or(Error::new(
             ErrorCode::InvalidConfig,
@@ -132,13 +143,12 @@ impl Session {
             "init needs a browser page (use verifyToken elsewhere)",
         ))?;
         let page = options::Page::read(options, &document)?;
-        // Out of the address bar (and so out of bookmarks, shares and Referer) before anything
-        // else can fail or wait.
-        let url_token = url::take_token(&window, &page.token_param);
         let checker = Checker::new(options, true).await?;
 
-        let variables = Variables::scan(&document, &page.root, page.default_label);
-        let fields = Fields::scan(&page.root);
+        let mut left_alone = Vec::new();
+        let variables = Variables::scan(&document, &page.root, page.default_label, &mut left_alone);
+        let fields = Fields::scan(&page.root, &mut left_alone);
+        raw_text::warn_left_alone("marked elements", &left_alone);
         // With a token to verify, the page keeps its variables and its `.personal` parts
         // hidden until the verdict, so that the visitor never sees the fallback flash before
         // the prize.

@@ -101,7 +101,7 @@ async fn verify(v: &JsVerifier, token: &JsValue) -> Result<JsValue, JsValue> {
 /// future borrows nothing).
 fn session(extra: &[(&str, JsValue)]) -> impl Future<Output = Session> {
     let options = options(extra);
-    async move { Session::create(options, None).await.unwrap() }
+    async move { Session::create(options, None, None).await.unwrap() }
 }
 
 /// `session.setToken(token)`, awaited: the `{result, error}` state of that token.
@@ -293,7 +293,7 @@ async fn bad_configuration_is_refused_with_a_code() {
     assert_eq!(thrown(&[("keys", off_curve_jwks())]).await, "invalid_key");
 
     async fn session_error(extra: &[(&str, JsValue)]) -> String {
-        let err = Session::create(options(extra), None)
+        let err = Session::create(options(extra), None, None)
             .await
             .err()
             .expect("refused");
@@ -314,10 +314,6 @@ async fn bad_configuration_is_refused_with_a_code() {
     }
     assert_eq!(
         session_error(&[("root", js("#no-such-element"))]).await,
-        "invalid_config"
-    );
-    assert_eq!(
-        session_error(&[("tokenParam", js(""))]).await,
         "invalid_config"
     );
     assert_eq!(
@@ -605,9 +601,13 @@ async fn observed_session() -> (Element, ChangeEvents, Calls, Session) {
     let root = page(MARKUP);
     let events = ChangeEvents::listen();
     let calls = Calls::new();
-    let s = Session::create(options(&[("root", root.clone().into())]), calls.function())
-        .await
-        .unwrap();
+    let s = Session::create(
+        options(&[("root", root.clone().into())]),
+        calls.function(),
+        None,
+    )
+    .await
+    .unwrap();
     (root, events, calls, s)
 }
 
@@ -638,65 +638,34 @@ async fn each_token_dispatches_a_change_event_and_calls_back() {
     root.remove();
 }
 
-/// Runs `f` with the page URL temporarily set to `url` (same origin), then puts it back;
-/// also returns the URL as it was once `f`'s future completed.
-async fn with_url<T, F: Future<Output = T>>(url: &str, f: impl FnOnce() -> F) -> (T, String) {
-    let history = window().history().unwrap();
-    let original = window().location().href().unwrap();
-    history
-        .replace_state_with_url(&JsValue::NULL, "", Some(url))
-        .unwrap();
-    let out = f().await;
-    let after = window().location().href().unwrap();
-    history
-        .replace_state_with_url(&JsValue::NULL, "", Some(&original))
-        .unwrap();
-    (out, after)
-}
+// The token leaving the address bar is the JS entry's step (js/index.js, `takeUrlToken`),
+// tested end to end (tests/e2e/page-safety.test.mjs, url-token.test.mjs); the session is
+// handed the token it took.
 
 #[wasm_bindgen_test]
-async fn a_token_in_the_query_is_used_and_removed_from_the_address_bar() {
+async fn the_token_the_js_entry_took_from_the_url_is_verified_and_kept_for_participation() {
     let root = page(MARKUP);
-    let url = format!("?utm=mail&token={GIVEN_PRIZE}#section");
-    let (mut s, after) = with_url(&url, || session(&[("root", root.clone().into())])).await;
+    let o = options(&[("root", root.clone().into())]);
+    let mut s = Session::create(o, None, Some(GIVEN_PRIZE.to_owned()))
+        .await
+        .unwrap();
     assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
     assert_eq!(text_of(&root, "#marked"), "a spa day");
-    assert!(!after.contains("token="), "{after}");
-    assert!(!after.contains(GIVEN_PRIZE), "{after}");
-    assert!(
-        after.contains("utm=mail") && after.ends_with("#section"),
-        "{after}"
-    );
     assert!(s.token().is_some_and(|t| t == GIVEN_PRIZE));
     s.destroy();
-    root.remove();
-}
 
-#[wasm_bindgen_test]
-async fn a_token_in_the_fragment_under_a_custom_name_is_used_and_removed() {
-    let root = page(MARKUP);
-    let url = format!("?keep=1#t={CANNOT_WIN}");
-    let (mut s, after) = with_url(&url, || {
-        session(&[("root", root.clone().into()), ("tokenParam", js("t"))])
-    })
-    .await;
-    assert_eq!(eligibility_attribute().as_deref(), Some("cannot-win"));
-    assert!(
-        !after.contains('#'),
-        "an emptied fragment goes entirely: {after}"
-    );
-    assert!(after.ends_with("?keep=1"), "{after}");
-    s.destroy();
-
-    // An invalid token in the URL is removed too.
-    let url = format!("#token={FORGED}");
-    let (mut s, after) = with_url(&url, || session(&[("root", root.clone().into())])).await;
+    // An invalid one is shown as invalid and never kept for participation; an empty one is
+    // no token.
+    let o = options(&[("root", root.clone().into())]);
+    let mut s = Session::create(o, None, Some(FORGED.to_owned()))
+        .await
+        .unwrap();
     assert_eq!(eligibility_attribute().as_deref(), Some("invalid"));
-    assert!(!after.contains(FORGED));
-    assert!(
-        s.token().is_none(),
-        "an invalid token is never kept for participation"
-    );
+    assert!(s.token().is_none());
+    s.destroy();
+    let o = options(&[("root", root.clone().into())]);
+    let mut s = Session::create(o, None, Some(String::new())).await.unwrap();
+    assert_eq!(eligibility_attribute().as_deref(), Some("none"));
     s.destroy();
     root.remove();
 }
@@ -808,12 +777,13 @@ async fn a_url_token_is_shown_once_without_the_fallbacks_first() {
         let calls = Calls::new();
         let mutations = Mutations::observe();
 
-        let url = format!("?token={token}");
-        let (s, _) = with_url(&url, || {
-            Session::create(options(&[("root", root.clone().into())]), calls.function())
-        })
-        .await;
-        let mut s = s.unwrap();
+        let mut s = Session::create(
+            options(&[("root", root.clone().into())]),
+            calls.function(),
+            Some(token.to_owned()),
+        )
+        .await
+        .unwrap();
 
         // Shown once, with the token's verdict; never "none" nor the fallbacks first.
         let seen_calls = calls.seen.borrow();
@@ -1344,5 +1314,131 @@ async fn can_play_false_is_data_token_access_denied() {
     set_token(&s, DENIED).await;
     s.destroy();
     assert_eq!(access_attribute(), None);
+    root.remove();
+}
+
+/// Replaces `console.warn` while alive, recording each call's arguments.
+struct Warnings {
+    seen: Rc<RefCell<Vec<Array>>>,
+    original: JsValue,
+    _hook: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Warnings {
+    fn record() -> Warnings {
+        let console = get(&js_sys::global(), "console");
+        let original = get(&console, "warn");
+        let seen: Rc<RefCell<Vec<Array>>> = Rc::default();
+        let sink = Rc::clone(&seen);
+        let hook = Closure::<dyn FnMut(JsValue)>::new(move |args: JsValue| {
+            sink.borrow_mut().push(args.into());
+        });
+        // A rest-parameter wrapper, so the hook sees every argument as one array.
+        let wrap = Function::new_with_args("hook", "return (...args) => hook(args)");
+        let warn = wrap.call1(&JsValue::NULL, hook.as_ref()).unwrap();
+        Reflect::set(&console, &js("warn"), &warn).unwrap();
+        Warnings {
+            seen,
+            original,
+            _hook: hook,
+        }
+    }
+}
+
+impl Drop for Warnings {
+    fn drop(&mut self) {
+        let console = get(&js_sys::global(), "console");
+        let _ = Reflect::set(&console, &js("warn"), &self.original);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn script_style_and_other_raw_text_elements_are_never_filled_and_warned_about_once() {
+    // Each element marked `refused` must keep its text; `filled` ones show the token's.
+    let root = page(
+        r#"
+  <script data-token-var="gift.label" class="refused"></script>
+  <style data-token-var="gift.label" class="refused"></style>
+  <style class="refused">{{gift.label}}</style>
+  <xmp data-token-var="gift.label" class="refused">xmp</xmp>
+  <iframe data-token-var="gift.label" class="refused">iframe</iframe>
+  <noembed data-token-var="gift.label" class="refused">noembed</noembed>
+  <noframes data-token-var="gift.label" class="refused">noframes</noframes>
+  <noscript data-token-var="gift.label" class="refused">noscript</noscript>
+  <template data-token-var="gift.label" class="refused"><b>template</b></template>
+  <title data-token-var="gift.label" class="refused">title</title>
+  <textarea data-token-var="form.firstName" class="refused">textarea</textarea>
+  <script data-token-field="form.firstName" class="refused"></script>
+  <svg>
+    <script data-token-var="gift.label" class="refused"></script>
+    <style class="refused">{{gift.label}}</style>
+    <title data-token-var="gift.label" id="svg-title">an SVG title is text</title>
+  </svg>
+  <span data-token-var="gift.label" id="filled"></span>
+  <textarea data-token-field="form.firstName" id="field"></textarea>
+"#,
+    );
+    // <plaintext> swallows the rest of any markup after it: made, not parsed.
+    let plaintext = document().create_element("plaintext").unwrap();
+    plaintext
+        .set_attribute("data-token-var", "gift.label")
+        .unwrap();
+    plaintext.set_attribute("class", "refused").unwrap();
+    plaintext.set_text_content(Some("plaintext"));
+    root.append_child(&plaintext).unwrap();
+
+    let refused = root.query_selector_all(".refused").unwrap();
+    let before: Vec<_> = (0..refused.length())
+        .map(|i| refused.item(i).unwrap().text_content())
+        .collect();
+    assert_eq!(before.len(), 15);
+
+    let warnings = Warnings::record();
+    let mut s = Session::create(
+        options(&[("root", root.clone().into())]),
+        None,
+        Some(PERSONAL.to_owned()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(eligibility_attribute().as_deref(), Some("given-prize"));
+    assert_eq!(text_of(&root, "#filled"), "a spa day");
+    assert_eq!(text_of(&root, "#svg-title"), "a spa day");
+    assert_eq!(
+        prop(&field(&root, "#field"), "value")
+            .as_string()
+            .as_deref(),
+        Some("Ada")
+    );
+    for i in 0..refused.length() {
+        let el = refused.item(i).unwrap();
+        assert_eq!(el.text_content(), before[i as usize], "refused element {i}");
+    }
+    // A later token changes none of them either.
+    set_token(&s, OTHER_PRIZE).await;
+    assert_eq!(text_of(&root, "#filled"), "a bike");
+    for i in 0..refused.length() {
+        assert_eq!(refused.item(i).unwrap().text_content(), before[i as usize]);
+    }
+
+    // One warning for the session, naming every element left alone.
+    let seen = warnings.seen.borrow();
+    assert_eq!(seen.len(), 1, "one warning");
+    let args = &seen[0];
+    assert!(args
+        .get(0)
+        .as_string()
+        .is_some_and(|m| m.contains("15 marked elements left alone")));
+    assert_eq!(args.length(), 16);
+    for i in 0..refused.length() {
+        let el: JsValue = refused.item(i).unwrap().into();
+        assert!(
+            args.iter().skip(1).any(|a| Object::is(&a, &el)),
+            "element {i} named"
+        );
+    }
+    drop(seen);
+    drop(warnings);
+    s.destroy();
     root.remove();
 }

@@ -97,3 +97,31 @@ fn the_browser_page_names_error_code_all_in_order() {
         );
     }
 }
+
+/// The codes the JS entry raises itself: each is one of `ErrorCode::ALL` (`load_failed`,
+/// `invalid_config`, …) or one of the participation codes docs/browser.md names for
+/// `participate()`; a new one must be added to one of the two.
+#[test]
+fn every_code_the_js_entry_raises_is_documented() {
+    const PARTICIPATION: [&str; 3] = ["not_allowed", "network_error", "bad_response"];
+    let js = include_str!("../js/index.js");
+    let raised: Vec<&str> = js
+        .split("code: '")
+        .skip(1)
+        .filter_map(|rest| rest.split('\'').next())
+        .collect();
+    assert!(raised.contains(&"load_failed"), "{raised:?}");
+    for code in raised {
+        assert!(
+            ErrorCode::from_code(code).is_some() || PARTICIPATION.contains(&code),
+            "js/index.js raises `{code}`, which is neither in ErrorCode::ALL nor a participation code"
+        );
+    }
+    let browser = include_str!("../docs/browser.md");
+    for code in PARTICIPATION {
+        assert!(
+            browser.contains(code),
+            "docs/browser.md does not name `{code}`"
+        );
+    }
+}

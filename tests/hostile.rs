@@ -700,6 +700,57 @@ fn exp_as_a_string_is_invalid_claim() {
     }
 }
 
+/// A 64-bit order id in `gift` (or `custom`, `form`) would be exact for the server and not for
+/// the page: it is refused everywhere, naming its path, so both give one verdict. Sent as a
+/// string it is kept.
+#[test]
+fn a_number_beyond_2_pow_53_anywhere_in_gift_custom_or_form_is_invalid_claim_naming_its_path() {
+    let cases = [
+        (
+            "gift",
+            json!({"cw": true, "orderId": u64::MAX}),
+            "gift.orderId",
+        ),
+        (
+            "gift",
+            json!({"orderId": 9_007_199_254_740_993_u64}),
+            "gift.orderId",
+        ),
+        (
+            "gift",
+            json!({"order": {"lines": [1, -9_007_199_254_740_993_i64]}}),
+            "gift.order.lines[1]",
+        ),
+        (
+            "gift",
+            json!({"__proto__": {"id": u64::MAX}}),
+            "gift.__proto__.id",
+        ),
+        ("custom", json!({"orderId": u64::MAX}), "custom.orderId"),
+        (
+            "form",
+            json!({"memberNo": 9_007_199_254_740_993_u64}),
+            "form.memberNo",
+        ),
+    ];
+    for (claim, value, path) in cases {
+        let token = brand_token(&with(claims(), claim, value.clone()));
+        assert_eq!(
+            rejection(&brand_verifier(), &token, NOW),
+            (InvalidClaim, Some(path)),
+            "{claim} = {value}"
+        );
+    }
+    let token = brand_token(&with(
+        claims(),
+        "gift",
+        json!({"cw": true, "orderId": "18446744073709551615", "n": 9_007_199_254_740_991_u64}),
+    ));
+    let gift = accepted(&brand_verifier(), &token, NOW).gift.unwrap();
+    assert_eq!(gift["orderId"], "18446744073709551615");
+    assert_eq!(gift["n"], 9_007_199_254_740_991_u64);
+}
+
 // ---------------------------------------------------------------------------------------
 // Campaign and issuer
 

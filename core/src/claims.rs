@@ -15,8 +15,12 @@
 //! Bounds, so that a token cannot make the page or the server carry arbitrary data: at most
 //! [`MAX_MEMBERS`] members per object, names of at most [`MAX_NAME_BYTES`] bytes, strings of at
 //! most [`MAX_VALUE_CHARS`] characters, and numbers JavaScript represents exactly (integers
-//! within ±(2^53 − 1)): the page and the server read the same values. Member names are data:
+//! within ±(2^53 − 1)): the page and the server read the same values. The same number rule
+//! holds at any depth of `gift`, whose other members are the brand's own (an integer outside
+//! that range is `invalid_claim` naming its path, e.g. `gift.orderId`). Member names are data:
 //! `__proto__` is a member like any other (the page builds objects with own properties).
+
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
@@ -193,6 +197,43 @@ fn exact_in_javascript(n: &serde_json::Number) -> bool {
     }
 }
 
+/// Checks that every number in a free-form value (the `gift` object's members, at any depth)
+/// reads the same in JavaScript, naming the first that does not by its path (`gift.orderId`,
+/// `gift.items[2].id`). Without it a 64-bit order id such as 18446744073709551615 would be
+/// exact for the server (serde_json keeps `u64`) and rounded, or refused, by the page: the
+/// two would disagree about one signed token. `path` is the value's path; it is extended in
+/// place while descending and put back after.
+fn exact_numbers(path: &mut String, value: &Value) -> Result<(), Error> {
+    let len = path.len();
+    match value {
+        Value::Number(n) if !exact_in_javascript(n) => {
+            return Err(Error::claim_path(
+                ErrorCode::InvalidClaim,
+                path.clone(),
+                "must be a number JavaScript represents exactly (integers within ±(2^53 − 1)); send a larger id as a string",
+            ));
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                // Writing to a String cannot fail.
+                let _ = write!(path, "[{i}]");
+                exact_numbers(path, item)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(members) => {
+            for (name, member) in members {
+                path.push('.');
+                path.push_str(name);
+                exact_numbers(path, member)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Claims {
     /// Reads the claims from a payload object. Checks types and presence only; time,
     /// campaign and issuer rules are the policy's.
@@ -209,7 +250,13 @@ impl Claims {
         let iss = string(payload, "iss")?;
         let (gift, gift_raw) = match payload.get("gift") {
             None => (None, None),
-            Some(Value::Object(obj)) => (Some(Gift::parse(obj)?), Some(obj.clone())),
+            Some(Value::Object(obj)) => {
+                let gift = Gift::parse(obj)?;
+                for (name, value) in obj {
+                    exact_numbers(&mut format!("gift.{name}"), value)?;
+                }
+                (Some(gift), Some(obj.clone()))
+            }
             Some(_) => return Err(invalid("gift", "must be an object")),
         };
         let limit = limit(payload)?;
@@ -347,6 +394,36 @@ mod tests {
                 (i, Some("gift.label"))
             );
         }
+    }
+
+    #[test]
+    fn a_gift_number_javascript_cannot_hold_exactly_is_invalid_claim_naming_its_path() {
+        let i = ErrorCode::InvalidClaim;
+        for (gift, path) in [
+            (json!({"orderId": u64::MAX}), "gift.orderId"),
+            (json!({"orderId": 9007199254740993u64}), "gift.orderId"),
+            (json!({"orderId": (1u64 << 53)}), "gift.orderId"),
+            (json!({"n": -9007199254740992i64}), "gift.n"),
+            (
+                json!({"cw": true, "meta": {"ids": [1, u64::MAX]}}),
+                "gift.meta.ids[1]",
+            ),
+            (json!({"__proto__": {"x": i64::MIN}}), "gift.__proto__.x"),
+        ] {
+            assert_eq!(
+                err(with("gift", gift.clone())),
+                (i, Some(path.to_owned().leak() as &str)),
+                "{gift}"
+            );
+        }
+        // The largest exact integers, fractions, and big ids sent as strings are kept.
+        let c = parse(with(
+            "gift",
+            json!({"a": 9007199254740991u64, "b": -9007199254740991i64, "c": 0.1,
+                   "d": 1e300, "id": "18446744073709551615", "l": [[{"x": 1}]]}),
+        ))
+        .unwrap();
+        assert_eq!(c.gift_raw.unwrap()["id"], "18446744073709551615");
     }
 
     #[test]

@@ -51,13 +51,18 @@ pub enum ErrorCode {
     InvalidKey,
     /// A configuration value (campaign id, tolerance, size limit, …) is unusable.
     InvalidConfig,
+    /// The browser module's wasm could not be loaded: not found, a network error, a
+    /// Content-Security-Policy without `'wasm-unsafe-eval'`, or bytes that are not the module.
+    /// Raised by the JS entry (js/index.js), which runs before any Rust can; listed here so
+    /// that every code has one source.
+    LoadFailed,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order. The one source of the list: its copies
     /// (js/index.d.ts, docs/CONTRACTS.md, docs/token.md, docs/browser.md) are checked against
     /// it, in this order, by tests/error_codes.rs.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::NoToken,
         ErrorCode::Malformed,
         ErrorCode::TooLarge,
@@ -74,6 +79,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedCriticalHeader,
         ErrorCode::InvalidKey,
         ErrorCode::InvalidConfig,
+        ErrorCode::LoadFailed,
     ];
 
     /// The stable snake_case code.
@@ -95,6 +101,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedCriticalHeader => "unsupported_critical_header",
             ErrorCode::InvalidKey => "invalid_key",
             ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::LoadFailed => "load_failed",
         }
     }
 

@@ -3,7 +3,8 @@
 //! participations of a `sub` under 30 concurrent posts of different tokens; a later token with a
 //! higher `nb` allows the extra ones (one entry per purchase); the campaign's cap applies; and
 //! the brand's `form` and `optin` are stored apart from the page's answers and shown with the
-//! winners.
+//! winners; and a `gift` number JavaScript cannot hold exactly gets the page's verdict
+//! (`invalid_claim` naming its path), not a participation.
 
 // Test helpers outside #[test] functions: a panic there is a failed test.
 #![allow(
@@ -152,6 +153,51 @@ async fn form_and_optin_are_stored_apart_from_the_answers_and_shown_with_the_win
         let w = &winners["winners"][0];
         assert_eq!(w["form"], form, "{}: {w}", db.label);
         assert_eq!(w["optin"], optin);
+        h.stop().await;
+    }
+}
+
+/// A token whose payload is exactly `payload` (`EXP` and `IAT` replaced by valid times), for
+/// numbers a `serde_json::Value` built in Rust would not show the page as sent.
+fn raw_token(payload: &str) -> String {
+    let iat = (START - 3600) as u64;
+    let payload = payload
+        .replace("IAT", &iat.to_string())
+        .replace("EXP", &(iat + 365 * 86_400).to_string());
+    let header = json!({"alg": "ES256", "typ": "JWT"}).to_string();
+    campaign_token_core::mint::sign_compact(key(), header.as_bytes(), payload.as_bytes()).unwrap()
+}
+
+/// The page answers `invalid_claim` (claim `gift.orderId`) for a 64-bit order id in `gift`
+/// (tests/e2e/page-safety.test.mjs): so does the server, and records nothing; the same id as a
+/// string is a participation like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gift_number_beyond_2_pow_53_is_invalid_claim_as_on_the_page() {
+    for db in databases("gift_numbers").await {
+        let cfg = config_toml(&db.url, &[draw_campaign("c1", "", &[("a", "Alpha", 5)])]);
+        let h = Harness::start(&cfg, START + 10).await;
+        for (sub, order, path) in [
+            ("alice", "18446744073709551615", "gift.orderId"),
+            ("bob", "9007199254740993", "gift.orderId"),
+            ("carol", "[1,-9007199254740993]", "gift.orderId[1]"),
+        ] {
+            let token = raw_token(&format!(
+                r#"{{"sub":"{sub}","campaignId":"c1","iat":IAT,"exp":EXP,"gift":{{"cw":true,"orderId":{order}}}}}"#
+            ));
+            let (s, e) = h.participate("c1", &token).await;
+            assert_eq!(
+                (s, &e["error"]["code"], &e["error"]["claim"]),
+                (401, &Value::from("invalid_claim"), &Value::from(path)),
+                "{}: {order}: {e}",
+                db.label
+            );
+        }
+        assert_eq!(h.operator_get("c1", "stats").await["participations"], 0);
+        let token = raw_token(
+            r#"{"sub":"dave","campaignId":"c1","iat":IAT,"exp":EXP,"gift":{"cw":true,"orderId":"18446744073709551615"}}"#,
+        );
+        let (s, v) = h.participate("c1", &token).await;
+        assert_eq!(s, 200, "{}: {v}", db.label);
         h.stop().await;
     }
 }

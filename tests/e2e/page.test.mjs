@@ -58,6 +58,9 @@ describe('security headers and the strict CSP', () => {
         JSON.stringify(state.cspViolations));
       assert.equal(state.eligibility, null);
       assert.equal(state.status, 'failed');
+      // init rejected with a code, and the token had left the address bar first.
+      assert.equal(state.code, 'load_failed');
+      assert.equal(state.href, `${env.campaign.origin}/`);
       assert.ok(!state.allText.includes(LABEL));
       // The personalised parts must not stay hidden when the module cannot start.
       assert.equal(await page.evaluate(() => getComputedStyle(document.getElementById('headline')).visibility), 'visible');

@@ -80,7 +80,7 @@ test('tokens from jose verify: ES256, ES384, ES512, EdDSA, RS256, PS256', async 
   }
 });
 
-test('the gift claim crosses into JS as sent (nested members); an integer JS cannot hold is invalid_claim', async () => {
+test('the gift claim crosses into JS as sent (nested members); an integer JS cannot hold is invalid_claim naming its path', async () => {
   const options = { campaignId: CAMPAIGN, keys: es256.pem };
   const gift = { label: 'a spa day', sku: 42, price: -3.5, tags: ['a', null, true], meta: { n: { deep: 'x' } } };
   const r = await verifyToken(await mint(es256, { gift }), options);
@@ -88,7 +88,7 @@ test('the gift claim crosses into JS as sent (nested members); an integer JS can
   assert.equal(Object.getPrototypeOf(r.gift.meta), Object.prototype, 'plain objects, not Maps');
   // 2**60 is written as an exact integer in the JSON; JS would round it: refused, not rounded.
   const err = await expectCode(verifyToken(await mint(es256, { gift: { label: 'x', sku: 2 ** 60 } }), options),
-    'invalid_claim', 'gift');
+    'invalid_claim', 'gift.sku');
   assert.match(err.message, /JavaScript/);
 });
 

@@ -80,6 +80,12 @@ export async function serverSide(token: string, jwks: object): Promise<Eligibili
       case 'expired':
       case 'bad_signature':
         return err.code;
+      case 'load_failed': {
+        // The browser's own error (a TypeError, a CompileError) is the cause.
+        const cause: unknown = err.cause;
+        console.log(cause);
+        return err.code;
+      }
       default:
         return err.code;
     }
