@@ -62,7 +62,7 @@ fn main() {
 /// JSON (so an escaped name such as `"\u0064"` is caught) anywhere in the document: a single
 /// JWK, a JWKS `keys` array, or any nesting. Text that starts like JSON but does not parse is
 /// refused too, since its members cannot be checked.
-fn looks_like_private_jwk(text: &str) -> bool {
+pub(crate) fn looks_like_private_jwk(text: &str) -> bool {
     if !text.trim_start().starts_with('{') {
         return false;
     }
