@@ -248,15 +248,17 @@ fn off_curve_jwks() -> JsValue {
     js_sys::JSON::parse(&jwks.to_string()).unwrap()
 }
 
+/// The code `verifyToken`'s verifier is refused with for these options.
+async fn thrown(extra: &[(&str, JsValue)]) -> String {
+    let err = JsVerifier::create(options(extra))
+        .await
+        .err()
+        .expect("refused");
+    error_code(&err)
+}
+
 #[wasm_bindgen_test]
 async fn bad_configuration_is_refused_with_a_code() {
-    async fn thrown(extra: &[(&str, JsValue)]) -> String {
-        let err = JsVerifier::create(options(extra))
-            .await
-            .err()
-            .expect("refused");
-        error_code(&err)
-    }
     assert_eq!(
         thrown(&[("keys", JsValue::UNDEFINED)]).await,
         "invalid_config"
@@ -324,13 +326,6 @@ async fn bad_configuration_is_refused_with_a_code() {
 
 #[wasm_bindgen_test]
 async fn a_bad_jwks_url_or_time_url_is_refused_as_invalid_config() {
-    async fn thrown(extra: &[(&str, JsValue)]) -> String {
-        let err = JsVerifier::create(options(extra))
-            .await
-            .err()
-            .expect("refused");
-        error_code(&err)
-    }
     let no_keys = ("keys", JsValue::UNDEFINED);
     for bad in [
         "http://keys.brand.example/jwks.json", // clear text off loopback
