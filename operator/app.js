@@ -87,6 +87,9 @@ async function selectCampaign(id) {
   state.campaign = state.campaigns.find((c) => c.campaignId === id) || null;
   if (!state.campaign) return;
   $('campaign').value = id;
+  // Nothing of the previous campaign's draw stays on screen (the form opens only once this
+  // campaign's fairness says it has ended and is not drawn).
+  $('draw').hidden = true; $('draw-result').hidden = true; $('draw-source').textContent = '';
   clearInterval(state.timer);
   state.timer = setInterval(() => { if (state.stats?.status === 'running') refresh().catch(showError); }, REFRESH_MS);
   await refresh();
@@ -256,10 +259,13 @@ $('disqualify').addEventListener('submit', async (ev) => {
 
 // ---- draw -------------------------------------------------------------------------------
 async function renderDraw() {
+  const campaign = state.campaign;
   const isDraw = state.stats.type === 'draw';
   $('draw-not-draw').hidden = isDraw; $('draw-block').hidden = !isDraw;
   if (!isDraw) return;
   const f = await (await fetch(cpath('/fairness'), { cache: 'no-store', credentials: 'omit' })).json();
+  // Another campaign was chosen meanwhile: its own render draws the tab.
+  if (campaign !== state.campaign) return;
   state.fairness = f;
   $('draw-source').textContent = f.draw.publicSource ?? '(none configured: set draw_public_source)';
   $('draw-commitment').textContent = f.draw.secretCommitment ?? '';
