@@ -13,7 +13,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use campaign_token_core::fairness::calendar::{verify_calendar, RevealedCalendar};
 use campaign_token_core::fairness::draw::{verify_draw, DrawRecord};
@@ -21,34 +20,6 @@ use common::*;
 use serde_json::Value;
 
 const SOURCE: &str = "the test lottery of the end day";
-
-/// Everything the server logs in this test binary, at every level.
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    Arc::clone(LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buf);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buf
-    }))
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn get(h: &Harness, path: &str, operator: bool) -> (u16, Value) {
     let auth = format!("Bearer {OPERATOR_TOKEN}");

@@ -14,44 +14,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 const SOURCE: &str = "the test lottery of the end day";
-
-/// Everything the server logs in this test binary, at every level.
-fn logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
-    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
-    Arc::clone(LOGS.get_or_init(|| {
-        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buf);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buf
-    }))
-}
-
-struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn auth() -> String {
     format!("Bearer {OPERATOR_TOKEN}")
@@ -757,31 +726,8 @@ async fn csv_export_of_100k_winners_streams_with_bounded_memory_and_matches_the_
     for db in databases("operator_csv").await {
         let dir = tempfile::tempdir().unwrap();
         let toml = config_toml(&db.url, &[draw_campaign("big", "", &[("gift", "Gift", 1)])]);
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, &toml).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_campaign-token-server"))
-            .arg("--config")
-            .arg(&path)
-            .env(OPERATOR_ENV, OPERATOR_TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let (mut child, addr) = spawn_binary(dir.path(), "config", &toml).await;
         let pid = child.id().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr: SocketAddr = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(a) = line.strip_prefix("listening on http://") {
-                    return a.parse().unwrap();
-                }
-            }
-            panic!("the server exited before listening");
-        })
-        .await
-        .unwrap();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         // 100,000 winners written straight into the database (labels that look like
         // formulas, a sub with a comma and a quote).
         let conn = connect(&db.url).await;

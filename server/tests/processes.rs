@@ -13,15 +13,13 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// A campaign running now (the child uses the system clock).
 fn live_campaign(id: &str, prizes: &[(&str, &str, u32)]) -> String {
@@ -40,34 +38,10 @@ struct Child0 {
     addr: SocketAddr,
 }
 
-/// Starts the binary on `config` and waits for its "listening on" line.
+/// Starts the binary on `config` (a config file of its own) and waits for its "listening on"
+/// line: the shared helper, with a file name per process.
 async fn spawn(dir: &std::path::Path, config: &str) -> Child0 {
-    let path = dir.join(format!("config-{}.toml", rand_suffix()));
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campaign-token-server"))
-        .arg("--config")
-        .arg(&path)
-        .env(OPERATOR_ENV, OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(a) = line.strip_prefix("listening on http://") {
-                return a.parse::<SocketAddr>().unwrap();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server did not start");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (child, addr) = spawn_binary(dir, &format!("config-{}", rand_suffix()), config).await;
     Child0 { child, addr }
 }
 

@@ -29,6 +29,15 @@ fn unusable() -> Error {
     Error::invalid_key("the key is not a valid public key of its type")
 }
 
+/// A base64url member of a JWK's public members, decoded.
+fn jwk_member(members: &[(&'static str, String)], name: &str) -> Result<Vec<u8>, Error> {
+    members
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| b64::decode(v))
+        .ok_or_else(unusable)
+}
+
 impl AwsKey {
     pub(super) fn from_import(
         family: Family,
@@ -42,13 +51,7 @@ impl AwsKey {
         let raw = |len: usize| -> Result<Vec<u8>, Error> {
             match import {
                 WebCryptoImport::Jwk(members) => {
-                    let member = |name: &str| {
-                        members
-                            .iter()
-                            .find(|(n, _)| *n == name)
-                            .and_then(|(_, v)| b64::decode(v))
-                            .ok_or_else(unusable)
-                    };
+                    let member = |name: &str| jwk_member(members, name);
                     if family == Family::Ed25519 {
                         member("x")
                     } else {
@@ -82,13 +85,7 @@ impl AwsKey {
                 .map_err(|_| unusable()),
             Family::Rsa => match import {
                 WebCryptoImport::Jwk(members) => {
-                    let member = |name: &str| {
-                        members
-                            .iter()
-                            .find(|(n, _)| *n == name)
-                            .and_then(|(_, v)| b64::decode(v))
-                            .ok_or_else(unusable)
-                    };
+                    let member = |name: &str| jwk_member(members, name);
                     Ok(AwsKey::Rsa {
                         n: member("n")?,
                         e: member("e")?,
