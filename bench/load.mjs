@@ -55,6 +55,16 @@ function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+// Bytes a process passed to read and write system calls (/proc/PID/io rchar, wchar): for
+// SQLite nearly all of it is database and WAL pages (from the OS page cache or to it), so
+// "KB per participation" shows how many pages a participation touches. Unlike CPU time it
+// does not depend on what else the machine runs.
+function ioBytes(pid) {
+  const io = Object.fromEntries(readFileSync(`/proc/${pid}/io`, 'utf8').trim().split('\n')
+    .map((l) => l.split(': ')).map(([k, v]) => [k, Number(v)]));
+  return { read: io.rchar, written: io.wchar };
+}
+
 async function run(storage, processes, concurrency, rep, server = args.server, prefill = 0) {
   const id = `bench-${storage}-${concurrency}-${rep}-${Date.now()}`.toLowerCase();
   const dir = path.join(work, id);
@@ -78,8 +88,15 @@ pem_file = "key.pem"
 [[campaign.prizes]]
 id = "prize"
 name = "A weekend in Lisbon"
-quantity = ${PRIZES + prefill}
-`);
+quantity = ${PRIZES}
+${prefill > 0 ? `
+# The fill's own stock (a prize holds at most 1,000,000 units): the fill wins these after the
+# first PRIZES, so the measured run wins the last PRIZES of them, as an empty campaign would.
+[[campaign.prizes]]
+id = "fill"
+name = "A weekend in Porto"
+quantity = ${prefill}
+` : ''}`);
   const servers = [];
   try {
     for (let i = 0; i < processes; i++) {
@@ -98,7 +115,7 @@ quantity = ${PRIZES + prefill}
     { env: { ...process.env, LOADGEN_THREADS: '1' }, maxBuffer: 64 << 20 }));
     if (prefill > 0) {
       // The fill: PREFILL participations of other subs, all winning (the stock is PRIZES +
-      // PREFILL), so the measured run below allocates the same PRIZES units as a fresh one.
+      // PREFILL in two prizes), so the measured run below allocates the same PRIZES units as a fresh one.
       const t0 = Date.now();
       const f = loadgen('fill.txt', prefill, 7200);
       if (f.ok !== prefill) throw new Error(`the fill answered ${f.ok} of ${prefill}: ${JSON.stringify(f.statuses)}`);
@@ -106,11 +123,18 @@ quantity = ${PRIZES + prefill}
       await fs.rm(path.join(dir, 'fill.txt'), { force: true });
     }
     const cpuBefore = servers.map((sv) => cpuTicks(sv.proc.pid));
+    const ioBefore = servers.map((sv) => ioBytes(sv.proc.pid));
     const r = loadgen('tokens.txt', maxRequests, maxSeconds);
     // Server CPU time (user + system, every process) per answered participation: comparable
     // across machines and loads, unlike requests per second on shared cores.
     const cpuSeconds = servers.reduce((a, sv, i) => a + (cpuTicks(sv.proc.pid) - cpuBefore[i]), 0) / CLK_TCK;
     r.cpuUsPerParticipation = r.ok > 0 ? (cpuSeconds * 1e6) / r.ok : null;
+    const io = servers.reduce((a, sv, i) => {
+      const now = ioBytes(sv.proc.pid);
+      return { read: a.read + now.read - ioBefore[i].read, written: a.written + now.written - ioBefore[i].written };
+    }, { read: 0, written: 0 });
+    r.kbReadPerParticipation = r.ok > 0 ? io.read / 1024 / r.ok : null;
+    r.kbWrittenPerParticipation = r.ok > 0 ? io.written / 1024 / r.ok : null;
     const stats = await (await fetch(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
       { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
     const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
@@ -151,7 +175,7 @@ for (const [storage, processes, clients, server, prefill = 0] of plan) {
     // One repetition with a fill: it takes minutes, and its point is the CPU per participation.
     for (let rep = 0; rep < (prefill > 0 ? 1 : reps); rep++) {
       const r = await run(storage, processes, concurrency, rep, server, prefill);
-      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
+      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each, ${r.kbReadPerParticipation?.toFixed(1)}/${r.kbWrittenPerParticipation?.toFixed(1)} KB read/written each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
       rs.push(r);
     }
     runs.push({
@@ -159,6 +183,8 @@ for (const [storage, processes, clients, server, prefill = 0] of plan) {
         + (prefill > 0 ? `, holding ${prefill.toLocaleString('en')} participations` : ''), processes, concurrency, prefilled: prefill,
       perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
       cpuUsPerParticipation: summary(rs.map((r) => r.cpuUsPerParticipation).filter((x) => x != null)),
+      kbReadPerParticipation: summary(rs.map((r) => r.kbReadPerParticipation).filter((x) => x != null)),
+      kbWrittenPerParticipation: summary(rs.map((r) => r.kbWrittenPerParticipation).filter((x) => x != null)),
       responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),
       check: rs.map((r) => `${r.winners}/${r.prizes}${r.checkOk ? '' : ' FAILED'}`).join(', '), checkOk: rs.every((r) => r.checkOk),
       statuses: rs.map((r) => r.statuses), outcomes: rs.map((r) => r.outcomes),
