@@ -25,7 +25,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::{Campaign, Site};
 use crate::jwks::CheckError;
-use crate::store::{NewParticipation, ParticipateError, Store};
+use crate::store::{NewParticipation, ParticipateError, Store, StoreError};
 use crate::Clock;
 
 mod fairness;
@@ -107,7 +107,8 @@ pub enum ApiError {
     UnknownPrize,
     /// `409 no_public_source`: the configuration names no `draw_public_source`.
     NoPublicSource,
-    /// `503 database_unavailable`: the health check could not reach the database.
+    /// `503 database_unavailable`: the database could not be reached or did not answer in
+    /// time (the health check, or a request that needed it; nothing was recorded).
     DatabaseUnavailable,
     /// `503 keys_unavailable`: the campaign's `jwks_url` has not answered with a key set yet.
     KeysUnavailable,
@@ -125,6 +126,17 @@ impl ApiError {
     fn internal(what: &str, e: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "{what} failed");
         ApiError::Internal
+    }
+
+    /// A failure of the store: `503 database_unavailable` when the database could not be
+    /// reached or did not answer in time, else `500 internal_error`; logged either way.
+    fn store(what: &str, e: &StoreError) -> ApiError {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "{what}: the database is unavailable");
+            ApiError::DatabaseUnavailable
+        } else {
+            ApiError::internal(what, e)
+        }
     }
 
     /// The HTTP status.
@@ -251,6 +263,9 @@ impl From<campaign_token_core::Error> for ApiError {
     }
 }
 
+/// `Retry-After` of `503 database_unavailable`: soon, but not in a tight loop.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status(), Json(json!({ "error": self.body() }))).into_response();
@@ -263,6 +278,12 @@ impl IntoResponse for ApiError {
         if let ApiError::RateLimited(secs) = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if matches!(self, ApiError::DatabaseUnavailable) {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
+            );
         }
         if matches!(self, ApiError::KeysUnavailable) {
             // The JWKS is asked again at most once a minute (core::jwks::MIN_TTL).
@@ -467,7 +488,7 @@ async fn metrics(
             .store
             .stats(Arc::clone(c))
             .await
-            .map_err(|e| ApiError::internal("metrics", &e))?;
+            .map_err(|e| ApiError::store("metrics", &e))?;
         for p in &stats.prizes {
             state.metrics.set_stock(&c.id, &p.id, p.remaining);
         }
@@ -678,7 +699,7 @@ async fn participate_from(
         {
             Ok(Some(p)) => Ok(Json(p).into_response()),
             Ok(None) => Err(ApiError::CampaignEnded),
-            Err(e) => Err(ApiError::internal("replay lookup", &e)),
+            Err(e) => Err(ApiError::store("replay lookup", &e)),
         };
     }
     let pid = random_id().map_err(|e| ApiError::internal("random id", &e))?;
@@ -719,7 +740,7 @@ async fn participate_from(
             Ok(Json(p).into_response())
         }
         Err(ParticipateError::Limit) => Err(ApiError::ParticipationLimit),
-        Err(ParticipateError::Store(e)) => Err(ApiError::internal("participation", &e)),
+        Err(ParticipateError::Store(e)) => Err(ApiError::store("participation", &e)),
     }
 }
 
@@ -779,7 +800,7 @@ async fn stats(
         .store
         .stats(Arc::clone(&c))
         .await
-        .map_err(|e| ApiError::internal("stats", &e))?;
+        .map_err(|e| ApiError::store("stats", &e))?;
     Ok(Json(StatsBody {
         campaign_id: c.id.clone(),
         kind: c.kind.as_str(),
@@ -800,7 +821,7 @@ async fn winners(
         .store
         .winners(Arc::clone(&c))
         .await
-        .map_err(|e| ApiError::internal("winners", &e))?;
+        .map_err(|e| ApiError::store("winners", &e))?;
     Ok(Json(json!({"campaignId": c.id, "winners": winners})).into_response())
 }
 

@@ -2,7 +2,8 @@
 //! (scripts/pg.sh `pg_tls_start`, named by CAMPAIGN_TOKEN_TEST_PG_TLS and its CA by
 //! CAMPAIGN_TOKEN_TEST_PG_TLS_CA), and the connect timeout against a port that accepts and
 //! stays silent, and a database that freezes while serving (a relay that swallows every byte):
-//! a hung database is a quick error (503 database_unavailable), not a stalled server.
+//! a hung database is a quick error (503 database_unavailable, for the health check and
+//! for participations), not a stalled server.
 
 // Test helpers outside #[test] functions: a panic there is a failed test.
 #![allow(
@@ -250,7 +251,130 @@ async fn a_database_that_hangs_while_serving_is_a_quick_503() {
     let (s, v) = h
         .participate("hangs", &token("hangs", "after", None, None))
         .await;
-    assert!(s == 500 || s == 503, "a hung database answered {s}: {v}");
+    assert_eq!(s, 503, "a hung database answered {s}: {v}");
+    assert_eq!(v["error"]["code"], "database_unavailable", "{v}");
     assert!(started.elapsed() < Duration::from_secs(50));
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_goes_away_answers_503_with_retry_after_and_loses_nothing() {
+    let Some(admin) = pg_admin_url() else {
+        return;
+    };
+    let url = pg_database(&admin, "goes_away").await;
+    let cfg: tokio_postgres::Config = url.parse().unwrap();
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (relay, down) = closing_relay(upstream).await;
+    let relayed = format!(
+        "postgres://{}@{relay}/{}{}",
+        cfg.get_user().unwrap_or("postgres"),
+        cfg.get_dbname().unwrap_or("postgres"),
+        match url.split_once('?') {
+            Some((_, q)) => format!("?{q}"),
+            None => String::new(),
+        }
+    );
+    let toml = with_tls(
+        &relayed,
+        "database_connect_timeout_seconds = 1\ndatabase_acquire_timeout_seconds = 1\n\
+         database_statement_timeout_seconds = 1",
+        "goes_away",
+    );
+    let h = Harness::start(&toml, START + 10).await;
+    let before = token("goes_away", "before", None, None);
+    let (s, v) = h.participate("goes_away", &before).await;
+    assert_eq!(s, 200, "{v}");
+
+    // The database goes away: its connections close, new ones are refused.
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let after = token("goes_away", "after", None, None);
+    let body = serde_json::to_vec(&serde_json::json!({ "token": after })).unwrap();
+    let (s, head, body) = raw(
+        h.addr(),
+        "POST",
+        "/api/campaigns/goes_away/participations",
+        &[("Content-Type", "application/json")],
+        &body,
+        true,
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!(s, 503, "{head}\n{v}");
+    assert_eq!(v["error"]["code"], "database_unavailable", "{v}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 5"),
+        "no Retry-After: {head}"
+    );
+
+    // Back: the refused participation was not recorded, so its retry is a first participation,
+    // and the earlier one is still there (a replay).
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut answer = (0, Value::Null);
+    for _ in 0..20 {
+        answer = h.participate("goes_away", &after).await;
+        if answer.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(answer.1["replayed"], false, "{}", answer.1);
+    let (s, v) = h.participate("goes_away", &before).await;
+    assert_eq!((s, &v["replayed"]), (200, &Value::Bool(true)), "{v}");
+    h.stop().await;
+}
+
+/// A TCP relay to PostgreSQL that can "go away": from then on it closes the connections it
+/// relays as soon as either side sends anything and refuses new ones (accepts and closes), as
+/// a database that was shut down would; switched back, it relays again.
+async fn closing_relay(
+    upstream: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        down: Arc<AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if down.load(Ordering::SeqCst) || to.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let down = Arc::new(AtomicBool::new(false));
+    let flag = down.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            if flag.load(Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pump(cr, sw, flag.clone()));
+            tokio::spawn(pump(sr, cw, flag.clone()));
+        }
+    });
+    (addr, down)
 }

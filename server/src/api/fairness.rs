@@ -33,7 +33,7 @@ pub(super) async fn fairness(
         .store
         .fairness(Arc::clone(&c), now)
         .await
-        .map_err(|e| ApiError::internal("fairness", &e))?;
+        .map_err(|e| ApiError::store("fairness", &e))?;
     let mut body = json!({
         "campaignId": c.id,
         "type": c.kind.as_str(),
@@ -112,7 +112,7 @@ fn draw_error(e: DrawError) -> ApiError {
         DrawError::NotDrawn => ApiError::NotDrawn,
         DrawError::NotAWinner => ApiError::NotAWinner,
         DrawError::Invalid(e) => ApiError::bad_request(e.to_string()),
-        DrawError::Store(e) => ApiError::internal("draw", &e),
+        DrawError::Store(e) => ApiError::store("draw", &e),
     }
 }
 
@@ -214,6 +214,6 @@ pub(super) async fn audit(
         .store
         .audit(Arc::clone(&c))
         .await
-        .map_err(|e| ApiError::internal("audit", &e))?;
+        .map_err(|e| ApiError::store("audit", &e))?;
     Ok(Json(json!({"campaignId": c.id, "entries": entries})).into_response())
 }

@@ -104,7 +104,7 @@ pub(super) async fn timeseries(
         .store
         .timeseries(Arc::clone(&c), width)
         .await
-        .map_err(|e| ApiError::internal("timeseries", &e))?;
+        .map_err(|e| ApiError::store("timeseries", &e))?;
     let series: Vec<Value> = points
         .into_iter()
         .map(|p| {
@@ -200,7 +200,7 @@ pub(super) async fn winners_csv(
         .store
         .winners_page(Arc::clone(&c), None, CSV_PAGE)
         .await
-        .map_err(|e| ApiError::internal("winners.csv", &e))?;
+        .map_err(|e| ApiError::store("winners.csv", &e))?;
     let head =
         csv_bytes(true, &first.winners).map_err(|e| ApiError::internal("winners.csv", &e))?;
     let rest = match first.next {
@@ -292,7 +292,7 @@ pub(super) async fn add_stock(
         .store
         .add_stock(Arc::clone(&c), request)
         .await
-        .map_err(|e| ApiError::internal("add stock", &e))?
+        .map_err(|e| ApiError::store("add stock", &e))?
         .ok_or(ApiError::UnknownPrize)?;
     tracing::info!(campaign = %c.id, prize = %stock.id, add, by = %by, "stock added");
     Ok(Json(json!({ "prize": stock })).into_response())
@@ -327,7 +327,7 @@ pub(super) async fn erasure(
         .store
         .erase(Arc::clone(&c), request)
         .await
-        .map_err(|e| ApiError::internal("erasure", &e))?;
+        .map_err(|e| ApiError::store("erasure", &e))?;
     // Logged without the sub.
     tracing::info!(campaign = %c.id, erased, by = %by, "erasure");
     Ok(Json(json!({ "erased": erased })).into_response())

@@ -178,6 +178,9 @@ impl From<StoreError> for ParticipateError {
 pub struct StoreError {
     message: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// The database could not be reached or did not answer in time (not a failed rule): the
+    /// API answers `503 database_unavailable` with `Retry-After`, and nothing was recorded.
+    unavailable: bool,
 }
 
 impl StoreError {
@@ -186,6 +189,7 @@ impl StoreError {
         StoreError {
             message: message.into(),
             source: None,
+            unavailable: false,
         }
     }
 
@@ -197,7 +201,21 @@ impl StoreError {
         StoreError {
             message: format!("{context}: {source}"),
             source: Some(Arc::new(source)),
+            unavailable: false,
         }
+    }
+
+    /// The same error, marked as the database being unreachable or not answering in time.
+    #[must_use]
+    pub fn unavailable(mut self) -> StoreError {
+        self.unavailable = true;
+        self
+    }
+
+    /// Whether the database could not be reached or did not answer in time: the transaction
+    /// did not commit, and the same request may be retried later.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 }
 

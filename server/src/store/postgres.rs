@@ -49,11 +49,39 @@ pub struct PgStore {
 }
 
 fn db(e: tokio_postgres::Error) -> StoreError {
-    StoreError::caused("postgres", e)
+    let unavailable = unreachable(&e);
+    let err = StoreError::caused("postgres", e);
+    if unavailable {
+        err.unavailable()
+    } else {
+        err
+    }
 }
 
+/// Whether `e` says the database could not be reached or did not answer in time (the
+/// connection closed or failed, the server shutting down or refusing connections, a
+/// statement cancelled by `statement_timeout`), rather than a failed statement.
+fn unreachable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(c) => {
+            c.code().starts_with("08") // connection exception
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+                || *c == SqlState::TOO_MANY_CONNECTIONS
+                || *c == SqlState::QUERY_CANCELED
+        }
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
+/// No connection could be had from the pool (none free in time, or a new one failed): the
+/// database is unavailable to this request.
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::caused("postgres pool", e)
+    StoreError::caused("postgres pool", e).unavailable()
 }
 
 /// Whether retrying the transaction may succeed: it lost a uniqueness race (and will now see
@@ -122,6 +150,7 @@ impl PgStore {
                 drop(deadpool_postgres::Object::take(client));
                 Err(
                     StoreError::new(format!("postgres: no answer within {:?}", self.deadline))
+                        .unavailable()
                         .into(),
                 )
             }

@@ -61,7 +61,18 @@ struct Job {
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::caused("sqlite", e)
+    // The write lock not had within `busy_timeout` (another process holds it): unavailable
+    // for now, not a failed rule.
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    let err = StoreError::caused("sqlite", e);
+    if busy {
+        err.unavailable()
+    } else {
+        err
+    }
 }
 
 impl SqliteStore {
@@ -614,9 +625,11 @@ quantity = 2
             .map(|i| job(&c, &format!("p{i}"), &format!("t{i}"), &format!("s{i}")).0)
             .collect();
         let answers = commit_batch(&mut conn, &jobs);
+        // The write lock held by another connection past busy_timeout: the database is
+        // unavailable for now (503 database_unavailable), not a failed rule.
         assert!(answers
             .iter()
-            .all(|a| matches!(a, Err(ParticipateError::Store(_)))));
+            .all(|a| matches!(a, Err(ParticipateError::Store(e)) if e.is_unavailable())));
         blocker.execute_batch("ROLLBACK").unwrap();
         let s = stats(&mut conn, "c").unwrap();
         assert_eq!((s.participations, s.prizes[0].remaining), (0, 2));
