@@ -349,7 +349,7 @@ pub fn router(state: Arc<AppState>, site: &Site) -> Router {
     let api = Router::new()
         .route("/api/campaigns/{id}/participations", post(participate))
         .route("/api/campaigns/{id}/stats", get(stats))
-        .route("/api/campaigns/{id}/winners", get(winners))
+        .route("/api/campaigns/{id}/winners", get(operator::winners_json))
         .route("/api/campaigns/{id}/draw", post(fairness::draw))
         .route("/api/campaigns/{id}/fairness", get(fairness::fairness))
         .route(
@@ -811,18 +811,6 @@ async fn stats(
         stats,
     })
     .into_response())
-}
-
-async fn winners(
-    State(state): State<Arc<AppState>>,
-    OperatorCampaign(c): OperatorCampaign,
-) -> Result<Response, ApiError> {
-    let winners = state
-        .store
-        .winners(Arc::clone(&c))
-        .await
-        .map_err(|e| ApiError::store("winners", &e))?;
-    Ok(Json(json!({"campaignId": c.id, "winners": winners})).into_response())
 }
 
 fn hex(bytes: &[u8]) -> String {

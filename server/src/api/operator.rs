@@ -179,7 +179,7 @@ fn csv_bytes(header: bool, winners: &[Winner]) -> Result<Bytes, csv::Error> {
         .map_err(|e| csv::Error::from(e.into_error()))
 }
 
-/// The state of a CSV export between pages.
+/// The state of an export between pages.
 enum Export {
     /// Read the page after this key (`None`: the first).
     Next(Option<WinnerKey>),
@@ -187,29 +187,35 @@ enum Export {
     Done,
 }
 
-/// `GET /api/campaigns/{id}/winners.csv`: the winners in the order of the JSON list,
-/// streamed page by page ([`CSV_PAGE`] rows at a time, keyset pagination), so memory does
-/// not grow with the number of winners. A database failure after the first page ends the
-/// response early (the client sees a truncated transfer, never a silently short file).
-pub(super) async fn winners_csv(
-    State(state): State<Arc<AppState>>,
-    OperatorCampaign(c): OperatorCampaign,
+/// Writes one page of an export (`first`: the first page).
+type EncodePage = fn(first: bool, winners: &[Winner]) -> Result<Bytes, std::io::Error>;
+
+/// The campaign's winners in the order they won, streamed page by page ([`CSV_PAGE`] rows
+/// at a time, keyset pagination) between `head` and `tail`, so memory does not grow with the
+/// number of winners. The first page is read before answering, so a failing database gets a
+/// clean error; a failure after it ends the response early (the client sees a truncated
+/// transfer, never a silently short file or list).
+async fn export(
+    state: &AppState,
+    c: &Arc<Campaign>,
+    what: &'static str,
+    head: Bytes,
+    encode: EncodePage,
+    tail: Bytes,
 ) -> Result<Response, ApiError> {
-    // The first page is read before answering, so a failing database gets a clean 500.
     let first = state
         .store
-        .winners_page(Arc::clone(&c), None, CSV_PAGE)
+        .winners_page(Arc::clone(c), None, CSV_PAGE)
         .await
-        .map_err(|e| ApiError::store("winners.csv", &e))?;
-    let head =
-        csv_bytes(true, &first.winners).map_err(|e| ApiError::internal("winners.csv", &e))?;
+        .map_err(|e| ApiError::store(what, &e))?;
+    let page = encode(true, &first.winners).map_err(|e| ApiError::internal(what, &e))?;
     let rest = match first.next {
         Some(k) => Export::Next(Some(k)),
         None => Export::Done,
     };
     let store = Arc::clone(&state.store);
-    let campaign = Arc::clone(&c);
-    let tail = futures_util::stream::unfold(rest, move |st| {
+    let campaign = Arc::clone(c);
+    let pages = futures_util::stream::unfold(rest, move |st| {
         let store = Arc::clone(&store);
         let campaign = Arc::clone(&campaign);
         async move {
@@ -219,7 +225,7 @@ pub(super) async fn winners_csv(
             let page = match store.winners_page(campaign, after, CSV_PAGE).await {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::error!(error = %e, "winners.csv: reading a page failed");
+                    tracing::error!(error = %e, "{what}: reading a page failed");
                     return Some((Err(std::io::Error::other("database")), Export::Done));
                 }
             };
@@ -227,20 +233,67 @@ pub(super) async fn winners_csv(
                 Some(k) => Export::Next(Some(k)),
                 None => Export::Done,
             };
-            match csv_bytes(false, &page.winners) {
+            match encode(false, &page.winners) {
                 Ok(b) => Some((Ok(b), next)),
                 Err(e) => {
-                    tracing::error!(error = %e, "winners.csv: writing a page failed");
-                    Some((Err(std::io::Error::other("csv")), Export::Done))
+                    tracing::error!(error = %e, "{what}: writing a page failed");
+                    Some((Err(e), Export::Done))
                 }
             }
         }
     });
-    let stream = futures_util::stream::StreamExt::chain(
-        futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }),
-        tail,
+    use futures_util::stream::{iter, StreamExt};
+    let body = iter([Ok(head), Ok(page)])
+        .chain(pages)
+        .chain(iter([Ok(tail)]));
+    Ok(Body::from_stream(body).into_response())
+}
+
+/// `GET /api/campaigns/{id}/winners`: `{"campaignId", "winners": [...]}`, the winners in the
+/// order they won (streamed like the CSV file).
+pub(super) async fn winners_json(
+    State(state): State<Arc<AppState>>,
+    OperatorCampaign(c): OperatorCampaign,
+) -> Result<Response, ApiError> {
+    fn page(first: bool, winners: &[Winner]) -> Result<Bytes, std::io::Error> {
+        let mut out = Vec::with_capacity(256 * winners.len());
+        for (i, w) in winners.iter().enumerate() {
+            if !first || i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, w)?;
+        }
+        Ok(Bytes::from(out))
+    }
+    let head = format!(
+        "{{\"campaignId\":{},\"winners\":[",
+        serde_json::to_string(&c.id).map_err(|e| ApiError::internal("winners", &e))?
     );
-    let mut res = Body::from_stream(stream).into_response();
+    let mut res = export(
+        &state,
+        &c,
+        "winners",
+        Bytes::from(head),
+        page,
+        Bytes::from_static(b"]}"),
+    )
+    .await?;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
+/// `GET /api/campaigns/{id}/winners.csv`: the winners in the order of the JSON list, streamed.
+pub(super) async fn winners_csv(
+    State(state): State<Arc<AppState>>,
+    OperatorCampaign(c): OperatorCampaign,
+) -> Result<Response, ApiError> {
+    fn page(first: bool, winners: &[Winner]) -> Result<Bytes, std::io::Error> {
+        csv_bytes(first, winners).map_err(std::io::Error::other)
+    }
+    let mut res = export(&state, &c, "winners.csv", Bytes::new(), page, Bytes::new()).await?;
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

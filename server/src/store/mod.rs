@@ -463,11 +463,6 @@ pub trait Store: Send + Sync {
     ) -> BoxFut<'a, Result<Option<Participation>, StoreError>>;
     /// Counters of a campaign.
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>>;
-    /// Winners of a campaign, in the order they won.
-    fn winners<'a>(
-        &'a self,
-        campaign: Arc<Campaign>,
-    ) -> BoxFut<'a, Result<Vec<Winner>, StoreError>>;
     /// Draws winners for the remaining prizes among eligible participants who have not won
     /// (one chance per participant), once per campaign.
     fn draw<'a>(

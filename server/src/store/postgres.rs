@@ -28,7 +28,7 @@ use super::{rules, statements};
 use super::{
     AddStock, AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
     FairnessView, NewParticipation, ParticipateError, Participation, PrizeStock, Stats, Store,
-    StoreError, TimePoint, Winner, WinnerKey, WinnersPage,
+    StoreError, TimePoint, WinnerKey, WinnersPage,
 };
 use crate::config::Campaign;
 
@@ -247,15 +247,6 @@ impl Store for PgStore {
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>> {
         Box::pin(self.run(Begin::Snapshot, async move |tx| {
             rules::stats(tx, &campaign.id).await
-        }))
-    }
-
-    fn winners<'a>(
-        &'a self,
-        campaign: Arc<Campaign>,
-    ) -> BoxFut<'a, Result<Vec<Winner>, StoreError>> {
-        Box::pin(self.run(Begin::Snapshot, async move |tx| {
-            rules::winners(tx, &campaign.id).await
         }))
     }
 

@@ -242,11 +242,6 @@ pub(crate) async fn stats<T: Tx>(tx: &mut T, campaign: &str) -> Result<Stats, St
     })
 }
 
-/// Winners of a campaign, in the order they won.
-pub(crate) async fn winners<T: Tx>(tx: &mut T, campaign: &str) -> Result<Vec<Winner>, StoreError> {
-    sql::winners(tx, campaign).await
-}
-
 /// Draws winners for the remaining stock among eligible participants who have not won, one
 /// chance per participant, once per campaign, with the verifiable draw of docs/fairness.md:
 /// the campaign's secret and the operator's public value decide; the record is stored with

@@ -33,7 +33,7 @@ use super::{rules, statements};
 use super::{
     AddStock, AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
     FairnessView, NewParticipation, ParticipateError, Participation, PrizeStock, Stats, Store,
-    StoreError, TimePoint, Winner, WinnerKey, WinnersPage,
+    StoreError, TimePoint, WinnerKey, WinnersPage,
 };
 use crate::config::Campaign;
 
@@ -173,13 +173,6 @@ impl Store for SqliteStore {
 
     fn queue_depth(&self) -> usize {
         self.writer.max_capacity() - self.writer.capacity()
-    }
-
-    fn winners<'a>(
-        &'a self,
-        campaign: Arc<Campaign>,
-    ) -> BoxFut<'a, Result<Vec<Winner>, StoreError>> {
-        self.with(move |conn| run_ready(rules::winners(&mut SqliteTx(conn), &campaign.id)))
     }
 
     fn draw<'a>(

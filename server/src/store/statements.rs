@@ -339,39 +339,6 @@ pub(crate) async fn draw_record<T: Tx>(
     .await
 }
 
-/// The winners of a campaign, in the order they won.
-pub(crate) async fn winners<T: Tx>(tx: &mut T, campaign: &str) -> Result<Vec<Winner>, StoreError> {
-    all(
-        tx,
-        "SELECT id, sub, prize_id, prize_label, won_at, drawn, brand_form, brand_optin
-         FROM participations
-         WHERE campaign = $1 AND outcome = 'won' ORDER BY won_at, created_at, id",
-        args![campaign],
-        |r| {
-            // Stored by the server from a verified token: JSON it wrote itself.
-            let json = |i| -> Result<Option<serde_json::Value>, StoreError> {
-                r.opt_text(i)?
-                    .map(|t| serde_json::from_str(&t))
-                    .transpose()
-                    .map_err(|e| StoreError::caused("a stored brand value is not JSON", e))
-            };
-            Ok(Winner {
-                participation_id: r.text(0)?,
-                sub: r.text(1)?,
-                prize: PrizeWon {
-                    id: r.text(2)?,
-                    label: r.text(3)?,
-                },
-                won_at: r.int(4)?,
-                drawn: r.int(5)? != 0,
-                form: json(6)?,
-                optin: json(7)?,
-            })
-        },
-    )
-    .await
-}
-
 // ---------------------------------------------------------------------------------------
 // The draw.
 
@@ -681,13 +648,21 @@ pub(crate) async fn winners_after<T: Tx>(
 ) -> Result<Vec<(Winner, WinnerKey)>, StoreError> {
     all(
         tx,
-        "SELECT id, sub, prize_id, prize_label, won_at, drawn, created_at FROM participations
+        "SELECT id, sub, prize_id, prize_label, won_at, drawn, created_at, brand_form, brand_optin
+         FROM participations
          WHERE campaign = $1 AND outcome = 'won'
            AND (won_at > $2 OR (won_at = $2 AND created_at > $3)
                 OR (won_at = $2 AND created_at = $3 AND id > $4))
          ORDER BY won_at, created_at, id LIMIT $5",
         args![campaign, after.0, after.1, after.2.as_str(), limit],
         |r| {
+            // Stored by the server from a verified token: JSON it wrote itself.
+            let json = |i| -> Result<Option<serde_json::Value>, StoreError> {
+                r.opt_text(i)?
+                    .map(|t| serde_json::from_str(&t))
+                    .transpose()
+                    .map_err(|e| StoreError::caused("a stored brand value is not JSON", e))
+            };
             let w = Winner {
                 participation_id: r.text(0)?,
                 sub: r.text(1)?,
@@ -697,9 +672,8 @@ pub(crate) async fn winners_after<T: Tx>(
                 },
                 won_at: r.int(4)?,
                 drawn: r.int(5)? != 0,
-                // The CSV export has its own columns.
-                form: None,
-                optin: None,
+                form: json(7)?,
+                optin: json(8)?,
             };
             let key = (w.won_at, r.int(6)?, w.participation_id.clone());
             Ok((w, key))
