@@ -62,6 +62,39 @@ async fn recorded_versions(url: &str) -> Vec<i64> {
     }
 }
 
+/// Whether the participations table has an index of this name.
+async fn has_index(url: &str, name: &str) -> bool {
+    match url.strip_prefix("sqlite:") {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+                == 1
+        }
+        None => {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(conn);
+            let n: i64 = client
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'participations' AND indexname = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            drop(client);
+            let _ = task.await;
+            n == 1
+        }
+    }
+}
+
 /// The key servers before schema 3 recorded a token under: SHA-256 of its text, hex.
 fn text_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -100,11 +133,14 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
 
         // The first release created the tables of migration 1, recorded no version, and keyed
         // participations on the SHA-256 of the token text.
+        assert!(!has_index(&db.url, "participations_outcome").await, "{l}");
         for sql in [
             &format!(
                 "UPDATE participations SET token_hash = '{}'",
                 text_hash(&won)
             ),
+            // Migration 6 dropped an index of migration 1.
+            "CREATE INDEX participations_outcome ON participations (campaign, outcome)",
             // Migration 4's additions.
             "DROP TABLE server_secrets",
             "DROP INDEX participations_created",
@@ -126,6 +162,10 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
             recorded_versions(&db.url).await,
             all,
             "{l}: adopted as version 1, then migrated on"
+        );
+        assert!(
+            !has_index(&db.url, "participations_outcome").await,
+            "{l}: migration 6 dropped the redundant index"
         );
         let (_, again) = h.participate("c1", &won).await;
         assert_eq!(again["participationId"], first["participationId"], "{l}");

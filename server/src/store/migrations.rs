@@ -15,7 +15,7 @@ use super::tx::{args, Tx};
 use super::StoreError;
 
 /// The schema version this server writes and understands: the last migration's.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// One step of the schema.
 pub(crate) struct Migration {
@@ -131,6 +131,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             // and a post is looked up under both keys: a replay of a token recorded before
             // the upgrade, spelled as it was then, still answers its participation.
             "UPDATE participations SET token_hash = 'text:' || token_hash",
+        ],
+    },
+    Migration {
+        version: 6,
+        name: "one index less per participation: (campaign, outcome) is a prefix of participations_winners",
+        statements: &[
+            // Every query it served is served by participations_winners (campaign, outcome,
+            // won_at, created_at, id), which SQLite already preferred. New rows landed in the
+            // middle of it (at the end of their outcome's group), where B-tree pages split in
+            // halves: on a campaign holding 1,000,000 participations it wrote about 12 KiB per
+            // participation (bench/load.mjs, KB written, 52 -> 40).
+            "DROP INDEX IF EXISTS participations_outcome",
         ],
     },
 ];
