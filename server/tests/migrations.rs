@@ -139,12 +139,12 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
                 "UPDATE participations SET token_hash = '{}'",
                 text_hash(&won)
             ),
-            // Migration 6 dropped an index of migration 1.
+            // Migration 6's indexes, back to migration 1's and 4's.
+            "DROP INDEX participations_won",
+            "DROP INDEX participations_created",
             "CREATE INDEX participations_outcome ON participations (campaign, outcome)",
             // Migration 4's additions.
             "DROP TABLE server_secrets",
-            "DROP INDEX participations_created",
-            "DROP INDEX participations_winners",
             "ALTER TABLE prizes DROP COLUMN added",
             // Migration 3's.
             "ALTER TABLE participations DROP COLUMN brand_form",
@@ -163,10 +163,18 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
             all,
             "{l}: adopted as version 1, then migrated on"
         );
-        assert!(
-            !has_index(&db.url, "participations_outcome").await,
-            "{l}: migration 6 dropped the redundant index"
-        );
+        for (index, there) in [
+            ("participations_outcome", false),
+            ("participations_winners", false),
+            ("participations_won", true),
+            ("participations_created", true),
+        ] {
+            assert_eq!(
+                has_index(&db.url, index).await,
+                there,
+                "{l}: {index} after migration 6"
+            );
+        }
         let (_, again) = h.participate("c1", &won).await;
         assert_eq!(again["participationId"], first["participationId"], "{l}");
         assert_eq!(
