@@ -145,21 +145,18 @@ pub(crate) async fn participate<T: Tx>(
     c: &Campaign,
     p: &NewParticipation,
 ) -> Result<Participation, ParticipateError> {
-    if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash, &p.legacy_hash).await? {
+    // The replay lookup and the sub's count come from one statement, so from one snapshot
+    // even under READ COMMITTED (PostgreSQL): a count at the limit that does not include this
+    // token means the limit is reached by *other* tokens of this sub, so
+    // `participation_limit` never answers a concurrent post of this same token.
+    let (existing, count) =
+        sql::token_and_count(tx, &c.id, &p.token_hash, &p.legacy_hash, &p.sub).await?;
+    if let Some(existing) = existing {
         return Ok(existing);
     }
-    let count = sql::count_for_sub(tx, &c.id, &p.sub).await?;
     // The allowance is the token's own (limit.nb, capped), so a sub's later token with a
     // higher nb allows the extra participations: one entry per purchase.
     if count >= i64::from(p.allowance) {
-        // Under READ COMMITTED (PostgreSQL) each statement sees what was committed before it
-        // began: a concurrent post of this same token may have committed after the replay
-        // lookup above and before the count. Look again before refusing, so that
-        // `participation_limit` only ever answers a *different* token of this sub.
-        if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash, &p.legacy_hash).await?
-        {
-            return Ok(existing);
-        }
         return Err(ParticipateError::Limit);
     }
     let prize_id = if competes_now(c.kind, p.eligibility) {

@@ -145,34 +145,54 @@ pub(crate) async fn find_by_token<T: Tx>(
         "SELECT id, outcome, eligibility, prize_id, prize_label FROM participations
          WHERE campaign = $1 AND token_hash IN ($2, $3)",
         args![campaign, token_hash, legacy_hash],
-        |r| {
-            Ok(Participation {
-                participation_id: r.text(0)?,
-                outcome: Outcome::parse(&r.text(1)?)?,
-                prize: match (r.opt_text(3)?, r.opt_text(4)?) {
-                    (Some(id), Some(label)) => Some(PrizeWon { id, label }),
-                    _ => None,
-                },
-                eligibility: parse_eligibility(&r.text(2)?)?,
-                replayed: true,
-            })
-        },
+        replayed,
     )
     .await
 }
 
-/// How many participations a `sub` has in a campaign.
-pub(crate) async fn count_for_sub<T: Tx>(
+/// A recorded participation (columns id, outcome, eligibility, prize id, prize label),
+/// answered as a replay.
+fn replayed(r: &Row) -> Result<Participation, StoreError> {
+    Ok(Participation {
+        participation_id: r.text(0)?,
+        outcome: Outcome::parse(&r.text(1)?)?,
+        prize: match (r.opt_text(3)?, r.opt_text(4)?) {
+            (Some(id), Some(label)) => Some(PrizeWon { id, label }),
+            _ => None,
+        },
+        eligibility: parse_eligibility(&r.text(2)?)?,
+        replayed: true,
+    })
+}
+
+/// What a participation's rules read before writing, in ONE statement (one round trip, one
+/// snapshot): the participation already recorded for this token, if any, and how many
+/// participations the `sub` has. The `LEFT JOIN` on a one-row table answers exactly one row
+/// whether or not the token is recorded.
+pub(crate) async fn token_and_count<T: Tx>(
     tx: &mut T,
     campaign: &str,
+    token_hash: &str,
+    legacy_hash: &str,
     sub: &str,
-) -> Result<i64, StoreError> {
-    count(
+) -> Result<(Option<Participation>, i64), StoreError> {
+    one(
         tx,
-        "SELECT COUNT(*) FROM participations WHERE campaign = $1 AND sub = $2",
-        args![campaign, sub],
+        "SELECT p.id, p.outcome, p.eligibility, p.prize_id, p.prize_label,
+            (SELECT COUNT(*) FROM participations WHERE campaign = $1 AND sub = $4)
+         FROM (SELECT 1 AS one) AS one
+         LEFT JOIN participations p ON p.campaign = $1 AND p.token_hash IN ($2, $3)",
+        args![campaign, token_hash, legacy_hash, sub],
+        |r| {
+            let existing = match r.opt_text(0)? {
+                None => None,
+                Some(_) => Some(replayed(r)?),
+            };
+            Ok((existing, r.int(5)?))
+        },
     )
-    .await
+    .await?
+    .ok_or_else(|| StoreError::new("the replay lookup answered no row"))
 }
 
 /// Claims the earliest unclaimed winning moment at or before `now` for `participation`;
