@@ -42,12 +42,36 @@ kid = "hs"
 id = "a"
 name = "Alpha"
 quantity = 5
+[[campaign]]
+id = "m"
+type = "draw"
+start = "2020-01-01T00:00:00Z"
+end = "2040-01-01T00:00:00Z"
+participation_limit = 2
+[[campaign.keys]]
+hmac_secret_env = "K"
+alg = "HS256"
+kid = "hs"
+[[campaign.prizes]]
+id = "x"
+name = "First"
+quantity = 1
+[[campaign.prizes]]
+id = "y"
+name = "Second"
+quantity = 2
 "#;
 
-fn campaign() -> Arc<Campaign> {
+fn campaigns() -> Vec<Arc<Campaign>> {
     let env = |_: &str| Some("a shared secret of at least 32 bytes, for tests".to_owned());
-    let cfg = Config::parse(CONFIG, Path::new("."), &env).unwrap();
-    Arc::clone(&cfg.campaigns[0])
+    Config::parse(CONFIG, Path::new("."), &env)
+        .unwrap()
+        .campaigns
+}
+
+/// A draw campaign with one prize of 5 units.
+fn campaign() -> Arc<Campaign> {
+    Arc::clone(&campaigns()[0])
 }
 
 fn participation(id: &str, token: &str, sub: &str) -> NewParticipation {
@@ -75,7 +99,7 @@ async fn store(url: &str, writers: usize, max_batch: usize, queue_wait: Duration
         ..PgOptions::default()
     };
     let store = PgStore::connect(url, &options).unwrap();
-    store.prepare(&[campaign()]).await.unwrap();
+    store.prepare(&campaigns()).await.unwrap();
     store
 }
 
@@ -241,14 +265,13 @@ async fn a_batch_whose_transaction_fails_answers_each_item_and_records_nothing_t
         participation("p1-again", "t1", "s1"), // a replay of p1
         participation("p2", "t2", "s2"),
     ];
-    let tasks: Vec<_> = batch
-        .into_iter()
-        .map(|p| {
-            let (st, c) = (st.clone(), Arc::clone(&c));
-            tokio::spawn(async move { st.participate(c, p).await })
-        })
-        .collect();
-    until_queued(&st, 4).await;
+    // Queued one after the other, in this order.
+    let mut tasks = Vec::new();
+    for (i, p) in batch.into_iter().enumerate() {
+        let (st2, c) = (st.clone(), Arc::clone(&c));
+        tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
+        until_queued(&st, i + 1).await;
+    }
     blocker.batch_execute("COMMIT").await.unwrap();
 
     let p0 = first.await.unwrap().unwrap();
@@ -291,6 +314,88 @@ async fn a_batch_whose_transaction_fails_answers_each_item_and_records_nothing_t
         (s.participations, s.winners, s.prizes[0].remaining),
         (3, 3, 2)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_batch_answers_replays_limits_and_prizes_in_order_as_one_at_a_time_would() {
+    let Some(url) = database("pg_batches_one").await else {
+        return;
+    };
+    // Two prizes: 1 unit of x, then 2 of y.
+    let c = Arc::clone(&campaigns()[1]);
+    let st = store(&url, 1, 64, Duration::from_secs(5)).await;
+    let blocker = connect(&url).await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let first = {
+        let (st, c) = (st.clone(), Arc::clone(&c));
+        tokio::spawn(async move { st.participate(c, participation("p0", "t0", "zoe")).await })
+    };
+    until_blocked(&blocker).await;
+    let batch = [
+        participation("p1", "t1", "alice"),
+        participation("p1-again", "t1", "alice"), // a replay of p1, in the same batch
+        participation("p2", "t2", "alice"),       // alice's second: her limit is 2
+        participation("p3", "t3", "alice"),       // past her limit
+        participation("p4", "t4", "bob"),
+        participation("p4-again", "t4", "bob"), // a replay of p4
+        participation("p5", "t5", "carol"),
+    ];
+    // Queued one after the other, in this order.
+    let mut tasks = Vec::new();
+    for (i, p) in batch.into_iter().enumerate() {
+        let (st2, c) = (st.clone(), Arc::clone(&c));
+        tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
+        until_queued(&st, i + 1).await;
+    }
+    blocker.batch_execute("COMMIT").await.unwrap();
+    let p0 = first.await.unwrap().unwrap();
+    assert_eq!(
+        p0.prize.map(|p| p.id).as_deref(),
+        Some("x"),
+        "the first unit"
+    );
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let ok = |i: usize| match &answers[i] {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("item {i}: {e:?}"),
+    };
+    assert_eq!(
+        (ok(1).participation_id.as_str(), ok(1).replayed),
+        ("p1", true)
+    );
+    assert_eq!(ok(1).prize, ok(0).prize);
+    assert!(matches!(answers[3], Err(ParticipateError::Limit)));
+    assert_eq!(
+        (ok(5).participation_id.as_str(), ok(5).replayed),
+        ("p4", true)
+    );
+    assert_eq!(ok(5).prize, ok(4).prize);
+    // x is gone; p1, p2, p4, p5 compete for y's 2 units: two win y, two lose.
+    let fresh = [ok(0), ok(2), ok(4), ok(6)];
+    assert!(fresh.iter().all(|p| !p.replayed));
+    let prizes: Vec<Option<String>> = fresh
+        .iter()
+        .map(|p| p.prize.as_ref().map(|x| x.id.clone()))
+        .collect();
+    assert_eq!(
+        prizes.iter().filter(|p| p.as_deref() == Some("y")).count(),
+        2,
+        "{prizes:?}"
+    );
+    assert_eq!(
+        fresh.iter().filter(|p| p.outcome == Outcome::Lost).count(),
+        2
+    );
+    assert_eq!(st.batches_redone(), 0, "the batch committed as one");
+    let s = st.stats(Arc::clone(&c)).await.unwrap();
+    assert_eq!((s.participations, s.winners), (5, 3));
+    assert!(s.prizes.iter().all(|p| p.remaining == 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
