@@ -482,3 +482,52 @@ fn the_writer_settings_have_defaults_and_are_checked() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_participations_table_is_analysed_once_the_first_ones_are_written() {
+    let Some(url) = database("pg_batches_analyze").await else {
+        return;
+    };
+    let c = campaign();
+    let st = store(&url, 2, 64, Duration::from_secs(5)).await;
+    let client = connect(&url).await;
+    let reltuples = async || -> f32 {
+        client
+            .query_one(
+                "SELECT reltuples FROM pg_class WHERE relname = 'participations'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert!(
+        reltuples().await < 0.0,
+        "a fresh table has never been analysed"
+    );
+    let tasks: Vec<_> = (0..250)
+        .map(|i| {
+            let (st, c) = (st.clone(), Arc::clone(&c));
+            tokio::spawn(async move {
+                let p = participation(&format!("p{i}"), &format!("t{i}"), &format!("s{i}"));
+                st.participate(c, p).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // Without statistics, the generic plans of the replay lookup chose an index on the
+    // campaign alone (see ANALYZE_AFTER in postgres.rs): the writers analyse the table
+    // after their first 200 participations, long before autovacuum's first round.
+    for _ in 0..2000 {
+        if reltuples().await >= 200.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!(
+        "participations was not analysed: reltuples {}",
+        reltuples().await
+    );
+}

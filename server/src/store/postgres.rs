@@ -29,7 +29,7 @@
 //! snapshot of the counters, and the conversion of the rules' `i64` to the width of each
 //! column.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,7 +77,23 @@ struct Db {
     deadline: Duration,
     /// Batches whose transaction failed and whose participations were applied one by one.
     redone: Arc<AtomicU64>,
+    /// Participations the writers of this process have applied (see [`ANALYZE_AFTER`]).
+    written: Arc<AtomicU64>,
+    /// Whether this process has yet to run its `ANALYZE` (see [`ANALYZE_AFTER`]).
+    analyze_due: Arc<AtomicBool>,
 }
+
+/// After this many participations written by a process, it runs `ANALYZE participations`
+/// once. Each connection keeps a prepared statement's generic plan, made at its sixth
+/// execution; on a fresh database whose tables were empty and never analysed, that plan took
+/// an index on the campaign alone for the replay lookup and the sub's count, so every lookup
+/// read all of the campaign's participations (the load bench on a fresh database: 1.3–1.5k
+/// participations/s, 0.7–0.9 ms of PostgreSQL CPU each, instead of 5.5k/s and ~0.1 ms).
+/// An `ANALYZE` invalidates the plans that depend on the table on every connection, and the
+/// new ones use its statistics; autovacuum would do the same, but only a minute or more
+/// later. (`plan_cache_mode = force_custom_plan` also avoids it, at ~85 µs of PostgreSQL CPU
+/// per participation for planning every statement every time.)
+const ANALYZE_AFTER: u64 = 200;
 
 /// A participation queued for the writers, with where to send its answer.
 struct Job {
@@ -119,13 +135,8 @@ impl PgStore {
             .map_err(|e| StoreError::caused("postgres: invalid URL", e))?;
         cfg.connect_timeout(options.connect_timeout);
         // Server side: no statement runs longer, whatever happens to this process.
-        // `plan_cache_mode`: each execution of a prepared statement is planned for the table
-        // as it is now. A generic plan is made once per connection and kept: made while a
-        // fresh database's tables were empty and never analysed, it picked an index on the
-        // campaign alone for the replay lookup and the sub's count (every lookup then read
-        // all of the campaign's rows: 1.3k/s instead of 5.6k/s in the load bench).
         cfg.options(format!(
-            "-c statement_timeout={} -c plan_cache_mode=force_custom_plan",
+            "-c statement_timeout={}",
             options.statement_timeout.as_millis()
         ));
         let manager_config = ManagerConfig {
@@ -147,6 +158,8 @@ impl PgStore {
             pool,
             deadline: options.statement_timeout + options.connect_timeout,
             redone: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+            analyze_due: Arc::new(AtomicBool::new(true)),
         };
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| StoreError::caused("postgres: the writers need a tokio runtime", e))?;
@@ -258,7 +271,7 @@ impl Db {
 
 /// A writer task: takes whatever is queued (at most `max_batch`), applies it as one batch,
 /// then answers. Ends when every handle of the store is dropped.
-async fn write_loop(db: Db, queue: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: usize) {
+async fn write_loop(pool: Db, queue: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: usize) {
     loop {
         let batch = {
             // One writer gathers at a time; the others apply their batches meanwhile.
@@ -280,7 +293,7 @@ async fn write_loop(db: Db, queue: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: u
             .map(|job| ((job.campaign, job.p), job.reply))
             .unzip();
         let n = items.len();
-        let batch_db = db.clone();
+        let batch_db = pool.clone();
         // A task of its own, so that a panic (a bug) fails this batch only: its transaction
         // is dropped, so rolled back, and the writer goes on with the next batch.
         let answers = tokio::spawn(async move { batch_db.commit_batch(&items).await })
@@ -297,6 +310,22 @@ async fn write_loop(db: Db, queue: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: u
         for (reply, answer) in replies.into_iter().zip(answers) {
             // The requester may have gone away; its participation stands.
             let _ = reply.send(answer);
+        }
+        let written = pool.written.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if written >= ANALYZE_AFTER && pool.analyze_due.swap(false, Ordering::Relaxed) {
+            let analyzed = pool
+                .with_client(async |client| {
+                    client
+                        .batch_execute("ANALYZE participations")
+                        .await
+                        .map_err(db)
+                })
+                .await;
+            if let Err(e) = analyzed {
+                // Again after the next batch.
+                pool.analyze_due.store(true, Ordering::Relaxed);
+                tracing::warn!(error = %e, "postgres: ANALYZE participations failed");
+            }
         }
     }
 }
