@@ -81,6 +81,10 @@ struct RawConfig {
     #[serde(default)]
     database_statement_timeout_seconds: Option<f64>,
     #[serde(default)]
+    database_writers: Option<usize>,
+    #[serde(default)]
+    database_batch_size: Option<usize>,
+    #[serde(default)]
     operator_token_env: Option<String>,
     #[serde(default)]
     erasure_key_env: Option<String>,
@@ -600,9 +604,21 @@ fn pg_options(
             ))
         }
     };
+    let writers = raw.database_writers.unwrap_or(d.writers);
+    if !(1..=max_connections).contains(&writers) {
+        return err(format!(
+            "database_writers must be between 1 and database_max_connections ({max_connections})"
+        ));
+    }
+    let max_batch = raw.database_batch_size.unwrap_or(d.max_batch);
+    if !(1..=1024).contains(&max_batch) {
+        return err("database_batch_size must be between 1 and 1024");
+    }
     Ok(PgOptions {
         max_connections,
         tls,
+        writers,
+        max_batch,
         connect_timeout: secs(
             "database_connect_timeout_seconds",
             raw.database_connect_timeout_seconds,

@@ -47,6 +47,11 @@ pub struct PgOptions {
     pub acquire_timeout: Duration,
     /// PostgreSQL's `statement_timeout`.
     pub statement_timeout: Duration,
+    /// Writer tasks of this process that apply participations in batches (each uses one
+    /// pooled connection while it applies a batch).
+    pub writers: usize,
+    /// Most participations one writer commits in one transaction.
+    pub max_batch: usize,
 }
 
 impl Default for PgOptions {
@@ -57,6 +62,8 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            writers: 4,
+            max_batch: 64,
         }
     }
 }

@@ -145,77 +145,223 @@ pub(crate) async fn participate<T: Tx>(
     c: &Campaign,
     p: &NewParticipation,
 ) -> Result<Participation, ParticipateError> {
-    if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash, &p.legacy_hash).await? {
-        return Ok(existing);
-    }
-    let count = sql::count_for_sub(tx, &c.id, &p.sub).await?;
-    // The allowance is the token's own (limit.nb, capped), so a sub's later token with a
-    // higher nb allows the extra participations: one entry per purchase.
-    if count >= i64::from(p.allowance) {
-        // Under READ COMMITTED (PostgreSQL) each statement sees what was committed before it
-        // began: a concurrent post of this same token may have committed after the replay
-        // lookup above and before the count. Look again before refusing, so that
-        // `participation_limit` only ever answers a *different* token of this sub.
-        if let Some(existing) = sql::find_by_token(tx, &c.id, &p.token_hash, &p.legacy_hash).await?
-        {
-            return Ok(existing);
-        }
-        return Err(ParticipateError::Limit);
-    }
-    let prize_id = if competes_now(c.kind, p.eligibility) {
-        allocate_now(tx, c, p).await?
-    } else {
-        None
-    };
-    let prize = prize_id.map(|id| PrizeWon {
-        label: label_for(&c.prizes, &id, p.token_label.as_deref()),
-        id,
-    });
-    let outcome = if prize.is_some() {
-        Outcome::Won
-    } else {
-        outcome_without_prize(c.kind, p.eligibility)
-    };
-    // `count` is below the participation limit, a u32: no overflow.
-    sql::insert_participation(tx, &c.id, p, count + 1, outcome, prize.as_ref()).await?;
-    Ok(Participation {
-        participation_id: p.id.clone(),
-        outcome,
-        prize,
-        eligibility: p.eligibility,
-        replayed: false,
-    })
+    apply(tx, &[(c, p)])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(StoreError::new("a participation got no answer").into()))
 }
 
-/// The prize a competing participation wins now: the due winning moment's (instant win) or
-/// the first prize with stock (draw campaign).
-async fn allocate_now<T: Tx>(
+/// A participation with its campaign.
+pub(crate) type Item<'a> = (&'a Campaign, &'a NewParticipation);
+
+/// Records a batch of participations in one transaction, each answered as [`participate`]
+/// would answer it alone, one after the other. The participations whose `sub` and tokens
+/// appear only once in the batch are applied together, each step's statements for all of
+/// them sent at once ([`Tx::query_many`]: one round trip per step on PostgreSQL, not one
+/// per participation); one that shares its `sub` or a token with an earlier one is applied
+/// afterwards, alone, so that it sees their rows (a replay, the sub's count).
+///
+/// `Err` when a statement failed: the backend rolls the transaction back and nothing of the
+/// batch is recorded. A `participation_limit` refusal writes nothing and is an answer.
+pub(crate) async fn participate_batch<T: Tx>(
     tx: &mut T,
-    c: &Campaign,
-    p: &NewParticipation,
-) -> Result<Option<String>, StoreError> {
-    match c.kind {
-        CampaignKind::InstantWin => {
-            let Some(prize) = sql::claim_moment(tx, &c.id, p.now, &p.id).await? else {
-                return Ok(None);
-            };
-            if sql::take_unit(tx, &c.id, &prize).await? {
-                Ok(Some(prize))
-            } else {
-                Err(StoreError::new(format!(
-                    "prize {prize} has no stock left for a winning moment"
-                )))
-            }
-        }
-        CampaignKind::Draw => {
-            for pr in &c.prizes {
-                if sql::take_unit(tx, &c.id, &pr.id).await? {
-                    return Ok(Some(pr.id.clone()));
-                }
-            }
-            Ok(None)
+    batch: &[Item<'_>],
+) -> Result<Vec<Result<Participation, ParticipateError>>, StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    let (mut together, mut after) = (Vec::new(), Vec::new());
+    for (i, (c, p)) in batch.iter().enumerate() {
+        let keys = [
+            (c.id.as_str(), "sub", p.sub.as_str()),
+            (c.id.as_str(), "token", p.token_hash.as_str()),
+            (c.id.as_str(), "token", p.legacy_hash.as_str()),
+        ];
+        let fresh = keys.iter().all(|k| !seen.contains(k));
+        seen.extend(keys);
+        if fresh {
+            together.push(i);
+        } else {
+            after.push(i);
         }
     }
+    let mut answers: Vec<Option<Result<Participation, ParticipateError>>> =
+        batch.iter().map(|_| None).collect();
+    let items: Vec<Item<'_>> = together
+        .iter()
+        .filter_map(|&i| batch.get(i).copied())
+        .collect();
+    for (i, answer) in together.iter().zip(apply(tx, &items).await?) {
+        if let Some(slot) = answers.get_mut(*i) {
+            *slot = Some(answer);
+        }
+    }
+    for i in after {
+        let (Some(item), Some(slot)) = (batch.get(i), answers.get(i)) else {
+            continue;
+        };
+        debug_assert!(slot.is_none());
+        let answer = apply(tx, std::slice::from_ref(item)).await?.pop();
+        if let Some(slot) = answers.get_mut(i) {
+            *slot = answer;
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(StoreError::new("a participation got no answer").into())))
+        .collect())
+}
+
+/// The rules of a participation for `items`, no two of which share a `sub` or a token (so
+/// that no step of one depends on another's), each step for all of them at once.
+async fn apply<T: Tx>(
+    tx: &mut T,
+    items: &[Item<'_>],
+) -> Result<Vec<Result<Participation, ParticipateError>>, StoreError> {
+    // The replay lookup and the sub's count come from one statement, so from one snapshot
+    // even under READ COMMITTED (PostgreSQL): a count at the limit that does not include this
+    // token means the limit is reached by *other* tokens of this sub, so
+    // `participation_limit` never answers a concurrent post of this same token.
+    let keys: Vec<(&str, &NewParticipation)> =
+        items.iter().map(|(c, p)| (c.id.as_str(), *p)).collect();
+    let read = sql::tokens_and_counts(tx, &keys).await?;
+    let mut answers: Vec<Option<Result<Participation, ParticipateError>>> =
+        items.iter().map(|_| None).collect();
+    // (position, item, participations of its sub so far)
+    let mut fresh = Vec::new();
+    for (i, (item, (existing, count))) in items.iter().zip(read).enumerate() {
+        let answer = match existing {
+            Some(existing) => Ok(existing),
+            // The allowance is the token's own (limit.nb, capped), so a sub's later token
+            // with a higher nb allows the extra participations: one entry per purchase.
+            None if count >= i64::from(item.1.allowance) => Err(ParticipateError::Limit),
+            None => {
+                fresh.push((i, *item, count));
+                continue;
+            }
+        };
+        if let Some(slot) = answers.get_mut(i) {
+            *slot = Some(answer);
+        }
+    }
+    let competing: Vec<Item<'_>> = fresh.iter().map(|(_, item, _)| *item).collect();
+    let prize_ids = allocate_now(tx, &competing).await?;
+    let prizes: Vec<Option<PrizeWon>> = fresh
+        .iter()
+        .zip(prize_ids)
+        .map(|((_, (c, p), _), id)| {
+            id.map(|id| PrizeWon {
+                label: label_for(&c.prizes, &id, p.token_label.as_deref()),
+                id,
+            })
+        })
+        .collect();
+    let mut records: Vec<sql::Record<'_>> = Vec::with_capacity(fresh.len());
+    for ((_, (c, p), count), prize) in fresh.iter().zip(&prizes) {
+        let outcome = if prize.is_some() {
+            Outcome::Won
+        } else {
+            outcome_without_prize(c.kind, p.eligibility)
+        };
+        // `count` is below the participation limit, a u32: no overflow.
+        records.push((c.id.as_str(), *p, count + 1, outcome, prize.as_ref()));
+    }
+    sql::insert_participations(tx, &records).await?;
+    for ((i, (_, p), _), (record, prize)) in fresh.iter().zip(records.iter().zip(&prizes)) {
+        if let Some(slot) = answers.get_mut(*i) {
+            *slot = Some(Ok(Participation {
+                participation_id: p.id.clone(),
+                outcome: record.3,
+                prize: prize.clone(),
+                eligibility: p.eligibility,
+                replayed: false,
+            }));
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(StoreError::new("a participation got no answer").into())))
+        .collect())
+}
+
+/// The prize each participation wins now, if it competes now: the due winning moment's
+/// (instant win) or the first prize with stock (draw campaign), in the order of `items`.
+async fn allocate_now<T: Tx>(
+    tx: &mut T,
+    items: &[Item<'_>],
+) -> Result<Vec<Option<String>>, StoreError> {
+    let mut won: Vec<Option<String>> = items.iter().map(|_| None).collect();
+    let competes = |kind: CampaignKind| {
+        move |(i, (c, p)): (usize, &Item<'_>)| {
+            (c.kind == kind && competes_now(c.kind, p.eligibility)).then_some(i)
+        }
+    };
+    let item = |i: usize| {
+        items
+            .get(i)
+            .ok_or_else(|| StoreError::new("a participation of the batch vanished"))
+    };
+    // Instant win: claim the due moment, then take its prize's unit.
+    let instant: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter_map(competes(CampaignKind::InstantWin))
+        .collect();
+    let mut claims = Vec::with_capacity(instant.len());
+    for &i in &instant {
+        let (c, p) = item(i)?;
+        claims.push((c.id.as_str(), p.now, p.id.as_str()));
+    }
+    let claimed: Vec<(usize, String)> = instant
+        .into_iter()
+        .zip(sql::claim_moments(tx, &claims).await?)
+        .filter_map(|(i, prize)| prize.map(|prize| (i, prize)))
+        .collect();
+    let mut takes = Vec::with_capacity(claimed.len());
+    for (i, prize) in &claimed {
+        takes.push((item(*i)?.0.id.as_str(), prize.as_str()));
+    }
+    let taken = sql::take_units(tx, &takes).await?;
+    for ((i, prize), ok) in claimed.iter().zip(taken) {
+        if !ok {
+            return Err(StoreError::new(format!(
+                "prize {prize} has no stock left for a winning moment"
+            )));
+        }
+        if let Some(slot) = won.get_mut(*i) {
+            *slot = Some(prize.clone());
+        }
+    }
+    // Draw: the first prize with stock, in configured order; a participation that finds no
+    // stock in one prize tries the next.
+    let mut waiting: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter_map(competes(CampaignKind::Draw))
+        .collect();
+    let mut rank = 0;
+    while !waiting.is_empty() {
+        let mut trying: Vec<(usize, &Prize)> = Vec::with_capacity(waiting.len());
+        for &i in &waiting {
+            if let Some(prize) = item(i)?.0.prizes.get(rank) {
+                trying.push((i, prize));
+            }
+        }
+        let mut takes = Vec::with_capacity(trying.len());
+        for (i, prize) in &trying {
+            takes.push((item(*i)?.0.id.as_str(), prize.id.as_str()));
+        }
+        waiting.clear();
+        for ((i, prize), ok) in trying.into_iter().zip(sql::take_units(tx, &takes).await?) {
+            if ok {
+                if let Some(slot) = won.get_mut(i) {
+                    *slot = Some(prize.id.clone());
+                }
+            } else {
+                waiting.push(i);
+            }
+        }
+        rank += 1;
+    }
+    Ok(won)
 }
 
 /// Counters of a campaign (the backend gives the transaction one snapshot).

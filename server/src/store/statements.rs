@@ -145,109 +145,167 @@ pub(crate) async fn find_by_token<T: Tx>(
         "SELECT id, outcome, eligibility, prize_id, prize_label FROM participations
          WHERE campaign = $1 AND token_hash IN ($2, $3)",
         args![campaign, token_hash, legacy_hash],
-        |r| {
-            Ok(Participation {
-                participation_id: r.text(0)?,
-                outcome: Outcome::parse(&r.text(1)?)?,
-                prize: match (r.opt_text(3)?, r.opt_text(4)?) {
-                    (Some(id), Some(label)) => Some(PrizeWon { id, label }),
-                    _ => None,
-                },
-                eligibility: parse_eligibility(&r.text(2)?)?,
-                replayed: true,
-            })
+        replayed,
+    )
+    .await
+}
+
+/// A recorded participation (columns id, outcome, eligibility, prize id, prize label),
+/// answered as a replay.
+fn replayed(r: &Row) -> Result<Participation, StoreError> {
+    Ok(Participation {
+        participation_id: r.text(0)?,
+        outcome: Outcome::parse(&r.text(1)?)?,
+        prize: match (r.opt_text(3)?, r.opt_text(4)?) {
+            (Some(id), Some(label)) => Some(PrizeWon { id, label }),
+            _ => None,
         },
-    )
-    .await
+        eligibility: parse_eligibility(&r.text(2)?)?,
+        replayed: true,
+    })
 }
 
-/// How many participations a `sub` has in a campaign.
-pub(crate) async fn count_for_sub<T: Tx>(
+/// What a participation's rules read before writing, in ONE statement (one round trip, one
+/// snapshot): the participation already recorded for this token, if any, and how many
+/// participations the `sub` has. The `LEFT JOIN` on a one-row table answers exactly one row
+/// whether or not the token is recorded. Once per participation of `batch`, in order.
+pub(crate) async fn tokens_and_counts<T: Tx>(
     tx: &mut T,
-    campaign: &str,
-    sub: &str,
-) -> Result<i64, StoreError> {
-    count(
-        tx,
-        "SELECT COUNT(*) FROM participations WHERE campaign = $1 AND sub = $2",
-        args![campaign, sub],
-    )
-    .await
+    batch: &[(&str, &NewParticipation)],
+) -> Result<Vec<(Option<Participation>, i64)>, StoreError> {
+    let args: Vec<Vec<Value<'_>>> = batch
+        .iter()
+        .map(|(campaign, p)| args![*campaign, &p.token_hash, &p.legacy_hash, &p.sub].to_vec())
+        .collect();
+    let answers = tx
+        .query_many(
+            "SELECT p.id, p.outcome, p.eligibility, p.prize_id, p.prize_label,
+                (SELECT COUNT(*) FROM participations WHERE campaign = $1 AND sub = $4)
+             FROM (SELECT 1 AS one) AS one
+             LEFT JOIN participations p ON p.campaign = $1 AND p.token_hash IN ($2, $3)",
+            &args,
+        )
+        .await?;
+    answers
+        .iter()
+        .map(|rows| {
+            let r = rows
+                .first()
+                .ok_or_else(|| StoreError::new("the replay lookup answered no row"))?;
+            let existing = match r.opt_text(0)? {
+                None => None,
+                Some(_) => Some(replayed(r)?),
+            };
+            Ok((existing, r.int(5)?))
+        })
+        .collect()
 }
 
-/// Claims the earliest unclaimed winning moment at or before `now` for `participation`;
+/// Claims the earliest unclaimed winning moment at or before `now` for a participation;
 /// answers its prize. On PostgreSQL, `SKIP LOCKED` lets concurrent claimants pass a moment
 /// another transaction is claiming instead of queueing behind it, and `participation_id IS
 /// NULL` in the outer `WHERE` is re-checked on the committed row, so a moment is never
-/// claimed twice.
-pub(crate) async fn claim_moment<T: Tx>(
+/// claimed twice. Once per (campaign, now, participation id) of `claims`, in order.
+pub(crate) async fn claim_moments<T: Tx>(
     tx: &mut T,
-    campaign: &str,
-    now: i64,
-    participation: &str,
-) -> Result<Option<String>, StoreError> {
-    one(
-        tx,
-        "UPDATE moments SET participation_id = $3
-         WHERE campaign = $1 AND participation_id IS NULL AND seq = (
-             SELECT seq FROM moments
-             WHERE campaign = $1 AND participation_id IS NULL AND at <= $2
-             ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING prize_id",
-        args![campaign, now, participation],
-        |r| r.text(0),
-    )
-    .await
+    claims: &[(&str, i64, &str)],
+) -> Result<Vec<Option<String>>, StoreError> {
+    let args: Vec<Vec<Value<'_>>> = claims
+        .iter()
+        .map(|(campaign, now, participation)| args![*campaign, *now, *participation].to_vec())
+        .collect();
+    let answers = tx
+        .query_many(
+            "UPDATE moments SET participation_id = $3
+             WHERE campaign = $1 AND participation_id IS NULL AND seq = (
+                 SELECT seq FROM moments
+                 WHERE campaign = $1 AND participation_id IS NULL AND at <= $2
+                 ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING prize_id",
+            &args,
+        )
+        .await?;
+    answers
+        .iter()
+        .map(|rows| rows.first().map(|r| r.text(0)).transpose())
+        .collect()
 }
 
 /// Takes one unit of a prize if it has stock left: a conditional update, so the stock never
 /// goes below zero however many take at once (on PostgreSQL a concurrent taker waits for
 /// the row and re-checks `remaining` on the committed value).
+const TAKE_UNIT: &str = "UPDATE prizes SET remaining = remaining - 1
+     WHERE campaign = $1 AND id = $2 AND remaining > 0";
+
+/// Takes one unit of a prize if it has stock left ([`TAKE_UNIT`]).
 pub(crate) async fn take_unit<T: Tx>(
     tx: &mut T,
     campaign: &str,
     prize: &str,
 ) -> Result<bool, StoreError> {
-    let n = tx
-        .execute(
-            "UPDATE prizes SET remaining = remaining - 1
-             WHERE campaign = $1 AND id = $2 AND remaining > 0",
-            args![campaign, prize],
-        )
-        .await?;
-    Ok(n == 1)
+    Ok(tx.execute(TAKE_UNIT, args![campaign, prize]).await? == 1)
 }
 
-/// Records a participation as the `n`-th of its `sub`.
-pub(crate) async fn insert_participation<T: Tx>(
+/// [`take_unit`] once per (campaign, prize) of `takes`, in order.
+pub(crate) async fn take_units<T: Tx>(
     tx: &mut T,
-    campaign: &str,
-    p: &NewParticipation,
-    n: i64,
-    outcome: Outcome,
-    prize: Option<&PrizeWon>,
+    takes: &[(&str, &str)],
+) -> Result<Vec<bool>, StoreError> {
+    let args: Vec<Vec<Value<'_>>> = takes
+        .iter()
+        .map(|(campaign, prize)| args![*campaign, *prize].to_vec())
+        .collect();
+    Ok(tx
+        .execute_many(TAKE_UNIT, &args)
+        .await?
+        .into_iter()
+        .map(|n| n == 1)
+        .collect())
+}
+
+/// A participation to record: its campaign, itself, its rank `n` for its `sub`, its outcome
+/// and its prize.
+pub(crate) type Record<'a> = (
+    &'a str,
+    &'a NewParticipation,
+    i64,
+    Outcome,
+    Option<&'a PrizeWon>,
+);
+
+/// Records each participation of `records` as the `n`-th of its `sub`, in order.
+pub(crate) async fn insert_participations<T: Tx>(
+    tx: &mut T,
+    records: &[Record<'_>],
 ) -> Result<(), StoreError> {
-    tx.execute(
+    let args: Vec<Vec<Value<'_>>> = records
+        .iter()
+        .map(|(campaign, p, n, outcome, prize)| {
+            args![
+                &p.id,
+                *campaign,
+                &p.token_hash,
+                &p.sub,
+                *n,
+                p.eligibility.as_str(),
+                p.token_label.as_deref(),
+                outcome.as_str(),
+                prize.map(|x| x.id.as_str()),
+                prize.map(|x| x.label.as_str()),
+                prize.map(|_| p.now),
+                p.answers.as_deref(),
+                p.now,
+                p.brand_form.as_deref(),
+                p.brand_optin.as_deref(),
+            ]
+            .to_vec()
+        })
+        .collect();
+    tx.execute_many(
         "INSERT INTO participations (id, campaign, token_hash, sub, n, eligibility, token_label,
             outcome, prize_id, prize_label, won_at, answers, created_at, brand_form, brand_optin)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        args![
-            &p.id,
-            campaign,
-            &p.token_hash,
-            &p.sub,
-            n,
-            p.eligibility.as_str(),
-            p.token_label.as_deref(),
-            outcome.as_str(),
-            prize.map(|x| x.id.as_str()),
-            prize.map(|x| x.label.as_str()),
-            prize.map(|_| p.now),
-            p.answers.as_deref(),
-            p.now,
-            p.brand_form.as_deref(),
-            p.brand_optin.as_deref(),
-        ],
+        &args,
     )
     .await
     .map(drop)

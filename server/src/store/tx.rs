@@ -135,6 +135,39 @@ pub(crate) trait Tx {
 
     /// Runs schema changes without arguments (a migration step).
     fn batch(&mut self, sql: &'static str) -> impl Future<Output = Result<(), StoreError>>;
+
+    /// Runs one statement that returns rows once per argument list, in order, as if by
+    /// [`Tx::query`] one after the other. A backend with a network between it and the
+    /// database sends them all at once (PostgreSQL pipelines them: one round trip).
+    fn query_many(
+        &mut self,
+        sql: &'static str,
+        args: &[Vec<Value<'_>>],
+    ) -> impl Future<Output = Result<Vec<Vec<Row>>, StoreError>> {
+        async move {
+            let mut out = Vec::with_capacity(args.len());
+            for a in args {
+                out.push(self.query(sql, a).await?);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Runs one statement that returns no rows once per argument list, in order, as
+    /// [`Tx::query_many`] does; answers how many rows each run changed.
+    fn execute_many(
+        &mut self,
+        sql: &'static str,
+        args: &[Vec<Value<'_>>],
+    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> {
+        async move {
+            let mut out = Vec::with_capacity(args.len());
+            for a in args {
+                out.push(self.execute(sql, a).await?);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Row-lock clauses, in the order they are removed for SQLite (longest first).

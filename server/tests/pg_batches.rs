@@ -1,0 +1,533 @@
+//! PostgreSQL's batching writers (group commit), through the store as the API uses it: two
+//! stores on one database (each its own pool and writers, so two "processes" as far as
+//! PostgreSQL can tell) racing batches that hold the same subs and tokens; a batch whose
+//! transaction fails, answered item by item with nothing recorded twice; and a full writer
+//! queue, answered with a clear error. PostgreSQL only: SQLite's writer has its own tests.
+
+// Test helpers outside #[test] functions: a panic there is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use campaign_token_core::Eligibility;
+use campaign_token_server::config::{Campaign, Config};
+use campaign_token_server::store::pg_tls::PgOptions;
+use campaign_token_server::store::postgres::PgStore;
+use campaign_token_server::store::{NewParticipation, Outcome, ParticipateError, Store};
+
+const CONFIG: &str = r#"
+listen = "127.0.0.1:0"
+database = "sqlite:unused.db"
+[[campaign]]
+id = "c"
+type = "draw"
+start = "2020-01-01T00:00:00Z"
+end = "2040-01-01T00:00:00Z"
+participation_limit = 2
+[[campaign.keys]]
+hmac_secret_env = "K"
+alg = "HS256"
+kid = "hs"
+[[campaign.prizes]]
+id = "a"
+name = "Alpha"
+quantity = 5
+[[campaign]]
+id = "m"
+type = "draw"
+start = "2020-01-01T00:00:00Z"
+end = "2040-01-01T00:00:00Z"
+participation_limit = 2
+[[campaign.keys]]
+hmac_secret_env = "K"
+alg = "HS256"
+kid = "hs"
+[[campaign.prizes]]
+id = "x"
+name = "First"
+quantity = 1
+[[campaign.prizes]]
+id = "y"
+name = "Second"
+quantity = 2
+"#;
+
+fn campaigns() -> Vec<Arc<Campaign>> {
+    let env = |_: &str| Some("a shared secret of at least 32 bytes, for tests".to_owned());
+    Config::parse(CONFIG, Path::new("."), &env)
+        .unwrap()
+        .campaigns
+}
+
+/// A draw campaign with one prize of 5 units.
+fn campaign() -> Arc<Campaign> {
+    Arc::clone(&campaigns()[0])
+}
+
+fn participation(id: &str, token: &str, sub: &str) -> NewParticipation {
+    NewParticipation {
+        id: id.into(),
+        token_hash: token.into(),
+        legacy_hash: format!("text:{token}"),
+        sub: sub.into(),
+        eligibility: Eligibility::AnyPrize,
+        token_label: None,
+        answers: None,
+        brand_form: None,
+        brand_optin: None,
+        allowance: 2,
+        now: 1_800_000_000,
+    }
+}
+
+/// A store on `url` with `writers` writer tasks and batches of at most `max_batch`.
+async fn store(url: &str, writers: usize, max_batch: usize, queue_wait: Duration) -> PgStore {
+    let options = PgOptions {
+        writers,
+        max_batch,
+        acquire_timeout: queue_wait,
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect(url, &options).unwrap();
+    store.prepare(&campaigns()).await.unwrap();
+    store
+}
+
+/// A fresh database, or `None` (test skipped) without `CAMPAIGN_TOKEN_TEST_PG`.
+async fn database(test: &str) -> Option<String> {
+    Some(common::pg_database(&common::pg_admin_url()?, test).await)
+}
+
+/// A plain connection, to hold locks the store must wait for.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Waits until `depth` participations are queued (a wait for a state, not a timed check).
+async fn until_queued(store: &PgStore, depth: usize) {
+    for _ in 0..2000 {
+        if store.queue_depth() == depth {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!(
+        "the queue never held {depth} participations (it holds {})",
+        store.queue_depth()
+    );
+}
+
+/// Waits until a session of this database waits for a lock: the writer, stopped by `client`'s
+/// lock in the middle of a participation.
+async fn until_blocked(client: &tokio_postgres::Client) {
+    for _ in 0..2000 {
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the writer never waited for the lock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_racing_on_the_same_subs_and_tokens_across_two_stores_record_each_once() {
+    let Some(url) = database("pg_batches_race").await else {
+        return;
+    };
+    let c = campaign();
+    // One writer each with large batches: the posts of a burst share batches, and the two
+    // stores' batches hold the same subs and tokens at the same time.
+    let stores = [
+        store(&url, 1, 64, Duration::from_secs(5)).await,
+        store(&url, 1, 64, Duration::from_secs(5)).await,
+    ];
+    // 30 subs × 4 tokens (the limit is 2), each token posted twice to each store.
+    let mut posts = Vec::new();
+    for round in 0..2 {
+        for sub in 0..30 {
+            for token in 0..4 {
+                for (s, st) in stores.iter().enumerate() {
+                    let p = participation(
+                        &format!("p-{sub}-{token}-{s}-{round}"),
+                        &format!("t-{sub}-{token}"),
+                        &format!("s-{sub}"),
+                    );
+                    posts.push((format!("t-{sub}-{token}"), st.clone(), p));
+                }
+            }
+        }
+    }
+    let tasks: Vec<_> = posts
+        .into_iter()
+        .map(|(token, st, p)| {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move { (token, st.participate(c, p).await) })
+        })
+        .collect();
+    let mut recorded: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut refused: HashSet<String> = HashSet::new();
+    let mut fresh_wins = 0;
+    let mut fresh = 0;
+    for t in tasks {
+        let (token, answer) = t.await.unwrap();
+        match answer {
+            Ok(p) => {
+                if !p.replayed {
+                    fresh += 1;
+                    if p.outcome == Outcome::Won {
+                        fresh_wins += 1;
+                    }
+                }
+                recorded
+                    .entry(token)
+                    .or_default()
+                    .insert(p.participation_id);
+            }
+            Err(ParticipateError::Limit) => {
+                refused.insert(token);
+            }
+            Err(ParticipateError::Store(e)) => panic!("{token}: {e}"),
+        }
+    }
+    for (token, ids) in &recorded {
+        assert_eq!(
+            ids.len(),
+            1,
+            "{token} answered several participations: {ids:?}"
+        );
+        assert!(
+            !refused.contains(token),
+            "{token} was both recorded and refused with participation_limit"
+        );
+    }
+    for sub in 0..30 {
+        let n = recorded
+            .keys()
+            .filter(|t| t.starts_with(&format!("t-{sub}-")))
+            .count();
+        assert_eq!(n, 2, "sub {sub}: {n} tokens recorded, its limit is 2");
+    }
+    assert_eq!(fresh, 60, "one first answer per recorded participation");
+    assert_eq!(fresh_wins, 5, "exactly the stock was won");
+    let s = stores[0].stats(Arc::clone(&c)).await.unwrap();
+    assert_eq!(
+        (s.participations, s.winners, s.prizes[0].remaining),
+        (60, 5, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_whose_transaction_fails_answers_each_item_and_records_nothing_twice() {
+    let Some(url) = database("pg_batches_failed").await else {
+        return;
+    };
+    let c = campaign();
+    let st = store(&url, 1, 64, Duration::from_secs(5)).await;
+    // Hold the writer inside its first participation (its INSERT waits for the lock) while
+    // the next ones queue, so that they form one batch.
+    let blocker = connect(&url).await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let first = {
+        let (st, c) = (st.clone(), Arc::clone(&c));
+        tokio::spawn(async move { st.participate(c, participation("p0", "t0", "s0")).await })
+    };
+    until_blocked(&blocker).await;
+    let batch = [
+        participation("p1", "t1", "s1"),
+        // The same id as the first participation: its INSERT fails (primary key) once the
+        // first one committed, failing the whole batch's transaction.
+        participation("p0", "t-dup", "s-dup"),
+        participation("p1-again", "t1", "s1"), // a replay of p1
+        participation("p2", "t2", "s2"),
+    ];
+    // Queued one after the other, in this order.
+    let mut tasks = Vec::new();
+    for (i, p) in batch.into_iter().enumerate() {
+        let (st2, c) = (st.clone(), Arc::clone(&c));
+        tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
+        until_queued(&st, i + 1).await;
+    }
+    blocker.batch_execute("COMMIT").await.unwrap();
+
+    let p0 = first.await.unwrap().unwrap();
+    assert_eq!((p0.participation_id.as_str(), p0.replayed), ("p0", false));
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let ok = |i: usize| match &answers[i] {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("item {i}: {e:?}"),
+    };
+    assert_eq!(
+        (ok(0).participation_id.as_str(), ok(0).replayed),
+        ("p1", false)
+    );
+    assert!(
+        matches!(answers[1], Err(ParticipateError::Store(_))),
+        "the item that cannot be recorded answers an error: {:?}",
+        answers[1]
+    );
+    assert_eq!(
+        (ok(2).participation_id.as_str(), ok(2).replayed),
+        ("p1", true)
+    );
+    assert_eq!(ok(2).prize, ok(0).prize);
+    assert_eq!(
+        (ok(3).participation_id.as_str(), ok(3).replayed),
+        ("p2", false)
+    );
+    assert_eq!(
+        st.batches_redone(),
+        1,
+        "the batch failed once and was redone item by item"
+    );
+    let s = st.stats(Arc::clone(&c)).await.unwrap();
+    // p0, p1, p2: each once, each a win, the stock taken once each (the rolled-back batch
+    // returned what it took).
+    assert_eq!(
+        (s.participations, s.winners, s.prizes[0].remaining),
+        (3, 3, 2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_batch_answers_replays_limits_and_prizes_in_order_as_one_at_a_time_would() {
+    let Some(url) = database("pg_batches_one").await else {
+        return;
+    };
+    // Two prizes: 1 unit of x, then 2 of y.
+    let c = Arc::clone(&campaigns()[1]);
+    let st = store(&url, 1, 64, Duration::from_secs(5)).await;
+    let blocker = connect(&url).await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let first = {
+        let (st, c) = (st.clone(), Arc::clone(&c));
+        tokio::spawn(async move { st.participate(c, participation("p0", "t0", "zoe")).await })
+    };
+    until_blocked(&blocker).await;
+    let batch = [
+        participation("p1", "t1", "alice"),
+        participation("p1-again", "t1", "alice"), // a replay of p1, in the same batch
+        participation("p2", "t2", "alice"),       // alice's second: her limit is 2
+        participation("p3", "t3", "alice"),       // past her limit
+        participation("p4", "t4", "bob"),
+        participation("p4-again", "t4", "bob"), // a replay of p4
+        participation("p5", "t5", "carol"),
+    ];
+    // Queued one after the other, in this order.
+    let mut tasks = Vec::new();
+    for (i, p) in batch.into_iter().enumerate() {
+        let (st2, c) = (st.clone(), Arc::clone(&c));
+        tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
+        until_queued(&st, i + 1).await;
+    }
+    blocker.batch_execute("COMMIT").await.unwrap();
+    let p0 = first.await.unwrap().unwrap();
+    assert_eq!(
+        p0.prize.map(|p| p.id).as_deref(),
+        Some("x"),
+        "the first unit"
+    );
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let ok = |i: usize| match &answers[i] {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("item {i}: {e:?}"),
+    };
+    assert_eq!(
+        (ok(1).participation_id.as_str(), ok(1).replayed),
+        ("p1", true)
+    );
+    assert_eq!(ok(1).prize, ok(0).prize);
+    assert!(matches!(answers[3], Err(ParticipateError::Limit)));
+    assert_eq!(
+        (ok(5).participation_id.as_str(), ok(5).replayed),
+        ("p4", true)
+    );
+    assert_eq!(ok(5).prize, ok(4).prize);
+    // x is gone; p1, p2, p4, p5 compete for y's 2 units: two win y, two lose.
+    let fresh = [ok(0), ok(2), ok(4), ok(6)];
+    assert!(fresh.iter().all(|p| !p.replayed));
+    let prizes: Vec<Option<String>> = fresh
+        .iter()
+        .map(|p| p.prize.as_ref().map(|x| x.id.clone()))
+        .collect();
+    assert_eq!(
+        prizes.iter().filter(|p| p.as_deref() == Some("y")).count(),
+        2,
+        "{prizes:?}"
+    );
+    assert_eq!(
+        fresh.iter().filter(|p| p.outcome == Outcome::Lost).count(),
+        2
+    );
+    assert_eq!(st.batches_redone(), 0, "the batch committed as one");
+    let s = st.stats(Arc::clone(&c)).await.unwrap();
+    assert_eq!((s.participations, s.winners), (5, 3));
+    assert!(s.prizes.iter().all(|p| p.remaining == 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_writer_queue_answers_a_clear_error_and_records_nothing() {
+    let Some(url) = database("pg_batches_full").await else {
+        return;
+    };
+    let c = campaign();
+    // One writer, batches of one: the queue holds 4 × 1 × 1 participations.
+    let st = store(&url, 1, 1, Duration::from_millis(200)).await;
+    let blocker = connect(&url).await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let queued: Vec<_> = (0..5)
+        .map(|i| {
+            let (st, c) = (st.clone(), Arc::clone(&c));
+            tokio::spawn(async move {
+                let p = participation(&format!("p{i}"), &format!("t{i}"), &format!("s{i}"));
+                st.participate(c, p).await
+            })
+        })
+        .collect();
+    // The writer holds one (waiting for the lock), the queue the 4 others: full.
+    until_blocked(&blocker).await;
+    until_queued(&st, 4).await;
+    let refused = st
+        .participate(Arc::clone(&c), participation("late", "t-late", "s-late"))
+        .await;
+    match refused {
+        Err(ParticipateError::Store(e)) => assert!(
+            e.to_string().contains("writer queue stayed full"),
+            "a clear error: {e}"
+        ),
+        other => panic!("a full queue answered {other:?}"),
+    }
+    blocker.batch_execute("COMMIT").await.unwrap();
+    for t in queued {
+        assert!(!t.await.unwrap().unwrap().replayed);
+    }
+    let s = st.stats(Arc::clone(&c)).await.unwrap();
+    assert_eq!(
+        s.participations, 5,
+        "the refused participation is not recorded"
+    );
+}
+
+#[test]
+fn the_writer_settings_have_defaults_and_are_checked() {
+    let env = |_: &str| Some("a shared secret of at least 32 bytes, for tests".to_owned());
+    let parse = |extra: &str| {
+        let toml = CONFIG.replacen(
+            "database = \"sqlite:unused.db\"",
+            &format!("database = \"postgres://app@127.0.0.1/db\"\n{extra}"),
+            1,
+        );
+        Config::parse(&toml, Path::new("."), &env)
+    };
+    let d = parse("").unwrap().pg;
+    assert_eq!((d.writers, d.max_batch), (4, 64));
+    let set = parse("database_writers = 8\ndatabase_batch_size = 256")
+        .unwrap()
+        .pg;
+    assert_eq!((set.writers, set.max_batch), (8, 256));
+    for (bad, says) in [
+        ("database_writers = 0", "database_writers must be between 1"),
+        (
+            "database_max_connections = 4\ndatabase_writers = 5",
+            "database_max_connections (4)",
+        ),
+        (
+            "database_batch_size = 0",
+            "database_batch_size must be between 1",
+        ),
+        (
+            "database_batch_size = 1025",
+            "database_batch_size must be between 1",
+        ),
+    ] {
+        match parse(bad) {
+            Ok(_) => panic!("accepted {bad}"),
+            Err(e) => assert!(e.to_string().contains(says), "{bad}: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_participations_table_is_analysed_once_the_first_ones_are_written() {
+    let Some(url) = database("pg_batches_analyze").await else {
+        return;
+    };
+    let c = campaign();
+    let st = store(&url, 2, 64, Duration::from_secs(5)).await;
+    let client = connect(&url).await;
+    let reltuples = async || -> f32 {
+        client
+            .query_one(
+                "SELECT reltuples FROM pg_class WHERE relname = 'participations'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert!(
+        reltuples().await < 0.0,
+        "a fresh table has never been analysed"
+    );
+    let tasks: Vec<_> = (0..250)
+        .map(|i| {
+            let (st, c) = (st.clone(), Arc::clone(&c));
+            tokio::spawn(async move {
+                let p = participation(&format!("p{i}"), &format!("t{i}"), &format!("s{i}"));
+                st.participate(c, p).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // Without statistics, the generic plans of the replay lookup chose an index on the
+    // campaign alone (see ANALYZE_AFTER in postgres.rs): the writers analyse the table
+    // after their first 200 participations, long before autovacuum's first round.
+    for _ in 0..2000 {
+        if reltuples().await >= 200.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!(
+        "participations was not analysed: reltuples {}",
+        reltuples().await
+    );
+}
