@@ -36,11 +36,12 @@ function loadModule(name, source) {
   m.loading ??= (async () => {
     const glue = await m.glue();
     let input = source ?? m.url();
-    // Node's fetch cannot read file: URLs; read the bytes instead. (The specifier is a
-    // variable so that browser bundlers leave this branch alone.)
+    // Node's fetch cannot read file: URLs; read the bytes instead. (The specifier is computed
+    // so that browser bundlers leave this branch alone, and the minifier in
+    // scripts/build-wasm.sh cannot fold it back into a literal.)
     const fileUrl = typeof input === 'string' ? urlOrNull(input) : input instanceof URL ? input : null;
     if (fileUrl?.protocol === 'file:') {
-      const fs = 'node:fs/promises';
+      const fs = ['node:fs', 'promises'].join('/');
       input = await (await import(/* webpackIgnore: true */ fs)).readFile(fileUrl);
     }
     // With a URL, the module is fetched here (for its Date header, see fetchModule); the glue
