@@ -34,8 +34,9 @@ function sizes(buf) {
 /**
  * The files a page downloads from us: index.js, the modules it imports statically, and the
  * wasm they name. The pure-Rust fallback (`campaign_token_fallback*`, reached only through a
- * dynamic `import()`) is downloaded only where WebCrypto cannot serve, so it is not counted;
- * nor is any other file that merely sits in the package directory.
+ * dynamic `import()`) is downloaded only where WebCrypto cannot serve, and the module with the
+ * PEM parser (`campaign_token_pem*`) only for a `keys` given as PEM, so neither is counted (the
+ * bench's pages use JWKs); nor is any other file that merely sits in the package directory.
  */
 async function pageFiles(dir) {
   const seen = new Set();
@@ -49,7 +50,7 @@ async function pageFiles(dir) {
       queue.push(path.normalize(path.join(path.dirname(f), m[1])));
     }
     for (const m of text.matchAll(/new URL\(\s*['"](\.?\/?[^'"]+\.wasm)['"]/g)) {
-      if (!/fallback/.test(m[1])) seen.add(path.normalize(path.join(path.dirname(f), m[1])));
+      if (!/fallback|_pem/.test(m[1])) seen.add(path.normalize(path.join(path.dirname(f), m[1])));
     }
   }
   return [...seen].sort();
