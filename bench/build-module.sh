@@ -7,7 +7,9 @@
 # Source after scripts/lib.sh; needs $WORK/fixtures.json.
 
 build_modules() {
-  local work=$1 cargo_wasm="$TARGET_DIR/wasm32-unknown-unknown/release/campaign_token.wasm"
+  # build-wasm.sh keeps each module's cargo output as NAME.named.wasm (the last cargo build is
+  # the fallback's, not the default module's).
+  local work=$1 cargo_wasm="$TARGET_DIR/wasm32-unknown-unknown/release/campaign_token.named.wasm"
   PKG_DEFAULT=$work/pkg-default NAMED_DEFAULT=$work/named-default.wasm
   PKG_SINGLE=$work/pkg-es256 NAMED_SINGLE=$work/named-es256.wasm
   log "building the default module (all algorithms)"

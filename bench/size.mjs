@@ -31,7 +31,13 @@ function sizes(buf) {
   };
 }
 
-/** The module graph a page loads: index.js, its static and dynamic relative imports, the wasm. */
+/**
+ * The files a page downloads from us: index.js, the modules it imports statically, and the
+ * wasm they name. The pure-Rust fallback (`campaign_token_fallback*`, reached only through a
+ * dynamic `import()`) is downloaded only where WebCrypto cannot serve, and the module with the
+ * PEM parser (`campaign_token_pem*`) only for a `keys` given as PEM, so neither is counted (the
+ * bench's pages use JWKs); nor is any other file that merely sits in the package directory.
+ */
 async function pageFiles(dir) {
   const seen = new Set();
   const queue = ['index.js'];
@@ -40,12 +46,13 @@ async function pageFiles(dir) {
     if (seen.has(f)) continue;
     seen.add(f);
     const text = await fs.readFile(path.join(dir, f), 'utf8');
-    for (const m of text.matchAll(/(?:from\s*|import\s*\(?\s*)['"](\.\/[^'"]+)['"]/g)) {
+    for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*)['"](\.\/[^'"]+)['"]/g)) {
       queue.push(path.normalize(path.join(path.dirname(f), m[1])));
     }
-    for (const m of text.matchAll(/new URL\(\s*['"](\.\/[^'"]+\.wasm)['"]/g)) seen.add(path.normalize(m[1]));
+    for (const m of text.matchAll(/new URL\(\s*['"](\.?\/?[^'"]+\.wasm)['"]/g)) {
+      if (!/fallback|_pem/.test(m[1])) seen.add(path.normalize(path.join(path.dirname(f), m[1])));
+    }
   }
-  for (const f of await fs.readdir(dir)) if (f.endsWith('.wasm')) seen.add(f);
   return [...seen].sort();
 }
 

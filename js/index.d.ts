@@ -76,6 +76,11 @@ export interface VerifyOptions {
   wasm?: string | URL | BufferSource | WebAssembly.Module;
   /** Where to load the pure-Rust fallback module from, if needed (default: next to the JS). */
   fallbackWasm?: string | URL | BufferSource | WebAssembly.Module;
+  /**
+   * Where to load the module with the PEM parser from (default: next to the JS). It is loaded
+   * instead of `wasm` when `keys` is a PEM string rather than a JWK/JWKS.
+   */
+  pemWasm?: string | URL | BufferSource | WebAssembly.Module;
 }
 
 /** The signature backend of a verifier or session. */

@@ -15,11 +15,19 @@ export { CampaignTokenError };
 // `pure-rust` feature) checks them in pure Rust. The fallback is imported and downloaded only
 // where it is needed: no `crypto.subtle` (a page on plain http:), a configured key whose
 // algorithm this browser's WebCrypto lacks (Ed25519 in older browsers), or `backend:
-// "pure-rust"`. The URLs are literals so that bundlers see and copy both files.
+// "pure-rust"`. PEM keys need the DER/SPKI parser, which the default build leaves out (13 KB
+// gzip): a page whose `keys` is not a JWK/JWKS loads `campaign_token_pem*` (the same module
+// with the parser) instead of the default one; the module itself still decides what a key is.
+// The URLs are literals so that bundlers see and copy every file.
 const modules = {
   webcrypto: {
     glue: async () => ({ ...webCryptoGlue, default: initWebCrypto }),
     url: () => new URL('./campaign_token_bg.wasm', import.meta.url),
+    loading: null,
+  },
+  'webcrypto-pem': {
+    glue: () => import('./campaign_token_pem.js'),
+    url: () => new URL('./campaign_token_pem_bg.wasm', import.meta.url),
     loading: null,
   },
   'pure-rust': {
@@ -36,11 +44,12 @@ function loadModule(name, source) {
   m.loading ??= (async () => {
     const glue = await m.glue();
     let input = source ?? m.url();
-    // Node's fetch cannot read file: URLs; read the bytes instead. (The specifier is a
-    // variable so that browser bundlers leave this branch alone.)
+    // Node's fetch cannot read file: URLs; read the bytes instead. (The specifier is computed
+    // so that browser bundlers leave this branch alone, and the minifier in
+    // scripts/build-wasm.sh cannot fold it back into a literal.)
     const fileUrl = typeof input === 'string' ? urlOrNull(input) : input instanceof URL ? input : null;
     if (fileUrl?.protocol === 'file:') {
-      const fs = 'node:fs/promises';
+      const fs = ['node:fs', 'promises'].join('/');
       input = await (await import(/* webpackIgnore: true */ fs)).readFile(fileUrl);
     }
     // With a URL, the module is fetched here (for its Date header, see fetchModule); the glue
@@ -81,7 +90,8 @@ async function fetchModule(input) {
  */
 function loadFailed(name, err) {
   if (err instanceof CampaignTokenError) return err;
-  const file = name === 'pure-rust' ? 'campaign_token_fallback_bg.wasm' : 'campaign_token_bg.wasm';
+  const file = { 'pure-rust': 'campaign_token_fallback_bg.wasm', 'webcrypto-pem': 'campaign_token_pem_bg.wasm' }[name]
+    ?? 'campaign_token_bg.wasm';
   const error = new CampaignTokenError(
     `the ${file} module could not be loaded: ${err?.message ?? err}`, { code: 'load_failed' });
   error.cause = err;
@@ -96,9 +106,24 @@ async function moduleFor(options) {
   }
   const fallback = () => loadModule('pure-rust', options?.fallbackWasm);
   if (backend === 'pure-rust' || (backend === 'auto' && !globalThis.crypto?.subtle)) return fallback();
-  const glue = await loadModule('webcrypto', options?.wasm);
+  const glue = withoutPem(options)
+    ? await loadModule('webcrypto', options?.wasm)
+    : await loadModule('webcrypto-pem', options?.pemWasm);
   if (backend === 'auto' && await glue.needsFallback(options)) return fallback();
   return glue;
+}
+
+/**
+ * Whether the default build (without the PEM parser) serves `options`: no `keys` (a `jwksUrl`,
+ * a key embedded at build time, or a configuration the module refuses), a JWK/JWKS object, or
+ * text that starts with `{` after ASCII whitespace. The core reads such text as a JWKS too
+ * (`KeySet::parse`, whose trim removes at least these characters), so this choice never sends
+ * a PEM to the build without the parser; anything else goes to the build with it, which reads
+ * JWKS text as well. Which module, not what is valid: the module decides that.
+ */
+function withoutPem(options) {
+  const keys = options?.keys;
+  return typeof keys !== 'string' || /^[\t\n\r ]*\{/.test(keys);
 }
 
 function urlOrNull(text) {

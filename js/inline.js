@@ -10,7 +10,10 @@
 // this browser's WebCrypto lacks): with code splitting (Rollup, Vite, webpack, esbuild
 // --splitting) a page that does not need it never downloads it.
 //
-// A `wasm` or `fallbackWasm` option the page gives still wins over the inlined bytes.
+// The module with the PEM parser (loaded instead of the default one when `keys` is a PEM
+// string) is imported the same way, only when needed.
+//
+// A `wasm`, `fallbackWasm` or `pemWasm` option the page gives still wins over the inlined bytes.
 import * as main from './index.js';
 import defaultWasm from './campaign_token_bg.wasm.base64.js';
 
@@ -37,6 +40,13 @@ const fallbackWasm = Object.freeze({
       .then(resolve, reject);
   },
 });
+const pemWasm = Object.freeze({
+  then(resolve, reject) {
+    return import('./campaign_token_pem_bg.wasm.base64.js')
+      .then((m) => decode(m.default))
+      .then(resolve, reject);
+  },
+});
 
 /**
  * The options with the inlined modules as `wasm` and `fallbackWasm` unless given. Options that
@@ -44,11 +54,12 @@ const fallbackWasm = Object.freeze({
  * loaded the inlined module rather than a URL that is not there.
  */
 function withWasm(options) {
-  if (options === null || typeof options !== 'object') return { wasm: wasm(), fallbackWasm };
+  if (options === null || typeof options !== 'object') return { wasm: wasm(), fallbackWasm, pemWasm };
   return {
     ...options,
     wasm: options.wasm ?? wasm(),
     fallbackWasm: options.fallbackWasm ?? fallbackWasm,
+    pemWasm: options.pemWasm ?? pemWasm,
   };
 }
 

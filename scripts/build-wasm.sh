@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/: the release wasm modules (the default one, WebCrypto, and
+# Builds the npm package into pkg/: the release wasm modules (the default one, WebCrypto,
+# without the PEM parser; the same with it, which the JS entry loads instead for PEM keys; and
 # the pure-Rust fallback the JS entry loads only where WebCrypto cannot serve; wasm-bindgen --target web, then
 # wasm-opt from the npm `binaryen` package, never Debian's), the generated glue, and the
 # package's JS entries and types. Prints the module's raw, gzip and brotli sizes.
@@ -8,6 +9,7 @@
 #   CARGO_FEATURES=alg-es256 scripts/build-wasm.sh    # one family only (smaller)
 #   CAMPAIGN_TOKEN_EMBED_KEYS=jwks.json scripts/build-wasm.sh   # trust only that key
 #   OUT_DIR=some/dir scripts/build-wasm.sh      # somewhere other than pkg/
+#   CAMPAIGN_TOKEN_MINIFY=0 scripts/build-wasm.sh   # ship the JS unminified (debugging)
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -21,10 +23,11 @@ FEATURES=${CARGO_FEATURES:-}
 stage=$(mktemp -d "${TMPDIR:-/tmp}/campaign-token-pkg.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
-# build_module NAME EXTRA_FEATURE: cargo build, wasm-bindgen, wasm-opt into $stage/NAME*. Both
-# modules share the target dir: cargo keeps each feature set's artifacts apart.
+# build_module NAME EXTRA_FEATURE [FEATURES]: cargo build, wasm-bindgen, wasm-opt into
+# $stage/NAME*. The modules share the target dir: cargo keeps each feature set's artifacts
+# apart. The cargo output (names intact, for twiggy) is kept as $TARGET_DIR/…/NAME.named.wasm.
 build_module() {
-  local name=$1 extra=$2 features=$FEATURES
+  local name=$1 extra=$2 features=${3:-$FEATURES}
   local cargo_args=(build --release --target wasm32-unknown-unknown --lib)
   if [ -n "$features" ]; then
     cargo_args+=(--no-default-features --features "$features${extra:+,$extra}")
@@ -35,6 +38,7 @@ build_module() {
   cargo "${cargo_args[@]}"
   local wasm="$TARGET_DIR/wasm32-unknown-unknown/release/campaign_token.wasm"
   [ -f "$wasm" ] || die "no $wasm after the build"
+  cp "$wasm" "$TARGET_DIR/wasm32-unknown-unknown/release/$name.named.wasm"
   log "wasm-bindgen --target web ($name)"
   wasm-bindgen --target web --out-dir "$stage" --out-name "$name" "$wasm"
   log "wasm-opt -Oz (npm binaryen $(node -p 'require("binaryen/package.json").version' 2>/dev/null || echo '?'))"
@@ -47,14 +51,28 @@ build_module() {
 
 # The default module checks signatures with WebCrypto; the fallback, loaded by the JS entry
 # only where WebCrypto cannot serve, in pure Rust (feature pure-rust, src/crypto_pure.rs).
-build_module campaign_token ""
+# PEM keys (the `pem` feature: the DER/SPKI parser, 13 KB gzip) are a third module,
+# campaign_token_pem, which the JS entry loads instead of the default one only when `keys` is
+# not a JWK/JWKS: a page configured with a JWKS never downloads the parser. A build that names
+# its features (CARGO_FEATURES) or embeds its keys is one module: campaign_token_pem is then
+# a copy of it, so that the JS entry and the bundlers find the same files.
+MODULES=(campaign_token campaign_token_pem campaign_token_fallback)
+if [ -z "$FEATURES" ] && [ -z "${CAMPAIGN_TOKEN_EMBED_KEYS:-}" ]; then
+  no_pem=$(sed -n 's/^default = \[\(.*\)\]/\1/p' Cargo.toml | tr -d ' "' | tr ',' '\n' | grep -vx pem | paste -sd, -)
+  [ -n "$no_pem" ] || die "cannot read the default features from Cargo.toml"
+  build_module campaign_token "" "$no_pem"
+  build_module campaign_token_pem ""
+else
+  build_module campaign_token ""
+  for ext in .js .d.ts _bg.wasm _bg.wasm.d.ts; do cp "$stage/campaign_token$ext" "$stage/campaign_token_pem$ext"; done
+fi
 build_module campaign_token_fallback pure-rust
 
 cp js/index.js js/index.d.ts js/inline.js js/inline.d.ts js/integrator.js js/integrator.d.ts \
   js/errors.js js/errors.d.ts "$stage/"
 # The `campaign-token/inline` entry (js/inline.js) imports each module's bytes as a base64
 # string, for bundlers that do not copy the .wasm files (esbuild, Rollup).
-for name in campaign_token campaign_token_fallback; do
+for name in "${MODULES[@]}"; do
   node -e '
     const fs = require("fs");
     const [wasm, out] = process.argv.slice(1);
@@ -65,6 +83,27 @@ for name in campaign_token campaign_token_fallback; do
 done
 rm -f "$stage/.gitignore"
 
+# Every visitor downloads the JS entry and the glue: ship them minified (esbuild from npm,
+# one file at a time, so imports, `import.meta.url` and the literal wasm URLs bundlers look
+# for stay as they are). The readable sources are js/ and wasm-bindgen's output; minifying
+# takes the page's JS from 13.9 KB to 7.8 KB gzip (docs/browser.md#size).
+# esbuild drops comments, so the one bundlers read (webpackIgnore on the Node-only import in
+# index.js) is put back, and the build fails if it cannot be.
+minify="${CAMPAIGN_TOKEN_MINIFY:-1}"
+if [ "$minify" = 1 ]; then
+  for f in "$stage"/*.js; do
+    case $f in *.base64.js) continue ;; esac
+    "$ROOT/node_modules/.bin/esbuild" "$f" --minify --format=esm --legal-comments=none \
+      --log-level=warning --outfile="$f" --allow-overwrite
+  done
+  node -e '
+    const fs = require("fs"), f = process.argv[1], s = fs.readFileSync(f, "utf8");
+    const at = "import([\"node:fs\",\"promises\"].join(\"/\"))";
+    if (s.split(at).length !== 2) { console.error("index.js: the Node-only import is not where the build expects it"); process.exit(1); }
+    fs.writeFileSync(f, s.replace(at, "import(/* webpackIgnore: true */[\"node:fs\",\"promises\"].join(\"/\"))"));
+  ' "$stage/index.js"
+fi
+
 rm -rf "$OUT"
 mkdir -p "$(dirname "$OUT")"
 mv "$stage" "$OUT"
@@ -72,7 +111,7 @@ chmod 755 "$OUT"
 trap - EXIT
 
 log "built $OUT (features: ${FEATURES:-default}${CAMPAIGN_TOKEN_EMBED_KEYS:+, embedded keys})"
-for name in campaign_token campaign_token_fallback; do
+for name in "${MODULES[@]}"; do
   f="$OUT/${name}_bg.wasm"
   raw=$(wc -c <"$f")
   gz=$(gzip -9 -c "$f" | wc -c)

@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { SignJWT, generateKeyPair, exportJWK } from 'jose';
+import { SignJWT, generateKeyPair, exportJWK, exportSPKI } from 'jose';
 
 const run = promisify(execFile);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -56,8 +56,9 @@ before(async () => {
     .setSubject(`member-${label.length}`).setIssuedAt(now).setExpirationTime(now + 3600)
     .sign(privateKey);
   tokens = { url: await mint(LABEL), fallback: await mint(FALLBACK_LABEL) };
+  const pem = await exportSPKI(publicKey);
   const config = `export const CONFIG = ${JSON.stringify({
-    campaignId: CAMPAIGN_ID, jwks, fallbackToken: tokens.fallback })};\n`;
+    campaignId: CAMPAIGN_ID, jwks, pem, fallbackToken: tokens.fallback })};\n`;
 
   // The page's sources: app/ for the plain bundlers, next-app/ (with page.js beside it) for Next.
   const src = path.join(CONSUMER, 'src');
@@ -143,8 +144,8 @@ async function load(site, name, { fallback }) {
     assert.ok(!page.url().includes('token='), `${name}: the token left the address bar`);
     const fallbackResult = JSON.parse(await page.textContent('#fallback'));
     assert.deepEqual(fallbackResult,
-      fallback ? { eligibility: 'given-prize', prizeLabel: FALLBACK_LABEL } : 'not asked',
-      `${name}: the pure-Rust fallback`);
+      fallback ? { eligibility: 'given-prize', prizeLabel: FALLBACK_LABEL, pem: FALLBACK_LABEL } : 'not asked',
+      `${name}: the pure-Rust fallback and the PEM module`);
     assert.deepEqual(errors, [], `${name}: no uncaught error`);
     const requests = site.requests.slice(from).filter((r) => r.path !== '/favicon.ico');
     assert.deepEqual(requests.filter((r) => r.status !== 200), [], `${name}: every file the page asked for was built`);

@@ -1,8 +1,9 @@
 // The campaign page's code, the same for every bundler (tests/bundlers/bundlers.test.mjs):
 // init() takes the URL's token, verifies it and renders the label into #label; then, when the
 // URL has ?fallback, the pure-Rust fallback module verifies a second token (backend:
-// "pure-rust"), to prove the bundle also finds the fallback's wasm. Results go to #result and
-// #fallback as JSON.
+// "pure-rust"), to prove the bundle also finds the fallback's wasm, and the same token with
+// the key as PEM (the module with the PEM parser, `campaign_token_pem*`), for that module's
+// wasm. Results go to #result and #fallback as JSON.
 import { CONFIG } from './config.js';
 
 const show = (id, value) => {
@@ -32,7 +33,8 @@ export async function run({ init, verifyToken }) {
   }
   try {
     const verified = await verifyToken(CONFIG.fallbackToken, { ...options, backend: 'pure-rust' });
-    show('fallback', { eligibility: verified.eligibility, prizeLabel: verified.prizeLabel });
+    const withPem = await verifyToken(CONFIG.fallbackToken, { campaignId: CONFIG.campaignId, keys: CONFIG.pem });
+    show('fallback', { eligibility: verified.eligibility, prizeLabel: verified.prizeLabel, pem: withPem.prizeLabel });
   } catch (err) {
     show('fallback', failure(err));
   }
