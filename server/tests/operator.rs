@@ -729,14 +729,15 @@ async fn csv_and_json_winners_of_100k_stream_with_bounded_memory_and_match() {
         let (mut child, addr) = spawn_binary(dir.path(), "config", &toml).await;
         let pid = child.id().unwrap();
         // 100,000 winners written straight into the database (labels that look like
-        // formulas, a sub with a comma and a quote).
+        // formulas, a sub with a comma and a quote; ties on won_at and on (won_at,
+        // created_at), some across a page boundary, so the keyset's last column decides).
         let conn = connect(&db.url).await;
         conn.batch(&format!(
             "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {BIG})
              INSERT INTO participations (id, campaign, token_hash, sub, n, eligibility,
                  token_label, outcome, prize_id, prize_label, won_at, drawn, answers, created_at)
              SELECT 'p' || i, 'big', 'h' || i, 'sub \"' || i || '\", x', 1, 'any-prize', NULL,
-                 'won', 'gift', '=label {PAD} ' || i, {START} + i / 7, i % 2, NULL, {START} + i FROM s"
+                 'won', 'gift', '=label {PAD} ' || i, {START} + i / 7, i % 2, NULL, {START} + i / 3 FROM s"
         ))
         .await;
         assert_eq!(conn.int("SELECT COUNT(*) FROM participations").await, BIG);
@@ -810,6 +811,8 @@ async fn csv_and_json_winners_of_100k_stream_with_bounded_memory_and_match() {
         let winners = json["winners"].as_array().unwrap();
         assert_eq!(rows.len() as i64, BIG);
         assert_eq!(winners.len() as i64, BIG);
+        let distinct: std::collections::HashSet<&str> = rows.iter().map(|r| &r[0]).collect();
+        assert_eq!(distinct.len() as i64, BIG, "every winner once");
         for (r, w) in rows.iter().zip(winners) {
             let won_at = time::OffsetDateTime::from_unix_timestamp(w["wonAt"].as_i64().unwrap())
                 .unwrap()

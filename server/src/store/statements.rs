@@ -697,7 +697,10 @@ pub(crate) async fn timeseries<T: Tx>(
     .await
 }
 
-/// At most `limit` winners after `after`, in the order of [`winners`], with the key of each.
+/// At most `limit` winners after `after`, in the order they won (won_at, created_at, id),
+/// with the key of each. The key is compared as a row value, so both databases start reading
+/// the winners index at the key (an OR of its three cases made SQLite read the campaign's
+/// winners from the first one for every page: 0.12 s a page near the end of 1,000,000).
 pub(crate) async fn winners_after<T: Tx>(
     tx: &mut T,
     campaign: &str,
@@ -708,9 +711,7 @@ pub(crate) async fn winners_after<T: Tx>(
         tx,
         "SELECT id, sub, prize_id, prize_label, won_at, drawn, created_at, brand_form, brand_optin
          FROM participations
-         WHERE campaign = $1 AND outcome = 'won'
-           AND (won_at > $2 OR (won_at = $2 AND created_at > $3)
-                OR (won_at = $2 AND created_at = $3 AND id > $4))
+         WHERE campaign = $1 AND outcome = 'won' AND (won_at, created_at, id) > ($2, $3, $4)
          ORDER BY won_at, created_at, id LIMIT $5",
         args![campaign, after.0, after.1, after.2.as_str(), limit],
         |r| {
