@@ -279,14 +279,3 @@ fn json_to_js(value: &Value) -> JsValue {
         Value::Object(map) => object_to_js(map),
     }
 }
-
-/// The default module's allocator: lol_alloc's free list (sorted by address, neighbours
-/// coalesced on free, O(free blocks) per call) instead of Rust's dlmalloc, 7.8 KB raw and
-/// 3.6 KB gzip smaller (docs/browser.md#size). The module holds a few hundred small
-/// allocations (a key set, the page's variables), so a list is enough. `LockedAllocator` is the
-/// variant built without `unsafe` in this crate. The pure-Rust fallback, whose big-number
-/// arithmetic allocates far more, keeps dlmalloc.
-#[cfg(not(feature = "pure-rust"))]
-#[global_allocator]
-static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
-    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
