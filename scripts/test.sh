@@ -45,6 +45,7 @@ log "brand-side minting recipes: jose, PyJWT, ruby-jwt, the token tool (scripts/
 bash scripts/test-minting.sh
 
 log "the README's main command starts, serves the pages and allocates (demo --smoke)"
-bash scripts/demo.sh --smoke
+# The demo listens on fixed ports (8080, 8081): two runs on one machine take turns.
+flock /tmp/campaign-token-demo.lock bash scripts/demo.sh --smoke
 
 log "all tests passed"
