@@ -86,6 +86,10 @@ describe('no flash of the fallback prize', () => {
     try {
       await page.goto(campaignUrl(env.campaign.origin, { query: env.tokens['given-prize'] }), { waitUntil: 'commit' });
       await page.waitForSelector('#headline', { state: 'attached', ...WAIT });
+      // The rule that hides it is in style.css, which blocks rendering but not parsing: a
+      // visitor sees nothing before it applies, a test reading styles could (a race on a
+      // loaded machine). Read once it has loaded.
+      await page.waitForFunction(() => [...document.querySelectorAll('link[rel=stylesheet]')].every((l) => l.sheet), null, WAIT);
       const early = await page.evaluate(() => ({
         visibility: getComputedStyle(document.getElementById('headline')).visibility,
         verdict: document.documentElement.getAttribute('data-token-eligibility'),
