@@ -8,7 +8,8 @@
 //! - `campaign_token_request_duration_seconds{endpoint}`: request latency histogram;
 //! - `campaign_token_database_errors_total`: answers `internal_error` or `database_unavailable`;
 //! - `campaign_token_stock_remaining{campaign, prize}`: units left, read at the scrape;
-//! - `campaign_token_writer_queue_depth`: participations waiting for the SQLite writer.
+//! - `campaign_token_writer_queue_depth`: participations waiting for this process's writer
+//!   (SQLite's writer thread, or PostgreSQL's writer tasks).
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;

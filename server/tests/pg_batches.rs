@@ -428,8 +428,8 @@ async fn a_full_writer_queue_answers_a_clear_error_and_records_nothing() {
         .await;
     match refused {
         Err(ParticipateError::Store(e)) => assert!(
-            e.to_string().contains("writer queue stayed full"),
-            "a clear error: {e}"
+            e.to_string().contains("writer queue stayed full") && e.is_unavailable(),
+            "a clear error, answered 503 database_unavailable: {e}"
         ),
         other => panic!("a full queue answered {other:?}"),
     }

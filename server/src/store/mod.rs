@@ -6,7 +6,7 @@
 //! run inside the backend's transaction, because that is the only place they can be applied
 //! atomically:
 //!
-//! 1. a token already seen (same SHA-256) returns its stored participation, `replayed`;
+//! 1. a token already seen (same replay identity) returns its stored participation, `replayed`;
 //! 2. a `sub` with `participation_limit` participations is refused;
 //! 3. `cannot-win` → `not-eligible`;
 //! 4. instant win: claim the earliest unclaimed winning moment at or before now → `won`,
@@ -20,8 +20,10 @@
 //! allocated twice and a win is only reported after its commit.
 //!
 //! Each backend keeps only what differs: connections, how a transaction begins and ends
-//! ([`sqlite`]: group commit in savepoints; [`postgres`]: row locks, an advisory lock for
-//! migrations, retries of lost races). The schema is a list of numbered migrations
+//! (both group-commit the participations queued in a process: [`sqlite`] in savepoints on
+//! one writer thread; [`postgres`] in optimistic batches on a few writer tasks, redone one
+//! by one when a batch fails, with row locks, an advisory lock for migrations and retries of
+//! lost races). The schema is a list of numbered migrations
 //! (`migrations.rs`).
 
 use std::future::Future;
@@ -524,7 +526,7 @@ pub trait Store: Send + Sync {
     ) -> BoxFut<'a, Result<i64, StoreError>>;
     /// Whether the database answers.
     fn ping(&self) -> BoxFut<'_, Result<(), StoreError>>;
-    /// Participations waiting to be written (the SQLite writer's queue; 0 where there is none).
+    /// Participations waiting to be written (the writers' queue of this process).
     fn queue_depth(&self) -> usize {
         0
     }

@@ -438,6 +438,7 @@ impl Store for PgStore {
                          recorded",
                         self.queue_wait
                     ))
+                    .unavailable()
                     .into())
                 }
             };
