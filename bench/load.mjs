@@ -8,6 +8,8 @@
 //
 // node bench/load.mjs --server BIN --fixtures BIN --loadgen BIN --work DIR --out DIR
 //                     [--pg-url URL] [--reps N] [--max-requests N] [--max-seconds S]
+//                     [--pg-pid PID]      (the cluster's postmaster: its CPU and its children's
+//                                          per participation, beside the servers')
 //                     [--server-o3 BIN]   (the same server built at opt-level 3: one extra
 //                                          SQLite row, to show what the build profile costs)
 //                     [--fill N]          (one more SQLite row at 64 clients: the campaign
@@ -16,7 +18,7 @@
 //                                          run, whose CPU per participation must stay flat)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { summary } from './stats.mjs';
@@ -54,6 +56,27 @@ function cpuTicks(pid) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
+
+// CPU of a PostgreSQL cluster, in clock ticks: the postmaster's own and its reaped children's
+// (fields 14-17), plus every live child's (backends, WAL writer, checkpointer...). Its
+// change over a run is the database's CPU for that run, backends that came and went included.
+function clusterTicks(postmaster) {
+  const fields = (pid) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const pm = fields(postmaster);
+  let ticks = Number(pm[11]) + Number(pm[12]) + Number(pm[13]) + Number(pm[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const f = fields(entry);
+      if (Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+    } catch { /* it exited meanwhile */ }
+  }
+  return ticks;
+}
+const pgPostmaster = args['pg-pid'] ? Number(args['pg-pid']) : null;
 
 // Bytes a process passed to read and write system calls (/proc/PID/io rchar, wchar): for
 // SQLite nearly all of it is database and WAL pages (from the OS page cache or to it), so
@@ -123,12 +146,16 @@ quantity = ${prefill}
       await fs.rm(path.join(dir, 'fill.txt'), { force: true });
     }
     const cpuBefore = servers.map((sv) => cpuTicks(sv.proc.pid));
+    const dbBefore = storage === 'postgres' && pgPostmaster ? clusterTicks(pgPostmaster) : null;
     const ioBefore = servers.map((sv) => ioBytes(sv.proc.pid));
     const r = loadgen('tokens.txt', maxRequests, maxSeconds);
     // Server CPU time (user + system, every process) per answered participation: comparable
     // across machines and loads, unlike requests per second on shared cores.
     const cpuSeconds = servers.reduce((a, sv, i) => a + (cpuTicks(sv.proc.pid) - cpuBefore[i]), 0) / CLK_TCK;
     r.cpuUsPerParticipation = r.ok > 0 ? (cpuSeconds * 1e6) / r.ok : null;
+    // PostgreSQL's own CPU (SQLite's is inside the server process, so already counted).
+    r.dbCpuUsPerParticipation = dbBefore != null && r.ok > 0
+      ? ((clusterTicks(pgPostmaster) - dbBefore) / CLK_TCK * 1e6) / r.ok : null;
     const io = servers.reduce((a, sv, i) => {
       const now = ioBytes(sv.proc.pid);
       return { read: a.read + now.read - ioBefore[i].read, written: a.written + now.written - ioBefore[i].written };
@@ -175,7 +202,7 @@ for (const [storage, processes, clients, server, prefill = 0] of plan) {
     // One repetition with a fill: it takes minutes, and its point is the CPU per participation.
     for (let rep = 0; rep < (prefill > 0 ? 1 : reps); rep++) {
       const r = await run(storage, processes, concurrency, rep, server, prefill);
-      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each, ${r.kbReadPerParticipation?.toFixed(1)}/${r.kbWrittenPerParticipation?.toFixed(1)} KB read/written each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
+      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each${r.dbCpuUsPerParticipation != null ? ` + ${r.dbCpuUsPerParticipation.toFixed(0)} µs PostgreSQL` : ''}, ${r.kbReadPerParticipation?.toFixed(1)}/${r.kbWrittenPerParticipation?.toFixed(1)} KB read/written each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
       rs.push(r);
     }
     runs.push({
@@ -183,6 +210,7 @@ for (const [storage, processes, clients, server, prefill = 0] of plan) {
         + (prefill > 0 ? `, holding ${prefill.toLocaleString('en')} participations` : ''), processes, concurrency, prefilled: prefill,
       perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
       cpuUsPerParticipation: summary(rs.map((r) => r.cpuUsPerParticipation).filter((x) => x != null)),
+      dbCpuUsPerParticipation: summary(rs.map((r) => r.dbCpuUsPerParticipation).filter((x) => x != null)),
       kbReadPerParticipation: summary(rs.map((r) => r.kbReadPerParticipation).filter((x) => x != null)),
       kbWrittenPerParticipation: summary(rs.map((r) => r.kbWrittenPerParticipation).filter((x) => x != null)),
       responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),

@@ -15,6 +15,6 @@ run_load() { # run_load WORK RESULTS_PARTS QUICK
   log "server load: SQLite (1 process) and PostgreSQL (2 processes), 64 and 512 clients"
   node bench/load.mjs --server "$TARGET_DIR/native/campaign-token-server" \
     --fixtures "$BIN/fixtures" --loadgen "$BIN/loadgen" --work "$work" --out "$parts" \
-    --pg-url "$PG_URL" "${extra[@]}"
+    --pg-url "$PG_URL" --pg-pid "$(head -1 "$PG_DIR/data/postmaster.pid")" "${extra[@]}"
   pg_stop
 }

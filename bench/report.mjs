@@ -98,9 +98,9 @@ if (browser?.ttp) {
 
 if (load?.runs) {
   const rows = load.runs.map((r) => [r.storage, r.processes, r.concurrency, mm(r.perSecond), mm(r.p50Ms, 1), mm(r.p99Ms, 1),
-    mm(r.cpuUsPerParticipation), r.kbReadPerParticipation ? `${mm(r.kbReadPerParticipation, 1)} / ${mm(r.kbWrittenPerParticipation, 1)}` : '–', r.responses, r.nonOk ? `${r.nonOk} non-200` : '0', r.check ?? '–']);
+    mm(r.cpuUsPerParticipation), r.dbCpuUsPerParticipation?.n ? mm(r.dbCpuUsPerParticipation) : (r.storage.startsWith('SQLite') ? 'in the server' : '–'), r.kbReadPerParticipation ? `${mm(r.kbReadPerParticipation, 1)} / ${mm(r.kbWrittenPerParticipation, 1)}` : '–', r.responses, r.nonOk ? `${r.nonOk} non-200` : '0', r.check ?? '–']);
   md.push('\n## Server load (participations/s and latency in ms, median (min–max) over repetitions)\n',
-    table(['storage', 'server processes', 'clients', 'participations/s', 'p50', 'p99', 'server CPU µs per participation', 'server KB read / written per participation (system calls)', 'responses (all reps)', 'errors', 'winners ≤ prizes'], rows),
+    table(['storage', 'server processes', 'clients', 'participations/s', 'p50', 'p99', 'server CPU µs per participation', 'database CPU µs per participation (PostgreSQL\'s processes)', 'server KB read / written per participation (system calls)', 'responses (all reps)', 'errors', 'winners ≤ prizes'], rows),
     `\n${load.note ?? ''}`);
   const s64 = load.runs.find((r) => r.storage === 'SQLite' && r.concurrency === 64);
   if (s64) {
