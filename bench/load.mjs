@@ -65,7 +65,8 @@ function clusterTicks(postmaster) {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   };
-  const pm = fields(postmaster);
+  let pm;
+  try { pm = fields(postmaster); } catch { return null; } // not readable here: not measured
   let ticks = Number(pm[11]) + Number(pm[12]) + Number(pm[13]) + Number(pm[14]);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -154,8 +155,9 @@ quantity = ${prefill}
     const cpuSeconds = servers.reduce((a, sv, i) => a + (cpuTicks(sv.proc.pid) - cpuBefore[i]), 0) / CLK_TCK;
     r.cpuUsPerParticipation = r.ok > 0 ? (cpuSeconds * 1e6) / r.ok : null;
     // PostgreSQL's own CPU (SQLite's is inside the server process, so already counted).
-    r.dbCpuUsPerParticipation = dbBefore != null && r.ok > 0
-      ? ((clusterTicks(pgPostmaster) - dbBefore) / CLK_TCK * 1e6) / r.ok : null;
+    const dbAfter = dbBefore != null ? clusterTicks(pgPostmaster) : null;
+    r.dbCpuUsPerParticipation = dbAfter != null && r.ok > 0
+      ? ((dbAfter - dbBefore) / CLK_TCK * 1e6) / r.ok : null;
     const io = servers.reduce((a, sv, i) => {
       const now = ioBytes(sv.proc.pid);
       return { read: a.read + now.read - ioBefore[i].read, written: a.written + now.written - ioBefore[i].written };
