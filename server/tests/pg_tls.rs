@@ -146,66 +146,44 @@ async fn a_database_that_accepts_and_stays_silent_is_a_quick_error() {
     drop(silent);
 }
 
-/// A TCP relay to PostgreSQL that can "hang": from then on it swallows every byte on the
-/// connections it relays and accepts new ones without ever answering, as a database whose
-/// host froze would (no reset, no close).
-async fn hanging_relay(
-    upstream: std::net::SocketAddr,
-) -> (
-    std::net::SocketAddr,
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    use std::sync::atomic::{AtomicBool, Ordering};
+/// What the relay of [`relayed`] does with the connections to PostgreSQL.
+const PASS: u8 = 0;
+/// Swallows every byte on the connections it relays and accepts new ones without ever
+/// answering, as a database whose host froze would (no reset, no close).
+const HANG: u8 = 1;
+/// Closes a relayed connection as soon as either side sends anything, and accepts and closes
+/// new ones, as a database that was shut down would.
+const CLOSE: u8 = 2;
+
+/// A TCP relay to the database of `url`, and the URL through it; set its mode (PASS, HANG,
+/// CLOSE) to make the database freeze or go away, and PASS to bring it back.
+async fn relayed(url: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicU8>) {
+    use std::sync::atomic::{AtomicU8, Ordering};
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn pump(
         mut from: tokio::net::tcp::OwnedReadHalf,
         mut to: tokio::net::tcp::OwnedWriteHalf,
-        hung: Arc<AtomicBool>,
+        mode: Arc<AtomicU8>,
     ) {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if !hung.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
-                        return;
+                Ok(n) => match mode.load(Ordering::SeqCst) {
+                    HANG => {}
+                    CLOSE => return,
+                    _ => {
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
                     }
-                }
+                },
             }
         }
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hung = Arc::new(AtomicBool::new(false));
-    let flag = hung.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((client, _)) = listener.accept().await {
-            if flag.load(Ordering::SeqCst) {
-                held.push(client);
-                continue;
-            }
-            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                continue;
-            };
-            let (cr, cw) = client.into_split();
-            let (sr, sw) = server.into_split();
-            tokio::spawn(pump(cr, sw, flag.clone()));
-            tokio::spawn(pump(sr, cw, flag.clone()));
-        }
-    });
-    (addr, hung)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_database_that_hangs_while_serving_is_a_quick_503() {
-    let Some(admin) = pg_admin_url() else {
-        return;
-    };
-    let url = pg_database(&admin, "hangs").await;
     let cfg: tokio_postgres::Config = url.parse().unwrap();
     let host = match &cfg.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(h) => h.clone(),
@@ -218,9 +196,30 @@ async fn a_database_that_hangs_while_serving_is_a_quick_503() {
         .unwrap()
         .next()
         .unwrap();
-    let (relay, hung) = hanging_relay(upstream).await;
-    let relayed = format!(
-        "postgres://{}@{relay}/{}{}",
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mode = Arc::new(AtomicU8::new(PASS));
+    let flag = mode.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((client, _)) = listener.accept().await {
+            match flag.load(Ordering::SeqCst) {
+                HANG => held.push(client),
+                CLOSE => drop(client),
+                _ => {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        continue;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::spawn(pump(cr, sw, flag.clone()));
+                    tokio::spawn(pump(sr, cw, flag.clone()));
+                }
+            }
+        }
+    });
+    let through = format!(
+        "postgres://{}@{addr}/{}{}",
         cfg.get_user().unwrap_or("postgres"),
         cfg.get_dbname().unwrap_or("postgres"),
         match url.split_once('?') {
@@ -228,6 +227,16 @@ async fn a_database_that_hangs_while_serving_is_a_quick_503() {
             None => String::new(),
         }
     );
+    (through, mode)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_hangs_while_serving_is_a_quick_503() {
+    let Some(admin) = pg_admin_url() else {
+        return;
+    };
+    let url = pg_database(&admin, "hangs").await;
+    let (relayed, mode) = relayed(&url).await;
     let toml = with_tls(
         &relayed,
         "database_connect_timeout_seconds = 1\ndatabase_acquire_timeout_seconds = 1\n\
@@ -242,7 +251,7 @@ async fn a_database_that_hangs_while_serving_is_a_quick_503() {
         .await;
     assert_eq!(s, 200, "{v}");
 
-    hung.store(true, std::sync::atomic::Ordering::SeqCst);
+    mode.store(HANG, std::sync::atomic::Ordering::SeqCst);
     // Deadline 2 s (statement + connect timeouts); 60 s would mean it never gave up.
     let started = Instant::now();
     let (s, v) = request(h.addr(), "GET", "/healthz", &[], b"").await;
@@ -263,19 +272,7 @@ async fn a_database_that_goes_away_answers_503_with_retry_after_and_loses_nothin
         return;
     };
     let url = pg_database(&admin, "goes_away").await;
-    let cfg: tokio_postgres::Config = url.parse().unwrap();
-    let port = cfg.get_ports().first().copied().unwrap_or(5432);
-    let upstream: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (relay, down) = closing_relay(upstream).await;
-    let relayed = format!(
-        "postgres://{}@{relay}/{}{}",
-        cfg.get_user().unwrap_or("postgres"),
-        cfg.get_dbname().unwrap_or("postgres"),
-        match url.split_once('?') {
-            Some((_, q)) => format!("?{q}"),
-            None => String::new(),
-        }
-    );
+    let (relayed, mode) = relayed(&url).await;
     let toml = with_tls(
         &relayed,
         "database_connect_timeout_seconds = 1\ndatabase_acquire_timeout_seconds = 1\n\
@@ -288,7 +285,7 @@ async fn a_database_that_goes_away_answers_503_with_retry_after_and_loses_nothin
     assert_eq!(s, 200, "{v}");
 
     // The database goes away: its connections close, new ones are refused.
-    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    mode.store(CLOSE, std::sync::atomic::Ordering::SeqCst);
     let after = token("goes_away", "after", None, None);
     let body = serde_json::to_vec(&serde_json::json!({ "token": after })).unwrap();
     let (s, head, body) = raw(
@@ -310,7 +307,7 @@ async fn a_database_that_goes_away_answers_503_with_retry_after_and_loses_nothin
 
     // Back: the refused participation was not recorded, so its retry is a first participation,
     // and the earlier one is still there (a replay).
-    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    mode.store(PASS, std::sync::atomic::Ordering::SeqCst);
     let mut answer = (0, Value::Null);
     for _ in 0..20 {
         answer = h.participate("goes_away", &after).await;
@@ -324,57 +321,4 @@ async fn a_database_that_goes_away_answers_503_with_retry_after_and_loses_nothin
     let (s, v) = h.participate("goes_away", &before).await;
     assert_eq!((s, &v["replayed"]), (200, &Value::Bool(true)), "{v}");
     h.stop().await;
-}
-
-/// A TCP relay to PostgreSQL that can "go away": from then on it closes the connections it
-/// relays as soon as either side sends anything and refuses new ones (accepts and closes), as
-/// a database that was shut down would; switched back, it relays again.
-async fn closing_relay(
-    upstream: std::net::SocketAddr,
-) -> (
-    std::net::SocketAddr,
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    async fn pump(
-        mut from: tokio::net::tcp::OwnedReadHalf,
-        mut to: tokio::net::tcp::OwnedWriteHalf,
-        down: Arc<AtomicBool>,
-    ) {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match from.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if down.load(Ordering::SeqCst) || to.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let down = Arc::new(AtomicBool::new(false));
-    let flag = down.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            if flag.load(Ordering::SeqCst) {
-                drop(client);
-                continue;
-            }
-            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                continue;
-            };
-            let (cr, cw) = client.into_split();
-            let (sr, sw) = server.into_split();
-            tokio::spawn(pump(cr, sw, flag.clone()));
-            tokio::spawn(pump(sr, cw, flag.clone()));
-        }
-    });
-    (addr, down)
 }
