@@ -23,7 +23,9 @@ use campaign_token_core::Eligibility;
 use campaign_token_server::config::{Campaign, Config};
 use campaign_token_server::store::pg_tls::PgOptions;
 use campaign_token_server::store::postgres::PgStore;
-use campaign_token_server::store::{NewParticipation, Outcome, ParticipateError, Store};
+use campaign_token_server::store::{
+    NewParticipation, Outcome, ParticipateError, Participation, Store,
+};
 
 const CONFIG: &str = r#"
 listen = "127.0.0.1:0"
@@ -151,6 +153,45 @@ async fn until_blocked(client: &tokio_postgres::Client) {
     panic!("the writer never waited for the lock");
 }
 
+/// A plain connection holding an exclusive lock on the participations table (in an open
+/// transaction): the store's writer waits for it in the middle of a participation.
+async fn lock_participations(url: &str) -> tokio_postgres::Client {
+    let blocker = connect(url).await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    blocker
+}
+
+type Answer = tokio::task::JoinHandle<Result<Participation, ParticipateError>>;
+
+/// Holds the writer inside `first` (its INSERT waits for a table lock), queues `batch` behind
+/// it one after the other, in this order, so that they form one batch, then lets the writer
+/// go on: the answers of `first` and of the batch.
+async fn one_batch_behind(
+    url: &str,
+    st: &PgStore,
+    c: &Arc<Campaign>,
+    first: NewParticipation,
+    batch: Vec<NewParticipation>,
+) -> (Answer, Vec<Answer>) {
+    let blocker = lock_participations(url).await;
+    let first = {
+        let (st, c) = (st.clone(), Arc::clone(c));
+        tokio::spawn(async move { st.participate(c, first).await })
+    };
+    until_blocked(&blocker).await;
+    let mut tasks = Vec::new();
+    for (i, p) in batch.into_iter().enumerate() {
+        let (st2, c) = (st.clone(), Arc::clone(c));
+        tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
+        until_queued(st, i + 1).await;
+    }
+    blocker.batch_execute("COMMIT").await.unwrap();
+    (first, tasks)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batches_racing_on_the_same_subs_and_tokens_across_two_stores_record_each_once() {
     let Some(url) = database("pg_batches_race").await else {
@@ -245,18 +286,6 @@ async fn a_batch_whose_transaction_fails_answers_each_item_and_records_nothing_t
     };
     let c = campaign();
     let st = store(&url, 1, 64, Duration::from_secs(5)).await;
-    // Hold the writer inside its first participation (its INSERT waits for the lock) while
-    // the next ones queue, so that they form one batch.
-    let blocker = connect(&url).await;
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let first = {
-        let (st, c) = (st.clone(), Arc::clone(&c));
-        tokio::spawn(async move { st.participate(c, participation("p0", "t0", "s0")).await })
-    };
-    until_blocked(&blocker).await;
     let batch = [
         participation("p1", "t1", "s1"),
         // The same id as the first participation: its INSERT fails (primary key) once the
@@ -265,14 +294,8 @@ async fn a_batch_whose_transaction_fails_answers_each_item_and_records_nothing_t
         participation("p1-again", "t1", "s1"), // a replay of p1
         participation("p2", "t2", "s2"),
     ];
-    // Queued one after the other, in this order.
-    let mut tasks = Vec::new();
-    for (i, p) in batch.into_iter().enumerate() {
-        let (st2, c) = (st.clone(), Arc::clone(&c));
-        tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
-        until_queued(&st, i + 1).await;
-    }
-    blocker.batch_execute("COMMIT").await.unwrap();
+    let (first, tasks) =
+        one_batch_behind(&url, &st, &c, participation("p0", "t0", "s0"), batch.into()).await;
 
     let p0 = first.await.unwrap().unwrap();
     assert_eq!((p0.participation_id.as_str(), p0.replayed), ("p0", false));
@@ -324,16 +347,6 @@ async fn one_batch_answers_replays_limits_and_prizes_in_order_as_one_at_a_time_w
     // Two prizes: 1 unit of x, then 2 of y.
     let c = Arc::clone(&campaigns()[1]);
     let st = store(&url, 1, 64, Duration::from_secs(5)).await;
-    let blocker = connect(&url).await;
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let first = {
-        let (st, c) = (st.clone(), Arc::clone(&c));
-        tokio::spawn(async move { st.participate(c, participation("p0", "t0", "zoe")).await })
-    };
-    until_blocked(&blocker).await;
     let batch = [
         participation("p1", "t1", "alice"),
         participation("p1-again", "t1", "alice"), // a replay of p1, in the same batch
@@ -343,14 +356,14 @@ async fn one_batch_answers_replays_limits_and_prizes_in_order_as_one_at_a_time_w
         participation("p4-again", "t4", "bob"), // a replay of p4
         participation("p5", "t5", "carol"),
     ];
-    // Queued one after the other, in this order.
-    let mut tasks = Vec::new();
-    for (i, p) in batch.into_iter().enumerate() {
-        let (st2, c) = (st.clone(), Arc::clone(&c));
-        tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
-        until_queued(&st, i + 1).await;
-    }
-    blocker.batch_execute("COMMIT").await.unwrap();
+    let (first, tasks) = one_batch_behind(
+        &url,
+        &st,
+        &c,
+        participation("p0", "t0", "zoe"),
+        batch.into(),
+    )
+    .await;
     let p0 = first.await.unwrap().unwrap();
     assert_eq!(
         p0.prize.map(|p| p.id).as_deref(),
@@ -406,11 +419,7 @@ async fn a_full_writer_queue_answers_a_clear_error_and_records_nothing() {
     let c = campaign();
     // One writer, batches of one: the queue holds 4 × 1 × 1 participations.
     let st = store(&url, 1, 1, Duration::from_millis(200)).await;
-    let blocker = connect(&url).await;
-    blocker
-        .batch_execute("BEGIN; LOCK TABLE participations IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let blocker = lock_participations(&url).await;
     let queued: Vec<_> = (0..5)
         .map(|i| {
             let (st, c) = (st.clone(), Arc::clone(&c));

@@ -583,10 +583,7 @@ struct PgTx<'c>(Transaction<'c>);
 /// An argument converted to the type PostgreSQL declared for its parameter: the rules speak
 /// `i64`, and an `INTEGER` column takes an `i32` only if the value fits (an error, never a
 /// truncation, if it does not).
-fn bind<'a>(
-    types: &[Type],
-    args: &'a [Value<'a>],
-) -> Result<Vec<Box<dyn ToSql + Sync + Send + 'a>>, StoreError> {
+fn bind<'a>(types: &[Type], args: &'a [Value<'a>]) -> Result<Bound<'a>, StoreError> {
     if types.len() != args.len() {
         return Err(StoreError::new(format!(
             "postgres: the statement takes {} arguments, {} given",
@@ -602,7 +599,7 @@ fn bind<'a>(
             ))
         })
     };
-    let mut out: Vec<Box<dyn ToSql + Sync + Send + 'a>> = Vec::with_capacity(args.len());
+    let mut out: Bound<'a> = Vec::with_capacity(args.len());
     for (i, (ty, arg)) in types.iter().zip(args).enumerate() {
         out.push(match (ty, *arg) {
             (&Type::INT8, Value::Int(v)) => Box::new(v),
@@ -648,7 +645,24 @@ fn row(r: &tokio_postgres::Row) -> Result<Row, StoreError> {
     Ok(Row(cells))
 }
 
+/// The arguments of one statement, converted for PostgreSQL ([`bind`]).
+type Bound<'a> = Vec<Box<dyn ToSql + Sync + Send + 'a>>;
+
 impl PgTx<'_> {
+    /// `sql` prepared (cached) and each argument list of a pipelined step bound to it.
+    async fn prepare_each<'a>(
+        &self,
+        sql: &str,
+        args: &'a [Vec<Value<'a>>],
+    ) -> Result<(tokio_postgres::Statement, Vec<Bound<'a>>), StoreError> {
+        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
+        let bound = args
+            .iter()
+            .map(|a| bind(stmt.params(), a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((stmt, bound))
+    }
+
     /// Runs `sql` with `args` bound to the types PostgreSQL declared for them.
     async fn rows(
         &self,
@@ -690,11 +704,7 @@ impl Tx for PgTx<'_> {
         if args.is_empty() {
             return Ok(Vec::new());
         }
-        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
-        let bound = args
-            .iter()
-            .map(|a| bind(stmt.params(), a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (stmt, bound) = self.prepare_each(sql, args).await?;
         let refs: Vec<Vec<&(dyn ToSql + Sync)>> = bound
             .iter()
             .map(|b| b.iter().map(|a| &**a as _).collect())
@@ -719,11 +729,7 @@ impl Tx for PgTx<'_> {
         if args.is_empty() {
             return Ok(Vec::new());
         }
-        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
-        let bound = args
-            .iter()
-            .map(|a| bind(stmt.params(), a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (stmt, bound) = self.prepare_each(sql, args).await?;
         let refs: Vec<Vec<&(dyn ToSql + Sync)>> = bound
             .iter()
             .map(|b| b.iter().map(|a| &**a as _).collect())
