@@ -694,7 +694,7 @@ async fn participate_from(
         // token never recorded is refused.
         return match state
             .store
-            .replay(Arc::clone(&campaign), replay_key, legacy_key)
+            .replay(Arc::clone(&campaign), replay_key, legacy_key, verified.sub)
             .await
         {
             Ok(Some(p)) => Ok(Json(p).into_response()),

@@ -139,6 +139,11 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
                 "UPDATE participations SET token_hash = '{}'",
                 text_hash(&won)
             ),
+            // Migration 7's table, back to migration 6's: the token's unique index (an
+            // index where the first release had a table constraint: the same rule), no flag.
+            "DROP INDEX participations_erased",
+            "ALTER TABLE participations DROP COLUMN erased",
+            "CREATE UNIQUE INDEX participations_token ON participations (campaign, token_hash)",
             // Migration 6's indexes, back to migration 1's and 4's.
             "DROP INDEX participations_won",
             "DROP INDEX participations_created",
@@ -168,11 +173,13 @@ async fn a_database_made_before_versions_were_recorded_is_adopted_as_version_1()
             ("participations_winners", false),
             ("participations_won", true),
             ("participations_created", true),
+            ("participations_token", false),
+            ("participations_erased", true),
         ] {
             assert_eq!(
                 has_index(&db.url, index).await,
                 there,
-                "{l}: {index} after migration 6"
+                "{l}: {index} after migrations 6 and 7"
             );
         }
         let (_, again) = h.participate("c1", &won).await;
@@ -220,6 +227,46 @@ async fn a_token_recorded_under_its_text_before_migration_5_still_replays() {
         assert_eq!(again["participationId"], first["participationId"], "{l}");
         assert_eq!(again["replayed"], true, "{l}");
         assert_eq!(again["outcome"], "won", "{l}");
+        let stats = h.operator_get("c1", "stats").await;
+        assert_eq!(stats["participations"], 1, "{l}");
+        h.stop().await;
+    }
+}
+
+/// Schema 7 finds a token's rows through its sub, and erased rows (whose sub was replaced)
+/// through their flag: a row erased under schema 6 is flagged by the migration, so its token
+/// still replays instead of counting as a new participation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_participation_erased_before_migration_7_still_replays() {
+    for db in databases("migrate_v6").await {
+        let l = db.label;
+        let cfg = config(&db.url);
+        let h = Harness::start(&cfg, START + 10).await;
+        let won = token("c1", "erased-before-7", Some(true), None);
+        let (s, first) = h.participate("c1", &won).await;
+        assert_eq!((s, first["outcome"].as_str()), (200, Some("won")), "{l}");
+        h.stop().await;
+
+        // Schema 6, and what its erasure left: the sub replaced, no flag.
+        run_sql(
+            &db.url,
+            "DROP INDEX participations_erased;
+             ALTER TABLE participations DROP COLUMN erased;
+             CREATE UNIQUE INDEX participations_token ON participations (campaign, token_hash);
+             UPDATE participations SET sub = 'erased:0123abcd';
+             DELETE FROM schema_migrations WHERE version >= 7",
+        )
+        .await;
+
+        let h = Harness::start(&cfg, START + 20).await;
+        let all: Vec<i64> = (1..=SCHEMA_VERSION).collect();
+        assert_eq!(recorded_versions(&db.url).await, all, "{l}: migrated on");
+        assert!(!has_index(&db.url, "participations_token").await, "{l}");
+        // A miss would record a second participation of the token (and a second win).
+        let (s, again) = h.participate("c1", &won).await;
+        assert_eq!(s, 200, "{l}: {again}");
+        assert_eq!(again["participationId"], first["participationId"], "{l}");
+        assert_eq!(again["replayed"], true, "{l}");
         let stats = h.operator_get("c1", "stats").await;
         assert_eq!(stats["participations"], 1, "{l}");
         h.stop().await;

@@ -541,6 +541,69 @@ async fn erasure_leaves_no_trace_of_the_sub_or_answers_and_keeps_the_counts() {
     }
 }
 
+/// An erased participant's tokens still replay (the rows are found without their sub, which
+/// erasure replaced), during the campaign and after its end; the same sub with a new token is
+/// a new participant; erasing it again numbers its new rows after the first erasure's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_erased_participants_tokens_still_replay_and_it_can_be_erased_twice() {
+    let sub = "erase-twice-41c2";
+    for db in databases("operator_erasure_replay").await {
+        let l = db.label;
+        let extra = format!("participation_limit = 2\ndraw_public_source = \"{SOURCE}\"");
+        let toml = config_toml(
+            &db.url,
+            &[draw_campaign("er2", &extra, &[("gift", "Gift", 1)])],
+        );
+        let h = Harness::start(&toml, START + 10).await;
+        let a = h.addr();
+        let first_token = token("er2", sub, Some(true), None);
+        let second_token = token("er2", sub, None, None);
+        let first = participate_with(a, "er2", &first_token, &json!({})).await;
+        assert_eq!(first["outcome"], "won", "{l}: {first}");
+        let second = participate_with(a, "er2", &second_token, &json!({})).await;
+        assert_eq!(second["outcome"], "entered-draw", "{l}: {second}");
+
+        let (s, v) = post(a, "/api/campaigns/er2/erasure", &json!({"sub": sub})).await;
+        assert_eq!((s, v), (200, json!({"erased": 2})), "{l}");
+        // Both tokens answer their own participations, won prize included, and record nothing.
+        for (t, original) in [(&first_token, &first), (&second_token, &second)] {
+            let again = participate_with(a, "er2", t, &json!({})).await;
+            assert_eq!(again["participationId"], original["participationId"], "{l}");
+            assert_eq!(again["outcome"], original["outcome"], "{l}");
+            assert_eq!(again["replayed"], true, "{l}");
+        }
+        assert_eq!(
+            h.operator_get("er2", "stats").await["participations"],
+            2,
+            "{l}"
+        );
+
+        // A new token of the same sub: a new participant (its limit starts again).
+        let third_token = token_at("er2", sub, START - 60, None, None);
+        let third = participate_with(a, "er2", &third_token, &json!({})).await;
+        assert_eq!(third["replayed"], false, "{l}: {third}");
+        let (s, v) = post(a, "/api/campaigns/er2/erasure", &json!({"sub": sub})).await;
+        assert_eq!((s, v), (200, json!({"erased": 1})), "{l}: erased again");
+        let conn = connect(&db.url).await;
+        assert!(conn.find(sub).await.is_empty(), "{l}: sub left");
+
+        // After the end, a replay is answered from the store without recording.
+        h.clock.set(END + 1);
+        let again = participate_with(a, "er2", &first_token, &json!({})).await;
+        assert_eq!(again["participationId"], first["participationId"], "{l}");
+        assert_eq!(again["replayed"], true, "{l}");
+        let (s, v) = h
+            .participate("er2", &token_at("er2", sub, START - 120, None, None))
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (409, Some("campaign_ended")),
+            "{l}: {v}"
+        );
+        h.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn retention_purges_only_answers_of_campaigns_ended_long_enough() {
     for db in databases("operator_retention").await {

@@ -24,7 +24,7 @@ use campaign_token_server::config::{Campaign, Config};
 use campaign_token_server::store::pg_tls::PgOptions;
 use campaign_token_server::store::postgres::PgStore;
 use campaign_token_server::store::{
-    NewParticipation, Outcome, ParticipateError, Participation, Store,
+    Erasure, NewParticipation, Outcome, ParticipateError, Participation, Store,
 };
 
 const CONFIG: &str = r#"
@@ -539,4 +539,70 @@ async fn the_participations_table_is_analysed_once_the_first_ones_are_written() 
         "participations was not analysed: reltuples {}",
         reltuples().await
     );
+}
+
+/// An erasure and the participations being recorded exclude each other (table locks), so no
+/// participation looks its token up before a sub is renamed and commits after: one that
+/// arrives while an erasure holds its lock waits, then finds its token among the erased rows;
+/// an erasure waits for the participations being recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_erasure_and_participations_being_recorded_exclude_each_other() {
+    let Some(url) = database("pg_erasure_locks").await else {
+        return;
+    };
+    let c = campaign();
+    let st = store(&url, 1, 64, Duration::from_secs(5)).await;
+    let first = st
+        .participate(Arc::clone(&c), participation("p1", "t1", "s1"))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+
+    // An erasure in progress (the statements of the store's own, not yet committed).
+    let eraser = connect(&url).await;
+    eraser
+        .batch_execute(
+            "BEGIN; LOCK TABLE participations IN SHARE ROW EXCLUSIVE MODE;
+             UPDATE participations SET sub = 'erased:s1', erased = 1 WHERE sub = 's1'",
+        )
+        .await
+        .unwrap();
+    let again = {
+        let (st, c) = (st.clone(), Arc::clone(&c));
+        tokio::spawn(async move {
+            st.participate(c, participation("p1-again", "t1", "s1"))
+                .await
+        })
+    };
+    until_blocked(&eraser).await;
+    eraser.batch_execute("COMMIT").await.unwrap();
+    let again = again.await.unwrap().unwrap();
+    assert_eq!(
+        (again.participation_id.as_str(), again.replayed),
+        ("p1", true)
+    );
+
+    // A participation being recorded (its lock taken, as `Begin::Participations` does).
+    let writer = connect(&url).await;
+    writer
+        .batch_execute("BEGIN; LOCK TABLE participations IN ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let erasure = {
+        let (st, c) = (st.clone(), Arc::clone(&c));
+        tokio::spawn(async move {
+            let request = Erasure {
+                sub: "s2".into(),
+                key: Some(vec![7; 32]),
+                by: "test".into(),
+                now: 1_800_000_000,
+            };
+            st.erase(c, request).await
+        })
+    };
+    until_blocked(&writer).await;
+    writer.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(erasure.await.unwrap().unwrap(), 0);
+    let stats = st.stats(Arc::clone(&c)).await.unwrap();
+    assert_eq!(stats.participations, 1);
 }

@@ -15,7 +15,7 @@ use super::tx::{args, Tx};
 use super::StoreError;
 
 /// The schema version this server writes and understands: the last migration's.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// One step of the schema.
 pub(crate) struct Migration {
@@ -150,6 +150,58 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS participations_created ON participations (campaign, created_at, outcome)",
             "CREATE INDEX IF NOT EXISTS participations_won ON participations (campaign, won_at, created_at, id)
                 WHERE outcome = 'won'",
+        ],
+    },
+    Migration {
+        version: 7,
+        name: "replays found through the sub's index: no (campaign, token_hash) index; erased rows flagged",
+        statements: &[
+            // A new row went into three indexes at a random place (id, (campaign, token_hash),
+            // (campaign, sub, n)): with 1,000,000 participations each insert read and wrote
+            // leaf pages spread over the file, and the token index was the largest (120 of
+            // 690 MB). The replay lookup now goes through (campaign, sub, n): a token's rows
+            // carry its sub (the sub is part of what its replay identity hashes), and
+            // (campaign, sub, n) unique makes a token's second row impossible (see
+            // `statements::tokens_and_counts`). An erased row's sub is replaced, so erased
+            // rows are flagged and found through a small partial index instead.
+            //
+            // SQLite cannot drop a table constraint, so the table is rebuilt (the same
+            // statements on PostgreSQL): a copy of every row, then the indexes.
+            "CREATE TABLE participations_v7 (
+                id TEXT PRIMARY KEY,
+                campaign TEXT NOT NULL,
+                token_hash TEXT NOT NULL,
+                sub TEXT NOT NULL,
+                n INTEGER NOT NULL,
+                eligibility TEXT NOT NULL,
+                token_label TEXT,
+                outcome TEXT NOT NULL,
+                prize_id TEXT,
+                prize_label TEXT,
+                won_at BIGINT,
+                drawn INTEGER NOT NULL DEFAULT 0,
+                answers TEXT,
+                created_at BIGINT NOT NULL,
+                brand_form TEXT,
+                brand_optin TEXT,
+                erased INTEGER NOT NULL DEFAULT 0,
+                UNIQUE (campaign, sub, n))",
+            // Erasure wrote `erased:` + hex; a sub that merely starts so is flagged too, which
+            // costs an index entry and changes no answer (the lookup compares token hashes).
+            "INSERT INTO participations_v7 (id, campaign, token_hash, sub, n, eligibility,
+                token_label, outcome, prize_id, prize_label, won_at, drawn, answers, created_at,
+                brand_form, brand_optin, erased)
+             SELECT id, campaign, token_hash, sub, n, eligibility, token_label, outcome,
+                prize_id, prize_label, won_at, drawn, answers, created_at, brand_form,
+                brand_optin, CASE WHEN sub LIKE 'erased:%' THEN 1 ELSE 0 END
+             FROM participations",
+            "DROP TABLE participations",
+            "ALTER TABLE participations_v7 RENAME TO participations",
+            "CREATE INDEX participations_created ON participations (campaign, created_at, outcome)",
+            "CREATE INDEX participations_won ON participations (campaign, won_at, created_at, id)
+                WHERE outcome = 'won'",
+            "CREATE INDEX participations_erased ON participations (campaign, token_hash)
+                WHERE erased = 1",
         ],
     },
 ];

@@ -14,8 +14,8 @@
 //! 5. draw: `given-prize`/`any-prize` take one unit of the first prize with stock → `won`,
 //!    else `lost`; `standard` → `entered-draw`.
 //!
-//! Unique constraints on (campaign, token hash) and (campaign, sub, n) make rules 1 and 2
-//! hold across processes; stock is only ever decremented by a conditional update
+//! The unique constraint on (campaign, sub, n) makes rules 1 and 2 hold across processes (a
+//! token's rows carry its sub: `statements::TOKEN_AND_COUNT` says why that suffices); stock is only ever decremented by a conditional update
 //! (`remaining > 0`) inside the transaction that records the win, so a prize is never
 //! allocated twice and a win is only reported after its commit.
 //!
@@ -455,13 +455,15 @@ pub trait Store: Send + Sync {
         campaign: Arc<Campaign>,
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>>;
-    /// The participation already recorded for a token's replay identity, if any (a replay
-    /// after the campaign ended is answered from it).
+    /// The participation already recorded for a token (its replay identity, its text key
+    /// before schema 5, its sub), if any (a replay after the campaign ended is answered from
+    /// it).
     fn replay<'a>(
         &'a self,
         campaign: Arc<Campaign>,
         token_hash: String,
         legacy_hash: String,
+        sub: String,
     ) -> BoxFut<'a, Result<Option<Participation>, StoreError>>;
     /// Counters of a campaign.
     fn stats<'a>(&'a self, campaign: Arc<Campaign>) -> BoxFut<'a, Result<Stats, StoreError>>;

@@ -7,22 +7,23 @@
 //! order in ONE READ COMMITTED transaction, then one COMMIT (one WAL flush); the answers are
 //! sent only after that COMMIT returned. The batch is optimistic, without savepoints (each
 //! costs round trips, and PostgreSQL's subtransactions degrade past 64 per transaction): if
-//! any statement of it fails (a race lost to another process on the (campaign, token hash)
-//! or (campaign, sub, n) uniqueness, a deadlock, any error), the whole transaction rolls
+//! any statement of it fails (a race lost to another process on the (campaign, sub, n)
+//! uniqueness, a deadlock, any error), the whole transaction rolls
 //! back, so nothing of the batch is recorded, and each participation is then applied alone
 //! in its own transaction, with the retries below. A `participation_limit` refusal writes
 //! nothing and does not fail the batch. The queue is bounded (4 × writers × batch): past it,
 //! a request waits for room at most `database_acquire_timeout_seconds`, then is answered
-//! with an error (500 `internal`), as when no pooled connection frees up in time.
+//! 503 `database_unavailable`, as when no pooled connection frees up in time.
 //!
 //! Each transaction relies on row locks and constraints, never on its snapshot alone. Stock
 //! is taken with a conditional `UPDATE … AND remaining > 0`: a concurrent updater waits for
 //! the row lock and then re-checks `remaining` on the committed row, so the stock can never go
 //! below zero (a `CHECK` constraint says so too). A winning moment is claimed with
 //! `FOR UPDATE SKIP LOCKED` and `participation_id IS NULL`, so two transactions never claim
-//! the same moment. Unique constraints on (campaign, token hash) and (campaign, sub, n)
-//! decide replays and participation limits across processes: the loser of such a race rolls
-//! back (returning any stock it took) and retries, and then sees the winner's row.
+//! the same moment. The unique constraint on (campaign, sub, n) decides replays and
+//! participation limits across processes: the loser of such a race rolls back (returning any
+//! stock it took) and retries, and then sees the winner's row. Participations and erasures
+//! exclude each other with table locks ([`Begin::Participations`]).
 //!
 //! What is PostgreSQL's own here: the pool, the writers and their batches, the retries, the
 //! advisory lock that serialises migrations between processes starting together, the
@@ -266,7 +267,7 @@ impl Db {
                     return Ok(vec![participate_alone(client, campaign, p).await]);
                 }
                 let batch: Vec<rules::Item<'_>> = items.iter().map(|(c, p)| (&**c, p)).collect();
-                let optimistic = in_transaction(client, Begin::ReadCommitted, async |tx| {
+                let optimistic = in_transaction(client, Begin::Participations, async |tx| {
                     rules::participate_batch(tx, &batch).await
                 })
                 .await;
@@ -368,7 +369,7 @@ async fn participate_alone(
 ) -> Result<Participation, ParticipateError> {
     let mut last = StoreError::new("no attempt");
     for _ in 0..MAX_ATTEMPTS {
-        let e = match in_transaction(client, Begin::ReadCommitted, async |tx| {
+        let e = match in_transaction(client, Begin::Participations, async |tx| {
             rules::participate(tx, campaign, p).await
         })
         .await
@@ -387,6 +388,12 @@ enum Begin {
     /// READ COMMITTED: allocations and the draw rely on row locks and conditional updates,
     /// which see the latest committed rows.
     ReadCommitted,
+    /// READ COMMITTED for recording participations: first the table's `ROW EXCLUSIVE` lock
+    /// (the one an INSERT takes anyway), before the replay lookup reads its snapshot, so that
+    /// an erasure (`SHARE ROW EXCLUSIVE`, see `erase`) never commits between a
+    /// participation's lookup and its commit (`statements::TOKEN_AND_COUNT` says why that
+    /// matters).
+    Participations,
     /// One read-only REPEATABLE READ snapshot, so that counters agree with each other.
     Snapshot,
 }
@@ -405,6 +412,10 @@ async fn in_transaction<R, E: From<StoreError>>(
             .read_only(true);
     }
     let mut tx = PgTx(builder.start().await.map_err(db)?);
+    if let Begin::Participations = begin {
+        tx.batch("LOCK TABLE participations IN ROW EXCLUSIVE MODE")
+            .await?;
+    }
     let out = f(&mut tx).await?;
     tx.0.commit().await.map_err(db)?;
     Ok(out)
@@ -461,9 +472,10 @@ impl Store for PgStore {
         campaign: Arc<Campaign>,
         token_hash: String,
         legacy_hash: String,
+        sub: String,
     ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
         Box::pin(self.run(Begin::Snapshot, async move |tx| {
-            rules::replay(tx, &campaign.id, &token_hash, &legacy_hash).await
+            rules::replay(tx, &campaign.id, &token_hash, &legacy_hash, &sub).await
         }))
     }
 
@@ -549,6 +561,12 @@ impl Store for PgStore {
         request: Erasure,
     ) -> BoxFut<'a, Result<i64, StoreError>> {
         Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
+            // Waits for the participations being recorded and holds new ones back until this
+            // commits: none of them may have looked its token up before the rename and
+            // commit after it (`Begin::Participations`). Self-exclusive, so that two erasures
+            // queue instead of deadlocking on the way to their row updates.
+            tx.batch("LOCK TABLE participations IN SHARE ROW EXCLUSIVE MODE")
+                .await?;
             rules::erase(tx, &campaign.id, &request).await
         }))
     }

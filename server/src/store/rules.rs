@@ -128,14 +128,16 @@ fn index(i: usize) -> Result<i64, StoreError> {
     i64::try_from(i).map_err(|_| StoreError::new(format!("position {i} does not fit a column")))
 }
 
-/// The participation recorded for a token's replay identity, answered as a replay.
+/// The participation recorded for a token (replay identity, text key, sub), answered as a
+/// replay.
 pub(crate) async fn replay<T: Tx>(
     tx: &mut T,
     campaign: &str,
     token_hash: &str,
     legacy_hash: &str,
+    sub: &str,
 ) -> Result<Option<Participation>, StoreError> {
-    sql::find_by_token(tx, campaign, token_hash, legacy_hash).await
+    sql::find_by_token(tx, campaign, token_hash, legacy_hash, sub).await
 }
 
 /// Records a participation and allocates its prize, if any (rules 1–5 of the module docs).

@@ -156,6 +156,7 @@ impl Store for SqliteStore {
         campaign: Arc<Campaign>,
         token_hash: String,
         legacy_hash: String,
+        sub: String,
     ) -> BoxFut<'a, Result<Option<Participation>, StoreError>> {
         self.with(move |conn| {
             run_ready(rules::replay(
@@ -163,6 +164,7 @@ impl Store for SqliteStore {
                 &campaign.id,
                 &token_hash,
                 &legacy_hash,
+                &sub,
             ))
         })
     }
@@ -640,7 +642,9 @@ quantity = 2
                     .0
                     .p;
                 if i % 2 == 1 {
-                    p.token_hash = format!("t{}", i - 1); // a replay of its neighbour
+                    // A replay of its neighbour: the same token, so the same sub.
+                    p.token_hash = format!("t{}", i - 1);
+                    p.sub = format!("s{}", i - 1);
                 }
                 tokio::spawn(async move { store.participate(c, p).await })
             })

@@ -133,22 +133,54 @@ pub(crate) async fn insert_moment<T: Tx>(
 // ---------------------------------------------------------------------------------------
 // Participation.
 
-/// The participation already recorded for this token, answered as a replay.
+/// The participation already recorded for this token, answered as a replay (a campaign that
+/// has ended answers these, and records nothing).
 pub(crate) async fn find_by_token<T: Tx>(
     tx: &mut T,
     campaign: &str,
     token_hash: &str,
     legacy_hash: &str,
+    sub: &str,
 ) -> Result<Option<Participation>, StoreError> {
-    one(
-        tx,
-        "SELECT id, outcome, eligibility, prize_id, prize_label FROM participations
-         WHERE campaign = $1 AND token_hash IN ($2, $3)",
-        args![campaign, token_hash, legacy_hash],
-        replayed,
-    )
-    .await
+    let rows = tx
+        .query(
+            TOKEN_AND_COUNT,
+            args![campaign, token_hash, legacy_hash, sub],
+        )
+        .await?;
+    match rows.first() {
+        Some(r) if r.opt_text(0)?.is_some() => Ok(Some(replayed(r)?)),
+        _ => Ok(None),
+    }
 }
+
+/// The participation recorded for a token ($2: its replay identity, $3: the key of its text
+/// before schema 5) in campaign $1, if any, and how many participations its sub ($4) has: ONE
+/// statement (one round trip, one snapshot), exactly one row whether or not the token is
+/// recorded (the `LEFT JOIN` on a one-row table).
+///
+/// There is no index on the token hash. A token's rows carry its sub (the replay identity
+/// hashes the signing input, which holds the sub; the text key, the text), so they are looked
+/// up among the sub's rows through (campaign, sub, n); an erased row's sub was replaced, so
+/// erased rows are looked up through the partial index of erased rows (schema 7).
+///
+/// Why a token can never be recorded twice without a unique index of its own: the row is
+/// inserted as its sub's `n` = (the count this statement saw) + 1, and (campaign, sub, n) is
+/// unique. Committed `n` of a sub are 1..k without gaps (each insert is the visible count + 1
+/// and loses to any committed row of the same `n`), so a row commits only if its snapshot held
+/// every committed row of its sub, and a second row of the token would have seen the first
+/// here and been answered as its replay. An erasure renames the sub's rows while they are
+/// outside any participation's snapshot-to-commit window: SQLite runs both on its one writer;
+/// PostgreSQL's erasure locks the table against the participations' `ROW EXCLUSIVE` lock,
+/// taken before this statement (postgres.rs).
+const TOKEN_AND_COUNT: &str = "SELECT p.id, p.outcome, p.eligibility, p.prize_id, p.prize_label,
+        (SELECT COUNT(*) FROM participations WHERE campaign = $1 AND sub = $4)
+     FROM (SELECT 1 AS one) AS one
+     LEFT JOIN participations p ON p.id = COALESCE(
+        (SELECT id FROM participations
+         WHERE campaign = $1 AND sub = $4 AND token_hash IN ($2, $3) LIMIT 1),
+        (SELECT id FROM participations
+         WHERE campaign = $1 AND erased = 1 AND token_hash IN ($2, $3) LIMIT 1))";
 
 /// A recorded participation (columns id, outcome, eligibility, prize id, prize label),
 /// answered as a replay.
@@ -165,10 +197,9 @@ fn replayed(r: &Row) -> Result<Participation, StoreError> {
     })
 }
 
-/// What a participation's rules read before writing, in ONE statement (one round trip, one
-/// snapshot): the participation already recorded for this token, if any, and how many
-/// participations the `sub` has. The `LEFT JOIN` on a one-row table answers exactly one row
-/// whether or not the token is recorded. Once per participation of `batch`, in order.
+/// What a participation's rules read before writing ([`TOKEN_AND_COUNT`]): the participation
+/// already recorded for its token, if any, and how many participations its `sub` has. Once
+/// per participation of `batch`, in order.
 pub(crate) async fn tokens_and_counts<T: Tx>(
     tx: &mut T,
     batch: &[(&str, &NewParticipation)],
@@ -177,15 +208,7 @@ pub(crate) async fn tokens_and_counts<T: Tx>(
         .iter()
         .map(|(campaign, p)| args![*campaign, &p.token_hash, &p.legacy_hash, &p.sub].to_vec())
         .collect();
-    let answers = tx
-        .query_many(
-            "SELECT p.id, p.outcome, p.eligibility, p.prize_id, p.prize_label,
-                (SELECT COUNT(*) FROM participations WHERE campaign = $1 AND sub = $4)
-             FROM (SELECT 1 AS one) AS one
-             LEFT JOIN participations p ON p.campaign = $1 AND p.token_hash IN ($2, $3)",
-            &args,
-        )
-        .await?;
+    let answers = tx.query_many(TOKEN_AND_COUNT, &args).await?;
     answers
         .iter()
         .map(|rows| {
@@ -768,18 +791,34 @@ pub(crate) async fn add_units<T: Tx>(
     .await
 }
 
-/// Replaces a `sub` by its keyed hash and removes the answers of its participations;
-/// answers how many participations changed.
+/// Replaces a `sub` by its keyed hash, flags its participations erased (their tokens still
+/// replay: [`TOKEN_AND_COUNT`]) and removes their answers; answers how many participations
+/// changed.
+///
+/// A participant erased, back with the same sub and erased again has rows under the same
+/// keyed hash already: the new ones are numbered after them, so that (campaign, sub, n) stays
+/// unique.
 pub(crate) async fn erase_sub<T: Tx>(
     tx: &mut T,
     campaign: &str,
     sub: &str,
     replacement: &str,
 ) -> Result<u64, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT COALESCE(MAX(n), 0) FROM participations WHERE campaign = $1 AND sub = $2",
+            args![campaign, replacement],
+        )
+        .await?;
+    let after = rows
+        .first()
+        .ok_or_else(|| StoreError::new("MAX answered no row"))?
+        .int(0)?;
     tx.execute(
-        "UPDATE participations SET sub = $3, answers = NULL, brand_form = NULL, brand_optin = NULL
+        "UPDATE participations SET sub = $3, n = n + $4, erased = 1, answers = NULL,
+            brand_form = NULL, brand_optin = NULL
          WHERE campaign = $1 AND sub = $2",
-        args![campaign, sub, replacement],
+        args![campaign, sub, replacement, after],
     )
     .await
 }
