@@ -11,7 +11,9 @@
 //! answered for an allocation that is not on disk. If the COMMIT (or the transaction) fails,
 //! every participation of the batch gets an error and none was recorded. The queue is bounded
 //! ([`QUEUE_CAPACITY`]): past it, requests wait for room (backpressure) instead of growing
-//! memory. A panic while applying a batch (a bug) rolls that batch back, answers each of its
+//! memory, at most [`LOCK_WAIT`] (as long as for another process's write lock), then are
+//! answered 503 `database_unavailable` with nothing recorded (a writer stuck on a disk that
+//! does not answer). A panic while applying a batch (a bug) rolls that batch back, answers each of its
 //! participations with an error, and the writer goes on with the next batch.
 //!
 //! The other calls (prepare, stats, winners, draw, ping) take a second connection of this
@@ -23,6 +25,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
@@ -42,7 +45,13 @@ use crate::config::Campaign;
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     writer: mpsc::Sender<Job>,
+    /// How long a participation waits for room in the writer's queue.
+    queue_wait: Duration,
 }
+
+/// How long a connection waits for the write lock (`busy_timeout`) and a participation for
+/// room in the writer's queue; past it, 503 `database_unavailable`.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Most participations committed together.
 pub const MAX_BATCH: usize = 256;
@@ -78,10 +87,14 @@ fn db(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (or creates) the database file.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_with(path, commit_batch)
+        SqliteStore::open_with(path, commit_batch, LOCK_WAIT)
     }
 
-    fn open_with(path: &Path, apply: ApplyBatch) -> Result<SqliteStore, StoreError> {
+    fn open_with(
+        path: &Path,
+        apply: ApplyBatch,
+        queue_wait: Duration,
+    ) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -99,6 +112,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             writer,
+            queue_wait,
         })
     }
 
@@ -136,13 +150,24 @@ impl Store for SqliteStore {
         campaign: Arc<Campaign>,
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>> {
-        let writer = self.writer.clone();
         Box::pin(async move {
+            let permit = match tokio::time::timeout(self.queue_wait, self.writer.reserve()).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => {
+                    return Err(StoreError::new("sqlite: the writer thread has stopped").into())
+                }
+                Err(_) => {
+                    return Err(StoreError::new(format!(
+                        "sqlite: the writer queue stayed full for {:?}; participation not \
+                         recorded",
+                        self.queue_wait
+                    ))
+                    .unavailable()
+                    .into())
+                }
+            };
             let (reply, answer) = oneshot::channel();
-            writer
-                .send(Job { campaign, p, reply })
-                .await
-                .map_err(|_| StoreError::new("sqlite: the writer thread has stopped"))?;
+            permit.send(Job { campaign, p, reply });
             answer.await.map_err(|_| {
                 ParticipateError::from(StoreError::new(
                     "sqlite: the writer thread stopped before answering",
@@ -291,8 +316,7 @@ impl Store for SqliteStore {
 /// Opens one connection with the store's settings.
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(db)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(db)?;
+    conn.busy_timeout(LOCK_WAIT).map_err(db)?;
     // Room for every statement of the rules, so none is parsed twice.
     conn.set_prepared_statement_cache_capacity(64);
     let mode: String = conn
@@ -684,7 +708,7 @@ quantity = 2
             }
             commit_batch(conn, jobs)
         }
-        let store = SqliteStore::open_with(&path, flaky).unwrap();
+        let store = SqliteStore::open_with(&path, flaky, LOCK_WAIT).unwrap();
         let boom = job(&c, "boom", "t-boom", "alice").0.p;
         assert!(matches!(
             store.participate(Arc::clone(&c), boom).await,
@@ -696,5 +720,69 @@ quantity = 2
         let s = store.stats(Arc::clone(&c)).await.unwrap();
         // The panicked batch left nothing: only bob's participation and win are stored.
         assert_eq!((s.participations, s.winners), (1, 1));
+    }
+
+    /// Holds the writer (as a disk that stops answering would) until the test opens it.
+    static WRITER_HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+    #[tokio::test]
+    async fn a_full_writer_queue_answers_database_unavailable_and_records_nothing() {
+        use std::sync::atomic::Ordering;
+        let (_dir, path, c) = prepared().await;
+        fn held(
+            conn: &mut Connection,
+            jobs: &[Job],
+        ) -> Vec<Result<Participation, ParticipateError>> {
+            while WRITER_HELD.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            commit_batch(conn, jobs)
+        }
+        let store = SqliteStore::open_with(&path, held, Duration::from_millis(50)).unwrap();
+        let post = |i: usize| {
+            let (store, c) = (store.clone(), Arc::clone(&c));
+            let p = job(&c, &format!("p{i}"), &format!("t{i}"), &format!("s{i}"))
+                .0
+                .p;
+            tokio::spawn(async move { store.participate(c, p).await })
+        };
+        // One batch in the writer, then a full queue (a wait for a state, not a timed check).
+        let mut waiting = vec![post(0)];
+        for _ in 0..2000 {
+            if store.writer.capacity() == QUEUE_CAPACITY {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        waiting.extend((1..=QUEUE_CAPACITY).map(post));
+        for _ in 0..2000 {
+            if store.writer.capacity() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(store.writer.capacity(), 0, "the queue is full");
+        // (Bounded so that a store without the deadline fails here instead of hanging.)
+        let late = job(&c, "late", "t-late", "late").0.p;
+        let refused = tokio::time::timeout(
+            Duration::from_secs(60),
+            store.participate(Arc::clone(&c), late),
+        )
+        .await
+        .expect("the participation waited for room without a deadline");
+        assert!(
+            matches!(&refused, Err(ParticipateError::Store(e)) if e.is_unavailable()),
+            "{refused:?}"
+        );
+        WRITER_HELD.store(false, Ordering::SeqCst);
+        for w in waiting {
+            w.await.unwrap().unwrap();
+        }
+        let s = store.stats(Arc::clone(&c)).await.unwrap();
+        assert_eq!(
+            s.participations,
+            QUEUE_CAPACITY as i64 + 1,
+            "all but the refused one"
+        );
     }
 }
