@@ -724,6 +724,8 @@ quantity = 2
 
     /// Holds the writer (as a disk that stops answering would) until the test opens it.
     static WRITER_HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    /// Set once the writer is held with its first batch.
+    static WRITER_IN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     #[tokio::test]
     async fn a_full_writer_queue_answers_database_unavailable_and_records_nothing() {
@@ -733,6 +735,7 @@ quantity = 2
             conn: &mut Connection,
             jobs: &[Job],
         ) -> Vec<Result<Participation, ParticipateError>> {
+            WRITER_IN.store(true, Ordering::SeqCst);
             while WRITER_HELD.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -749,11 +752,15 @@ quantity = 2
         // One batch in the writer, then a full queue (a wait for a state, not a timed check).
         let mut waiting = vec![post(0)];
         for _ in 0..2000 {
-            if store.writer.capacity() == QUEUE_CAPACITY {
+            if WRITER_IN.load(Ordering::SeqCst) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        assert!(
+            WRITER_IN.load(Ordering::SeqCst),
+            "the writer took the first batch"
+        );
         waiting.extend((1..=QUEUE_CAPACITY).map(post));
         for _ in 0..2000 {
             if store.writer.capacity() == 0 {
