@@ -16,6 +16,9 @@
 //                                          first receives N participations of other subs, all
 //                                          winning, through the same API; then the measured
 //                                          run, whose CPU per participation must stay flat)
+//                     [--storages LIST]   (comma-separated, of sqlite,postgres: only those
+//                                          rows, for quick A/B pairs of one storage)
+//                     [--clients LIST]    (comma-separated client counts; default 64,512)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -194,9 +197,12 @@ async function fsyncMs() {
 }
 const fsync = await fsyncMs();
 
-const plan = [['sqlite', 1, [64, 512]], ...(args['pg-url'] ? [['postgres', 2, [64, 512]]] : []),
+const storages = (args.storages ?? 'sqlite,postgres').split(',');
+const clientCounts = (args.clients ?? '64,512').split(',').map(Number);
+const plan = [['sqlite', 1, clientCounts], ...(args['pg-url'] ? [['postgres', 2, clientCounts]] : []),
   ...(args['server-o3'] ? [['sqlite', 1, [64], args['server-o3']]] : []),
-  ...(fill > 0 ? [['sqlite', 1, [64], undefined, fill]] : [])];
+  ...(fill > 0 ? [['sqlite', 1, [64], undefined, fill]] : [])]
+  .filter(([storage]) => storages.includes(storage));
 const runs = [];
 for (const [storage, processes, clients, server, prefill = 0] of plan) {
   for (const concurrency of clients) {
@@ -224,6 +230,6 @@ for (const [storage, processes, clients, server, prefill = 0] of plan) {
 await fs.mkdir(args.out, { recursive: true });
 await fs.writeFile(path.join(args.out, 'load.json'), JSON.stringify({
   maxRequests, maxSeconds, reps, prizes: PRIZES, fsyncMs: fsync,
-  note: `Each repetition: a fresh campaign with ${PRIZES} prizes, unique pre-minted ES256 tokens that may all win (gift.cw = true), closed-loop keep-alive clients, at most ${maxRequests} requests or ${maxSeconds} s; the load generator (1 thread) shares the machine's cores with the server(s) (and PostgreSQL). Server built with the \`native\` profile (release at opt-level 3), both stores committing in groups (SQLite: one writer thread; PostgreSQL: `database_writers` tasks per process, batches of up to `database_batch_size`). One fdatasync on this disk took ${fsync.toFixed(2)} ms in this run (at most ~${Math.round(1000 / fsync)} serial durable commits/s without group commit; throughput on SQLite depends on it).`,
+  note: `Each repetition: a fresh campaign with ${PRIZES} prizes, unique pre-minted ES256 tokens that may all win (gift.cw = true), closed-loop keep-alive clients, at most ${maxRequests} requests or ${maxSeconds} s; the load generator (1 thread) shares the machine's cores with the server(s) (and PostgreSQL). Server built with the \`native\` profile (release at opt-level 3), both stores committing in groups (SQLite: one writer thread; PostgreSQL: \`database_writers\` tasks per process, batches of up to \`database_batch_size\`). One fdatasync on this disk took ${fsync.toFixed(2)} ms in this run (at most ~${Math.round(1000 / fsync)} serial durable commits/s without group commit; throughput on SQLite depends on it).`,
   runs,
 }, null, 2));

@@ -637,6 +637,70 @@ fn bind<'a>(types: &[Type], args: &'a [Value<'a>]) -> Result<Bound<'a>, StoreErr
     Ok(out)
 }
 
+/// The argument lists of a batch as array arguments, for [`Tx::query_arrays`]: parameter
+/// `$k` (declared `text[]`, `bigint[]` or `integer[]`) gets the `k`-th argument of every
+/// list, in order, each converted as [`bind`] converts it (an `INTEGER` only if it fits).
+fn bind_arrays<'a>(types: &[Type], lists: &'a [Vec<Value<'a>>]) -> Result<Bound<'a>, StoreError> {
+    if let Some(list) = lists.iter().find(|l| l.len() != types.len()) {
+        return Err(StoreError::new(format!(
+            "postgres: the statement takes {} arrays, a list has {} arguments",
+            types.len(),
+            list.len()
+        )));
+    }
+    let column = |k: usize| lists.iter().filter_map(move |l| l.get(k).copied());
+    let wrong = |k: usize, ty: &Type, arg: Value<'_>| {
+        StoreError::new(format!(
+            "postgres: cannot pass {arg:?} in the array parameter ${} of type {ty}",
+            k + 1
+        ))
+    };
+    let mut out: Bound<'a> = Vec::with_capacity(types.len());
+    for (k, ty) in types.iter().enumerate() {
+        out.push(match *ty {
+            Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => Box::new(
+                column(k)
+                    .map(|v| match v {
+                        Value::Text(s) => Ok(Some(s)),
+                        Value::Null => Ok(None),
+                        v => Err(wrong(k, ty, v)),
+                    })
+                    .collect::<Result<Vec<Option<&'a str>>, _>>()?,
+            ),
+            Type::INT8_ARRAY => Box::new(
+                column(k)
+                    .map(|v| match v {
+                        Value::Int(i) => Ok(Some(i)),
+                        Value::Null => Ok(None),
+                        v => Err(wrong(k, ty, v)),
+                    })
+                    .collect::<Result<Vec<Option<i64>>, _>>()?,
+            ),
+            Type::INT4_ARRAY => Box::new(
+                column(k)
+                    .map(|v| match v {
+                        Value::Int(i) => i32::try_from(i).map(Some).map_err(|_| {
+                            StoreError::new(format!(
+                                "postgres: {i} does not fit the integer[] parameter ${}",
+                                k + 1
+                            ))
+                        }),
+                        Value::Null => Ok(None),
+                        v => Err(wrong(k, ty, v)),
+                    })
+                    .collect::<Result<Vec<Option<i32>>, _>>()?,
+            ),
+            ref ty => {
+                return Err(StoreError::new(format!(
+                    "postgres: parameter ${} of an array statement is {ty}, not an array",
+                    k + 1
+                )))
+            }
+        });
+    }
+    Ok(out)
+}
+
 /// A result row, every integer widened to `i64`.
 fn row(r: &tokio_postgres::Row) -> Result<Row, StoreError> {
     let mut cells = Vec::with_capacity(r.len());
@@ -739,6 +803,22 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
+    fn has_arrays(&self) -> bool {
+        true
+    }
+
+    async fn query_arrays(
+        &mut self,
+        sql: &'static str,
+        args: &[Vec<Value<'_>>],
+    ) -> Result<Vec<Row>, StoreError> {
+        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
+        let arrays = bind_arrays(stmt.params(), args)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| &**a as _).collect();
+        let rows = self.0.query(&stmt, &refs).await.map_err(db)?;
+        rows.iter().map(row).collect()
+    }
+
     async fn execute_many(
         &mut self,
         sql: &'static str,
@@ -778,5 +858,28 @@ mod tests {
         assert!(nulls.is_ok());
         assert!(bind(&[Type::INT8], &[Value::Text("x")]).is_err());
         assert!(bind(&[Type::INT8], &[]).is_err(), "argument count checked");
+    }
+
+    #[test]
+    fn array_arguments_are_columns_of_the_lists_converted_with_the_same_checks() {
+        let lists = vec![
+            vec![Value::Text("a"), Value::Int(1), Value::Int(2)],
+            vec![Value::Null, Value::Null, Value::Int(3)],
+        ];
+        let types = [Type::TEXT_ARRAY, Type::INT8_ARRAY, Type::INT4_ARRAY];
+        assert_eq!(bind_arrays(&types, &lists).map(|b| b.len()).ok(), Some(3));
+        let too_wide = vec![vec![Value::Int(1 << 40)]];
+        assert!(bind_arrays(&[Type::INT4_ARRAY], &too_wide).is_err());
+        let text_as_int = vec![vec![Value::Text("x")]];
+        assert!(bind_arrays(&[Type::INT8_ARRAY], &text_as_int).is_err());
+        let short = vec![vec![Value::Int(1)], vec![]];
+        assert!(
+            bind_arrays(&[Type::INT8_ARRAY], &short).is_err(),
+            "every list complete"
+        );
+        assert!(
+            bind_arrays(&[Type::INT8], &[vec![Value::Int(1)]]).is_err(),
+            "arrays only"
+        );
     }
 }

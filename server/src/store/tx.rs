@@ -168,6 +168,28 @@ pub(crate) trait Tx {
             Ok(out)
         }
     }
+
+    /// Whether [`Tx::query_arrays`] runs on this backend: PostgreSQL's array parameters.
+    fn has_arrays(&self) -> bool {
+        false
+    }
+
+    /// Runs ONE statement for every argument list of `args` at once, on a backend with
+    /// array parameters ([`Tx::has_arrays`]): parameter `$k` receives the `k`-th argument of
+    /// every list, in order, as one array (the statement reads them back as rows with
+    /// `unnest($1::text[], …) WITH ORDINALITY`). The statement is PostgreSQL's only, the
+    /// batch form of a statement both databases run once per list ([`Tx::query_many`]); it
+    /// saves the per-statement work of a pipeline (one Bind/Execute, one executor start and
+    /// one answer per list). Every list has the same length. A backend without arrays
+    /// answers an error.
+    fn query_arrays(
+        &mut self,
+        sql: &'static str,
+        args: &[Vec<Value<'_>>],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> {
+        let _ = (sql, args);
+        async { Err(StoreError::new("this database has no array parameters")) }
+    }
 }
 
 /// Row-lock clauses, in the order they are removed for SQLite (longest first).
