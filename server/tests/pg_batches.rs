@@ -62,6 +62,30 @@ quantity = 1
 id = "y"
 name = "Second"
 quantity = 2
+[[campaign]]
+id = "w"
+type = "instant-win"
+start = "2020-01-01T00:00:00Z"
+end = "2040-01-01T00:00:00Z"
+[campaign.calendar]
+moments = [
+    { at = "2026-01-01T00:00:00Z", prize = "w1" },
+    { at = "2026-01-02T00:00:00Z", prize = "w1" },
+    { at = "2026-01-03T00:00:00Z", prize = "w2" },
+    { at = "2030-01-01T00:00:00Z", prize = "w2" },
+]
+[[campaign.keys]]
+hmac_secret_env = "K"
+alg = "HS256"
+kid = "hs"
+[[campaign.prizes]]
+id = "w1"
+name = "Moment one"
+quantity = 2
+[[campaign.prizes]]
+id = "w2"
+name = "Moment two"
+quantity = 2
 "#;
 
 fn campaigns() -> Vec<Arc<Campaign>> {
@@ -176,15 +200,26 @@ async fn one_batch_behind(
     first: NewParticipation,
     batch: Vec<NewParticipation>,
 ) -> (Answer, Vec<Answer>) {
+    let batch = batch.into_iter().map(|p| (Arc::clone(c), p)).collect();
+    one_mixed_batch_behind(url, st, (Arc::clone(c), first), batch).await
+}
+
+/// [`one_batch_behind`] for participations of several campaigns.
+async fn one_mixed_batch_behind(
+    url: &str,
+    st: &PgStore,
+    first: (Arc<Campaign>, NewParticipation),
+    batch: Vec<(Arc<Campaign>, NewParticipation)>,
+) -> (Answer, Vec<Answer>) {
     let blocker = lock_participations(url).await;
     let first = {
-        let (st, c) = (st.clone(), Arc::clone(c));
-        tokio::spawn(async move { st.participate(c, first).await })
+        let st = st.clone();
+        tokio::spawn(async move { st.participate(first.0, first.1).await })
     };
     until_blocked(&blocker).await;
     let mut tasks = Vec::new();
-    for (i, p) in batch.into_iter().enumerate() {
-        let (st2, c) = (st.clone(), Arc::clone(c));
+    for (i, (c, p)) in batch.into_iter().enumerate() {
+        let st2 = st.clone();
         tasks.push(tokio::spawn(async move { st2.participate(c, p).await }));
         until_queued(st, i + 1).await;
     }
@@ -409,6 +444,151 @@ async fn one_batch_answers_replays_limits_and_prizes_in_order_as_one_at_a_time_w
     let s = st.stats(Arc::clone(&c)).await.unwrap();
     assert_eq!((s.participations, s.winners), (5, 3));
     assert!(s.prizes.iter().all(|p| p.remaining == 0));
+}
+
+/// An answer, comparable across databases.
+fn summary(answer: &Result<Participation, ParticipateError>) -> String {
+    match answer {
+        Ok(p) => format!(
+            "{} {:?} {:?} replayed={}",
+            p.participation_id, p.outcome, p.prize, p.replayed
+        ),
+        Err(ParticipateError::Limit) => "participation_limit".into(),
+        Err(ParticipateError::Store(e)) => panic!("a store error: {e}"),
+    }
+}
+
+/// What a campaign holds once the participations are in, comparable across databases.
+async fn holdings(st: &PgStore, c: &Arc<Campaign>) -> String {
+    let s = st.stats(Arc::clone(c)).await.unwrap();
+    let stock: Vec<(String, i64)> = s
+        .prizes
+        .iter()
+        .map(|p| (p.id.clone(), p.remaining))
+        .collect();
+    format!(
+        "{} participations, {} participants, {} winners, outcomes {:?}, stock {stock:?}, \
+         moments {} claimed / {} not",
+        s.participations,
+        s.participants,
+        s.winners,
+        s.outcomes,
+        s.claimed_moments,
+        s.unclaimed_moments
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_of_many_through_the_array_statements_answers_as_each_alone_would() {
+    let Some(batched_url) = database("pg_batches_arrays").await else {
+        return;
+    };
+    let alone_url = database("pg_batches_arrays_alone").await.unwrap();
+    let all = campaigns();
+    let (c, m, w) = (&all[0], &all[1], &all[2]);
+    let with = |e: Eligibility, label: Option<&str>, mut p: NewParticipation| {
+        p.eligibility = e;
+        p.token_label = label.map(Into::into);
+        p
+    };
+    use Eligibility::{AnyPrize, CannotWin, GivenPrize, Standard};
+    // Recorded before the batch, one at a time: a sub of `c` at its limit (2), a token of
+    // `m` recorded under its legacy hash only (as before the hash changed).
+    let mut legacy = participation("p-lg", "lg", "lg");
+    legacy.token_hash = "text:lg".into();
+    let before = [
+        (c, participation("p-f1", "t-f1", "full")),
+        (c, participation("p-f2", "t-f2", "full")),
+        (m, legacy),
+    ];
+    let first = (c, participation("p-first", "t-first", "zoe"));
+    // One batch: prizes running out in the middle (c: 2 units left; m: x gone, 2 of y; w:
+    // three moments due, one in the future), a sub at its limit, replays of tokens recorded
+    // before and of one earlier in the batch, every eligibility, three campaigns mixed.
+    let batch = [
+        (c, participation("c1", "t1", "s1")),
+        (c, participation("c-limit", "t-f3", "full")),
+        (c, participation("c-replay", "t-f1", "full")),
+        (m, participation("m1", "t1", "s1")),
+        (c, with(CannotWin, None, participation("c2", "t2", "s2"))),
+        (c, participation("c3", "t3", "s3")),
+        (c, participation("c4", "t4", "s4")),
+        (m, with(Standard, None, participation("m2", "t2", "s2"))),
+        (m, participation("m3", "t3", "s3")),
+        (m, participation("m4", "t4", "s4")),
+        (w, participation("w1", "t1", "s1")),
+        (w, with(CannotWin, None, participation("w2", "t2", "s2"))),
+        (w, with(Standard, None, participation("w3", "t3", "s3"))),
+        (w, participation("w4", "t4", "s4")),
+        (w, participation("w5", "t5", "s5")),
+        (c, participation("c1-again", "t1", "s1")),
+        (
+            c,
+            with(GivenPrize, Some("Gift"), participation("c5", "t5", "s5")),
+        ),
+        (
+            m,
+            with(GivenPrize, Some("Gift"), participation("m5", "t5", "s5")),
+        ),
+        (m, participation("m-legacy", "lg", "lg")),
+    ];
+    // Each alone, one after the other.
+    let alone = store(&alone_url, 1, 64, Duration::from_secs(5)).await;
+    for (c, p) in before.iter().chain([&first]).cloned() {
+        alone.participate(Arc::clone(c), p).await.unwrap();
+    }
+    let mut expected = Vec::new();
+    for (c, p) in batch.iter().cloned() {
+        expected.push(summary(&alone.participate(Arc::clone(c), p).await));
+    }
+    // The same through one batch.
+    let batched = store(&batched_url, 1, 64, Duration::from_secs(5)).await;
+    for (c, p) in before.iter().cloned() {
+        batched.participate(Arc::clone(c), p).await.unwrap();
+    }
+    let (first_answer, tasks) = one_mixed_batch_behind(
+        &batched_url,
+        &batched,
+        (Arc::clone(first.0), first.1.clone()),
+        batch
+            .iter()
+            .map(|(c, p)| (Arc::clone(c), p.clone()))
+            .collect(),
+    )
+    .await;
+    first_answer.await.unwrap().unwrap();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(summary(&t.await.unwrap()));
+    }
+    assert_eq!(batched.batches_redone(), 0, "the batch committed as one");
+    for (i, (got, want)) in answers.iter().zip(&expected).enumerate() {
+        assert_eq!(got, want, "item {i} ({})", batch[i].1.id);
+    }
+    for c in [c, m, w] {
+        assert_eq!(
+            holdings(&batched, c).await,
+            holdings(&alone, c).await,
+            "campaign {}",
+            c.id
+        );
+    }
+    // Not vacuous: the batch met every case.
+    let count = |s: &str| answers.iter().filter(|a| a.contains(s)).count();
+    assert_eq!(count("participation_limit"), 1);
+    assert_eq!(count("replayed=true"), 3, "{answers:#?}");
+    let fresh_wins = answers
+        .iter()
+        .filter(|a| a.contains("Won") && a.contains("replayed=false"))
+        .count();
+    assert_eq!(
+        fresh_wins, 7,
+        "2 of c, 2 of m (y), 3 moments of w: {answers:#?}"
+    );
+    assert_eq!(count("NotEligible"), 2);
+    assert_eq!(count("EnteredDraw"), 1);
+    let s = batched.stats(Arc::clone(c)).await.unwrap();
+    assert_eq!(s.prizes[0].remaining, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
