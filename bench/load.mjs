@@ -19,6 +19,8 @@
 //                     [--storages LIST]   (comma-separated, of sqlite,postgres: only those
 //                                          rows, for quick A/B pairs of one storage)
 //                     [--clients LIST]    (comma-separated client counts; default 64,512)
+//                     [--pg-settings TOML] (top-level server settings for the PostgreSQL
+//                                          runs only, e.g. 'database_writers = 1': A/B pairs)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -102,6 +104,7 @@ async function run(storage, processes, concurrency, rep, server = args.server, p
 listen = "127.0.0.1:0"
 database = ${JSON.stringify(database)}
 operator_token_env = "BENCH_OPERATOR_TOKEN"
+${storage === 'postgres' && args['pg-settings'] ? args['pg-settings'].replaceAll('\\n', '\n') : ''}
 
 [[campaign]]
 id = ${JSON.stringify(id)}

@@ -645,7 +645,7 @@ fn the_writer_settings_have_defaults_and_are_checked() {
         Config::parse(&toml, Path::new("."), &env)
     };
     let d = parse("").unwrap().pg;
-    assert_eq!((d.writers, d.max_batch), (2, 64));
+    assert_eq!((d.writers, d.max_batch), (1, 64));
     let set = parse("database_writers = 8\ndatabase_batch_size = 256")
         .unwrap()
         .pg;

@@ -62,7 +62,7 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
-            writers: 2,
+            writers: 1,
             max_batch: 64,
         }
     }
