@@ -19,6 +19,9 @@
 //                     [--storages LIST]   (comma-separated, of sqlite,postgres: only those
 //                                          rows, for quick A/B pairs of one storage)
 //                     [--clients LIST]    (comma-separated client counts; default 64,512)
+//                     [--prizes N]        (units of the campaign's prize, default 100; with
+//                                          more than the requests, every participation takes
+//                                          stock: the stock row's contention, measured)
 //                     [--pg-settings TOML] (top-level server settings for the PostgreSQL
 //                                          runs only, e.g. 'database_writers = 1': A/B pairs)
 import { spawn, execFileSync } from 'node:child_process';
@@ -35,7 +38,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 const reps = Number(args.reps ?? 3);
 const maxRequests = Number(args['max-requests'] ?? 40000);
 const maxSeconds = Number(args['max-seconds'] ?? 10);
-const PRIZES = 100;
+const PRIZES = Number(args.prizes ?? 100);
 const fill = Number(args.fill ?? 0);
 const OPERATOR = 'bench-operator-token-' + process.pid + '-0123456789';
 const work = path.resolve(args.work);
