@@ -491,7 +491,7 @@ async fn a_batch_of_many_through_the_array_statements_answers_as_each_alone_woul
         p.token_label = label.map(Into::into);
         p
     };
-    use Eligibility::{AnyPrize, CannotWin, GivenPrize, Standard};
+    use Eligibility::{CannotWin, GivenPrize, Standard};
     // Recorded before the batch, one at a time: a sub of `c` at its limit (2), a token of
     // `m` recorded under its legacy hash only (as before the hash changed).
     let mut legacy = participation("p-lg", "lg", "lg");
