@@ -10,7 +10,11 @@
 //! any statement of it fails (a race lost to another process on the (campaign, sub, n)
 //! uniqueness, a deadlock, any error), the whole transaction rolls
 //! back, so nothing of the batch is recorded, and each participation is then applied alone
-//! in its own transaction, with the retries below. A `participation_limit` refusal writes
+//! in its own transaction, with the retries below. Each step of the rules runs as ONE
+//! statement for the whole batch, its arguments passed as arrays (`Tx::query_arrays`, the
+//! batch forms in `statements.rs`), so a batch costs the same round trips whatever its size;
+//! one writer per process is the default for that reason (fewer, larger batches).
+//! A `participation_limit` refusal writes
 //! nothing and does not fail the batch. The queue is bounded (4 × writers × batch): past it,
 //! a request waits for room at most `database_acquire_timeout_seconds`, then is answered
 //! 503 `database_unavailable`, as when no pooled connection frees up in time.
@@ -18,7 +22,9 @@
 //! Each transaction relies on row locks and constraints, never on its snapshot alone. Stock
 //! is taken with a conditional `UPDATE … AND remaining > 0`: a concurrent updater waits for
 //! the row lock and then re-checks `remaining` on the committed row, so the stock can never go
-//! below zero (a `CHECK` constraint says so too). A winning moment is claimed with
+//! below zero (a `CHECK` constraint says so too); a batch takes the units it needs of a
+//! prize in one such update, after locking the row and reading its latest stock. A winning
+//! moment is claimed with
 //! `FOR UPDATE SKIP LOCKED` and `participation_id IS NULL`, so two transactions never claim
 //! the same moment. The unique constraint on (campaign, sub, n) decides replays and
 //! participation limits across processes: the loser of such a race rolls back (returning any
