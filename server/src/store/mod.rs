@@ -39,6 +39,7 @@ use crate::config::Campaign;
 mod migrations;
 pub mod pg_tls;
 pub mod postgres;
+mod queue;
 mod rules;
 pub mod sqlite;
 mod statements;

@@ -43,12 +43,13 @@ use std::time::Duration;
 use deadpool_postgres::{
     ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction,
 };
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::NoTls;
 
 use super::pg_tls::{self, PgOptions};
+use super::queue::{self, Job};
 use super::tx::{Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
@@ -101,13 +102,6 @@ struct Db {
 /// later. (`plan_cache_mode = force_custom_plan` also avoids it, at ~85 µs of PostgreSQL CPU
 /// per participation for planning every statement every time.)
 const ANALYZE_AFTER: u64 = 200;
-
-/// A participation queued for the writers, with where to send its answer.
-struct Job {
-    campaign: Arc<Campaign>,
-    p: NewParticipation,
-    reply: oneshot::Sender<Result<Participation, ParticipateError>>,
-}
 
 /// A participation of a batch: what the rules need.
 type Item = (Arc<Campaign>, NewParticipation);
@@ -443,30 +437,13 @@ impl Store for PgStore {
         campaign: Arc<Campaign>,
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>> {
-        Box::pin(async move {
-            let permit = match tokio::time::timeout(self.queue_wait, self.writer.reserve()).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => {
-                    return Err(StoreError::new("postgres: the writers have stopped").into())
-                }
-                Err(_) => {
-                    return Err(StoreError::new(format!(
-                        "postgres: the writer queue stayed full for {:?}; participation not \
-                         recorded",
-                        self.queue_wait
-                    ))
-                    .unavailable()
-                    .into())
-                }
-            };
-            let (reply, answer) = oneshot::channel();
-            permit.send(Job { campaign, p, reply });
-            answer.await.map_err(|_| {
-                ParticipateError::from(StoreError::new(
-                    "postgres: the writer stopped before answering",
-                ))
-            })?
-        })
+        Box::pin(queue::through_writer(
+            &self.writer,
+            self.queue_wait,
+            "postgres",
+            campaign,
+            p,
+        ))
     }
 
     fn queue_depth(&self) -> usize {

@@ -29,8 +29,9 @@ use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
+use super::queue::{self, Job};
 use super::tx::{sqlite_text, Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
@@ -61,13 +62,6 @@ pub const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
 
 /// What the writer does with a batch (the real one is [`commit_batch`]; tests inject others).
 type ApplyBatch = fn(&mut Connection, &[Job]) -> Vec<Result<Participation, ParticipateError>>;
-
-/// A participation queued for the writer thread, with where to send its answer.
-struct Job {
-    campaign: Arc<Campaign>,
-    p: NewParticipation,
-    reply: oneshot::Sender<Result<Participation, ParticipateError>>,
-}
 
 fn db(e: rusqlite::Error) -> StoreError {
     // The write lock not had within `busy_timeout` (another process holds it): unavailable
@@ -150,30 +144,13 @@ impl Store for SqliteStore {
         campaign: Arc<Campaign>,
         p: NewParticipation,
     ) -> BoxFut<'a, Result<Participation, ParticipateError>> {
-        Box::pin(async move {
-            let permit = match tokio::time::timeout(self.queue_wait, self.writer.reserve()).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => {
-                    return Err(StoreError::new("sqlite: the writer thread has stopped").into())
-                }
-                Err(_) => {
-                    return Err(StoreError::new(format!(
-                        "sqlite: the writer queue stayed full for {:?}; participation not \
-                         recorded",
-                        self.queue_wait
-                    ))
-                    .unavailable()
-                    .into())
-                }
-            };
-            let (reply, answer) = oneshot::channel();
-            permit.send(Job { campaign, p, reply });
-            answer.await.map_err(|_| {
-                ParticipateError::from(StoreError::new(
-                    "sqlite: the writer thread stopped before answering",
-                ))
-            })?
-        })
+        Box::pin(queue::through_writer(
+            &self.writer,
+            self.queue_wait,
+            "sqlite",
+            campaign,
+            p,
+        ))
     }
 
     fn replay<'a>(
@@ -523,6 +500,7 @@ mod tests {
     use super::*;
     use crate::store::Outcome;
     use campaign_token_core::Eligibility;
+    use tokio::sync::oneshot;
 
     const CONFIG: &str = r#"
 listen = "127.0.0.1:0"
