@@ -68,7 +68,7 @@ else
 fi
 build_module campaign_token_fallback pure-rust
 
-cp js/index.js js/index.d.ts js/inline.js js/inline.d.ts js/integrator.js js/integrator.d.ts \
+cp js/index.js js/driver.js js/index.d.ts js/inline.js js/inline.d.ts js/integrator.js js/integrator.d.ts \
   js/errors.js js/errors.d.ts "$stage/"
 # The `campaign-token/inline` entry (js/inline.js) imports each module's bytes as a base64
 # string, for bundlers that do not copy the .wasm files (esbuild, Rollup).

@@ -37,6 +37,7 @@ mod jwks;
 mod options;
 mod raw_text;
 mod session;
+mod step;
 
 #[cfg(test)]
 mod fixtures;
@@ -45,16 +46,19 @@ mod tests;
 
 use std::rc::Rc;
 
-use js_sys::{Array, Object, Promise};
+use js_sys::{Array, Object};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use campaign_token_core::{Error, ErrorCode, Verified};
 
+use crate::crypto::KeyState;
+use crate::step::Out;
+
 /// A verifier for `verifyToken`: the key set is parsed and imported once, so a caller that
-/// keeps it can verify many tokens cheaply.
+/// keeps it can verify many tokens cheaply. Cloning shares it.
 #[wasm_bindgen(js_name = Verifier)]
+#[derive(Clone)]
 pub struct JsVerifier {
     inner: Rc<Checker>,
 }
@@ -63,77 +67,84 @@ pub struct JsVerifier {
 pub(crate) struct Checker {
     keys: Keys,
     now: Option<u64>,
-    /// Some key's algorithm is one this browser's WebCrypto lacks.
-    lacking: bool,
+    time_url: Option<String>,
 }
 
 /// The keys a checker trusts: given once, or fetched from the brand's JWKS URL.
 enum Keys {
     Given(KeyState),
     #[cfg(not(embedded_keys))]
-    Url(Rc<jwks::Remote>),
+    Url(jwks::Remote),
 }
 
-/// A key set with its verifier and its keys imported into the backend.
-pub(crate) struct KeyState {
-    verifier: campaign_token_core::Verifier,
-    keys: crypto::KeyCache,
-    /// Some key's algorithm is one this browser's WebCrypto lacks.
-    lacking: bool,
-}
-
-impl KeyState {
-    /// Imports every key (`invalid_key` for one the backend refuses).
-    pub(crate) async fn new(verifier: campaign_token_core::Verifier) -> Result<KeyState, Error> {
-        let keys = crypto::KeyCache::default();
-        let lacking = keys.import_all(&verifier).await?;
-        Ok(KeyState {
-            verifier,
-            keys,
-            lacking,
-        })
-    }
-
-    pub(crate) async fn verify(&self, token: &str, now: u64) -> Result<Verified, Error> {
-        crypto::verify(&self.verifier, &self.keys, token, now).await
-    }
+/// Where a step leaves a checker: its setup is over, or a token's check goes on.
+pub(crate) enum Resumed {
+    SetUp,
+    Token(Out),
 }
 
 impl Checker {
-    /// Reads `VerifyOptions` and imports every given key into WebCrypto (`invalid_config`,
-    /// `invalid_key`). Keys at a `jwksUrl` are fetched when the first token needs them. With
-    /// `network`, the `timeUrl` (if any) is read first, so that the first token is judged on
-    /// the server's time; `needsFallback` only probes the keys and fetches nothing.
-    pub(crate) async fn new(options: &JsValue, network: bool) -> Result<Checker, Error> {
+    /// Reads `VerifyOptions` (`invalid_config`, `invalid_key` for a key the core refuses).
+    /// Given keys are imported into WebCrypto by [`Checker::setup`]'s step; keys at a
+    /// `jwksUrl` are fetched when the first token needs them.
+    pub(crate) fn new(options: &JsValue) -> Result<Checker, Error> {
         let o = options::Verify::read(options)?;
         let keys = match o.keys {
-            options::Keys::Given(set) => {
-                Keys::Given(KeyState::new(campaign_token_core::Verifier::new(set, o.policy)).await?)
-            }
+            options::Keys::Given(set) => Keys::Given(KeyState::new(
+                campaign_token_core::Verifier::new(set, o.policy),
+            )),
             #[cfg(not(embedded_keys))]
             options::Keys::Url(url) => Keys::Url(jwks::Remote::new(url, o.policy)),
-        };
-        if network {
-            if let Some(url) = &o.time_url {
-                clock::sample_time_url(url).await;
-            }
-        }
-        let lacking = match &keys {
-            Keys::Given(state) => state.lacking,
-            // Unknown until fetched; a key this browser lacks makes its tokens
-            // `unsupported_algorithm` (use `backend: "pure-rust"` for such a set).
-            #[cfg(not(embedded_keys))]
-            Keys::Url(_) => false,
         };
         Ok(Checker {
             keys,
             now: o.now,
-            lacking,
+            time_url: o.time_url,
         })
     }
 
-    /// Verifies a JS value as a token; returns the Rust result and the `VerifiedToken` object.
-    pub(crate) async fn verify(&self, token: &JsValue) -> Result<(Verified, JsValue), Error> {
+    /// The step that imports every given key once (`None`: nothing to import).
+    fn setup(&self) -> Result<Option<Object>, Error> {
+        match &self.keys {
+            Keys::Given(state) => Ok(state.probe()?.inspect(|step| {
+                errors::set(step, "probe", &JsValue::TRUE);
+                errors::set(step, "set", &JsValue::from_f64(0.0));
+            })),
+            #[cfg(not(embedded_keys))]
+            Keys::Url(_) => Ok(None),
+        }
+    }
+
+    /// The step that reads the `timeUrl`, if any, so that tokens are judged on the server's
+    /// time.
+    fn clock(&self) -> Option<Object> {
+        let url = self.time_url.as_deref()?;
+        Some(step::fetch(
+            "time",
+            url,
+            clock::TIME_URL_TIMEOUT_SECS,
+            0,
+            "follow",
+        ))
+    }
+
+    /// Some given key's algorithm is one this browser's WebCrypto lacks (known once the setup
+    /// step is done; unknown, so `false`, for keys at a `jwksUrl`: such a key makes its
+    /// tokens `unsupported_algorithm`; use `backend: "pure-rust"` for such a set).
+    fn lacking(&self) -> bool {
+        match &self.keys {
+            Keys::Given(state) => state.lacking(),
+            #[cfg(not(embedded_keys))]
+            Keys::Url(_) => false,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.now.unwrap_or_else(clock::now_secs)
+    }
+
+    /// Starts the check of a JS value as a token.
+    pub(crate) fn begin(&self, token: &JsValue) -> Result<Out, Error> {
         let token = match token.as_string() {
             Some(t) => t,
             None if token.is_undefined() || token.is_null() => String::new(),
@@ -144,50 +155,172 @@ impl Checker {
                 ))
             }
         };
-        let now = self.now.unwrap_or_else(clock::now_secs);
-        let verified = match &self.keys {
-            Keys::Given(state) => state.verify(&token, now).await?,
-            #[cfg(not(embedded_keys))]
-            Keys::Url(remote) => remote.verify(&token, now).await?,
-        };
-        let js = to_js_value(&verified);
-        Ok((verified, js))
+        self.begin_str(&token, false)
     }
+
+    fn begin_str(&self, token: &str, again: bool) -> Result<Out, Error> {
+        let now = || self.now();
+        let out = match &self.keys {
+            Keys::Given(state) => state.begin(token, &now).inspect(|out| {
+                if let Out::Step(step) = out {
+                    errors::set(step, "set", &JsValue::from_f64(0.0));
+                }
+            })?,
+            #[cfg(not(embedded_keys))]
+            Keys::Url(remote) => remote.begin(token, again, &now)?,
+        };
+        if let Out::Step(step) = &out {
+            errors::set(step, "token", &JsValue::from_str(token));
+            if again {
+                errors::set(step, "again", &JsValue::TRUE);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The key set a step was made for, if it is still in use.
+    fn state(&self, id: Option<f64>) -> Option<&KeyState> {
+        match &self.keys {
+            Keys::Given(state) => (id == Some(0.0)).then_some(state),
+            // A fetched set is replaced whole; the step is then begun again on the new one.
+            #[cfg(not(embedded_keys))]
+            Keys::Url(_) => None,
+        }
+    }
+
+    /// Goes on after the driver performed `step`, with its `outcome`.
+    pub(crate) fn resume(&self, step: &JsValue, outcome: &JsValue) -> Result<Resumed, Error> {
+        let kind = step::text(step, "kind").unwrap_or_default();
+        let set_id = step::number(step, "set");
+        #[cfg(not(embedded_keys))]
+        let remote_state = match &self.keys {
+            Keys::Url(remote) => remote.state(set_id),
+            Keys::Given(_) => None,
+        };
+        #[cfg(not(embedded_keys))]
+        let state = self.state(set_id).or(remote_state.as_deref());
+        #[cfg(embedded_keys)]
+        let state = self.state(set_id);
+        let slots = step::get(step, "slots");
+        match kind.as_str() {
+            "fetch" if step::text(step, "what").is_some_and(|w| w == "time") => {
+                clock::record_response(clock::Source::TimeUrl, outcome);
+                return Ok(Resumed::SetUp);
+            }
+            #[cfg(not(embedded_keys))]
+            "fetch" => {
+                if let Keys::Url(remote) = &self.keys {
+                    if let Some(import) = remote.fetched(outcome) {
+                        return Ok(Resumed::Token(Out::Step(self.carry(import, step))));
+                    }
+                }
+            }
+            #[cfg(not(embedded_keys))]
+            "import" if step::flag(step, "refresh") => {
+                if let Keys::Url(remote) = &self.keys {
+                    remote.imported(&slots, outcome);
+                }
+            }
+            "import" => {
+                let probe = step::flag(step, "probe");
+                if let Some(state) = state {
+                    state.install(&slots, outcome, probe)?;
+                }
+                if probe {
+                    return Ok(Resumed::SetUp);
+                }
+            }
+            "verify" => {
+                if let (Some(state), Some(token)) = (state, step::text(step, "token")) {
+                    let valid = outcome.as_bool() == Some(true);
+                    return state
+                        .finish(&token, &slots, valid, self.now())
+                        .map(|v| Resumed::Token(Out::Done(v)));
+                }
+            }
+            _ => {}
+        }
+        // The token's check goes on (begun again: it is cheap, and the key set may have
+        // changed meanwhile).
+        let token = step::text(step, "token").unwrap_or_default();
+        self.begin_str(&token, step::flag(step, "again"))
+            .map(Resumed::Token)
+    }
+
+    /// `next` with the token and its refetch flag carried over from `step`.
+    #[cfg(not(embedded_keys))]
+    fn carry(&self, next: Object, step: &JsValue) -> Object {
+        errors::set(&next, "token", &step::get(step, "token"));
+        errors::set(&next, "again", &step::get(step, "again"));
+        next
+    }
+}
+
+fn thrown<T>(result: Result<T, Error>) -> Result<T, JsValue> {
+    result.map_err(|e| errors::to_js(&e))
+}
+
+/// A step for JS: the next I/O, or `{kind: "done", value}`.
+fn step_for(out: Option<Object>) -> JsValue {
+    out.map_or_else(|| step::done(&JsValue::UNDEFINED), JsValue::from)
 }
 
 #[wasm_bindgen(js_class = Verifier)]
 impl JsVerifier {
-    /// Builds a verifier from `VerifyOptions`; rejects `invalid_config` / `invalid_key`.
-    pub async fn create(options: JsValue) -> Result<JsVerifier, JsValue> {
-        let checker = Checker::new(&options, true)
-            .await
-            .map_err(|e| errors::to_js(&e))?;
+    /// Builds a verifier from `VerifyOptions`; throws `invalid_config` / `invalid_key`. Its
+    /// keys are imported by `setup()`'s step.
+    pub fn create(options: JsValue) -> Result<JsVerifier, JsValue> {
         Ok(JsVerifier {
-            inner: Rc::new(checker),
+            inner: Rc::new(thrown(Checker::new(&options))?),
         })
     }
 
-    /// Verifies `token` now (or at the `now` option); resolves to the `VerifiedToken` object
-    /// or rejects with a `CampaignTokenError`.
-    pub fn verify(&self, token: JsValue) -> Promise {
-        let checker = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            checker
-                .verify(&token)
-                .await
-                .map(|(_, js)| js)
-                .map_err(|e| errors::to_js(&e))
+    /// The step that imports the given keys into WebCrypto (its outcome throws
+    /// `invalid_key` for a key WebCrypto refuses).
+    pub fn setup(&self) -> Result<JsValue, JsValue> {
+        thrown(self.inner.setup()).map(step_for)
+    }
+
+    /// The step that reads the `timeUrl` (if any), for the honest clock.
+    pub fn clock(&self) -> JsValue {
+        step_for(self.inner.clock())
+    }
+
+    /// Whether this module's backend cannot verify for these keys and the pure-Rust fallback
+    /// module must: some key's algorithm is one this browser's WebCrypto lacks (known after
+    /// `setup()`'s step). The JS entry asks before it verifies or starts a session.
+    #[wasm_bindgen(getter)]
+    pub fn lacking(&self) -> bool {
+        self.inner.lacking()
+    }
+
+    /// Starts verifying `token` now (or at the `now` option): a step, `{kind: "done", value}`
+    /// with the `VerifiedToken` object, or a thrown `CampaignTokenError`.
+    pub fn begin(&self, token: JsValue) -> Result<JsValue, JsValue> {
+        thrown(self.inner.begin(&token)).map(verdict)
+    }
+
+    /// Goes on after the driver performed `step`: the next step, `done`, or a thrown
+    /// `CampaignTokenError`.
+    pub fn resume(&self, step: JsValue, outcome: JsValue) -> Result<JsValue, JsValue> {
+        thrown(self.inner.resume(&step, &outcome)).map(|r| match r {
+            Resumed::SetUp => step_for(None),
+            Resumed::Token(out) => verdict(out),
         })
     }
 }
 
-/// Whether this module's backend cannot verify for `options` and the pure-Rust fallback module
-/// must: some configured key's algorithm is one this browser's WebCrypto lacks. Options or keys
-/// that are refused answer `false`: the module reports them itself. The JS entry asks before
-/// it creates a verifier or a session (js/index.js).
-#[wasm_bindgen(js_name = needsFallback)]
-pub async fn needs_fallback(options: JsValue) -> bool {
-    Checker::new(&options, false).await.is_ok_and(|c| c.lacking)
+fn verdict(out: Out) -> JsValue {
+    match out {
+        Out::Done(v) => step::done(&to_js_value(&v)),
+        Out::Step(step) => step.into(),
+    }
+}
+
+impl JsVerifier {
+    pub(crate) fn checker(&self) -> Rc<Checker> {
+        Rc::clone(&self.inner)
+    }
 }
 
 /// The signature backend of this module: `"webcrypto"`, or `"pure-rust"` in the fallback.
