@@ -2,9 +2,10 @@
 //
 // A thin layer over the wasm module (src/): it takes the token out of the address bar first
 // (before anything can fail or wait), loads the module once, fans out change notifications to
-// subscribers, and posts participations to the server. Verification (with the
-// platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
-// the page rendering all happen in Rust.
+// subscribers, and posts participations to the server. The module is synchronous: its steps
+// (WebCrypto's importKey/verify, fetches, postMessage events) are performed by js/driver.js.
+// Verification, option checks, the postMessage allowlist and the page rendering all happen in
+// Rust.
 import initWebCrypto, * as webCryptoGlue from './campaign_token.js';
 import { CampaignTokenError } from './errors.js';
 import { prepare, run, start, verify } from './driver.js';

@@ -21,23 +21,29 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
 
 use campaign_token_core::{
-    Algorithm, Error, ErrorCode, PublicKey, Scheme, Verified, Verifier, WebCryptoImport,
+    Algorithm, Error, ErrorCode, OwnedCheck, PublicKey, Scheme, Verified, Verifier, WebCryptoImport,
 };
 
 use crate::errors::set;
-use crate::step::{self, Out};
+use crate::step::{self, Out, Step};
 
 /// A key imported (or being imported) for one algorithm.
 struct Slot {
     index: usize,
     alg: Algorithm,
     key: Option<JsValue>,
+    /// `verify`'s parameters for `alg`, built once.
+    params: JsValue,
 }
 
 /// A key set with its verifier and the keys imported into WebCrypto.
 pub(crate) struct KeyState {
     pub(crate) verifier: Verifier,
     slots: RefCell<Vec<Slot>>,
+    /// The checks waiting for WebCrypto's verdict, by number (never reused: a step names
+    /// one check only).
+    checks: RefCell<Vec<(f64, OwnedCheck)>>,
+    numbered: Cell<f64>,
     /// Some key's algorithm is one this browser's WebCrypto lacks.
     lacking: Cell<bool>,
 }
@@ -72,6 +78,8 @@ impl KeyState {
         KeyState {
             verifier,
             slots: RefCell::new(Vec::new()),
+            checks: RefCell::new(Vec::new()),
+            numbered: Cell::new(0.0),
             lacking: Cell::new(false),
         }
     }
@@ -80,32 +88,40 @@ impl KeyState {
         self.lacking.get()
     }
 
-    /// The slot of `index` with `alg`, added (not yet imported) when missing.
-    fn slot(&self, index: usize, alg: Algorithm) -> (usize, Option<JsValue>) {
+    /// The slot of `index` with `alg`, added (not yet imported) when missing, with its key
+    /// (once imported) and `verify` parameters.
+    fn slot(
+        &self,
+        index: usize,
+        alg: Algorithm,
+    ) -> Result<(usize, Option<(JsValue, JsValue)>), Error> {
         let mut slots = self.slots.borrow_mut();
         if let Some(n) = slots.iter().position(|s| s.index == index && s.alg == alg) {
-            let key = slots.get(n).and_then(|s| s.key.clone());
-            return (n, key);
+            let key = slots
+                .get(n)
+                .and_then(|s| Some((s.key.clone()?, s.params.clone())));
+            return Ok((n, key));
         }
         slots.push(Slot {
             index,
             alg,
             key: None,
+            params: verify_params(alg)?.into(),
         });
-        (slots.len() - 1, None)
+        Ok((slots.len() - 1, None))
     }
 
     /// The step that imports every key of the set once (a probe), so that a key WebCrypto
     /// refuses (an EC point off its curve, say) is `invalid_key` when the page starts, not at
     /// the first token. `None` when there is nothing to import.
-    pub(crate) fn probe(&self) -> Result<Option<Object>, Error> {
+    pub(crate) fn probe(&self) -> Result<Option<Step>, Error> {
         let specs = Array::new();
         let slots = Array::new();
         for key in self.verifier.keys().iter() {
             let Some(alg) = key.probe_algorithm() else {
                 continue;
             };
-            let (n, imported) = self.slot(key.index(), alg);
+            let (n, imported) = self.slot(key.index(), alg)?;
             if imported.is_none() {
                 specs.push(&import_spec(key, alg)?.into());
                 slots.push(&JsValue::from_f64(n as f64));
@@ -156,9 +172,9 @@ impl KeyState {
         let pending = self.verifier.begin(token)?;
         let key = pending.key();
         let alg = pending.algorithm();
-        let (n, imported) = self.slot(key.index(), alg);
+        let (n, imported) = self.slot(key.index(), alg)?;
         let slot = JsValue::from_f64(n as f64);
-        let Some(imported) = imported else {
+        let Some((imported, params)) = imported else {
             let spec = import_spec(key, alg)?;
             find_subtle()?;
             return Ok(Out::Step(step::import(
@@ -166,34 +182,46 @@ impl KeyState {
                 &Array::of1(&slot),
             )));
         };
-        // WebCrypto copies both buffers before `verify` returns; these are copies anyway.
-        Ok(Out::Step(step::verify(
+        let step = step::verify(
             &imported,
-            &verify_params(alg)?,
-            &Uint8Array::from(pending.signature()),
-            &Uint8Array::from(pending.signing_input()),
+            &params,
+            pending.signature(),
+            pending.signing_input(),
             &slot,
-        )))
+        );
+        // The check waits here for the verdict, so that it is not begun again.
+        let number = self.numbered.get() + 1.0;
+        self.numbered.set(number);
+        self.checks
+            .borrow_mut()
+            .push((number, pending.into_owned()));
+        step.set_check(number);
+        Ok(Out::Step(step))
     }
 
-    /// The signature check's verdict for `token` (its key in `slot`) at `now`: the core's
-    /// checks again up to the signature (the token is the same; its key must be the slot's),
-    /// then [`campaign_token_core::PendingCheck::finish`].
+    /// The signature check's verdict on the check numbered `check` (its key in `slot`) at
+    /// `now`: [`Verifier::finish`]. `None` when no such check waits (it was finished).
     pub(crate) fn finish(
         &self,
-        token: &str,
+        check: Option<f64>,
         slot: &JsValue,
         valid: bool,
         now: u64,
-    ) -> Result<Verified, Error> {
-        let pending = self.verifier.begin(token)?;
+    ) -> Option<Result<Verified, Error>> {
+        let check = {
+            let mut checks = self.checks.borrow_mut();
+            let at = checks.iter().position(|(n, _)| Some(*n) == check)?;
+            checks.swap_remove(at).1
+        };
         let n = slot.as_f64().unwrap_or(-1.0);
-        let same =
-            n >= 0.0
-                && self.slots.borrow().get(n as usize).is_some_and(|s| {
-                    s.index == pending.key().index() && s.alg == pending.algorithm()
-                });
-        pending.finish(valid && same, now)
+        // The verdict counts only for the key and algorithm the check selected.
+        let same = n >= 0.0
+            && self
+                .slots
+                .borrow()
+                .get(n as usize)
+                .is_some_and(|s| s.index == check.key_index() && s.alg == check.algorithm());
+        Some(self.verifier.finish(check, valid && same, now))
     }
 }
 

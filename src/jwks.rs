@@ -12,7 +12,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::Object;
 use wasm_bindgen::JsValue;
 
 use campaign_token_core::jwks::{JwksCache, Need, FETCH_TIMEOUT_SECS, MAX_JWKS_BYTES};
@@ -21,7 +20,7 @@ use campaign_token_core::{Error, ErrorCode, KeySet, Policy, Verifier};
 use crate::clock::{self, Source};
 use crate::crypto::KeyState;
 use crate::errors::set;
-use crate::step::{self, Out};
+use crate::step::{self, Out, Step};
 
 /// One JWKS URL's keys and cache state.
 pub(crate) struct Remote {
@@ -37,11 +36,8 @@ pub(crate) struct Remote {
     sets: Cell<u32>,
 }
 
-fn marked(step: Object, set_id: Option<u32>) -> Object {
+fn marked(step: Step) -> Step {
     set(&step, "refresh", &JsValue::TRUE);
-    if let Some(id) = set_id {
-        set(&step, "set", &JsValue::from_f64(f64::from(id)));
-    }
     step
 }
 
@@ -97,32 +93,29 @@ impl Remote {
                 Ok(Out::Step(step))
             }
             Ok(Out::Step(step)) => {
-                set(&step, "set", &JsValue::from_f64(f64::from(id)));
+                step.set_key_set(f64::from(id));
                 Ok(Out::Step(step))
             }
             other => other,
         }
     }
 
-    fn start(&self, at: u64) -> Object {
+    fn start(&self, at: u64) -> Step {
         self.cache.borrow_mut().started(at);
         self.fetching.set(true);
-        marked(
-            step::fetch(
-                "jwks",
-                &self.url,
-                FETCH_TIMEOUT_SECS,
-                MAX_JWKS_BYTES,
-                "error",
-            ),
-            None,
-        )
+        marked(step::fetch(
+            "jwks",
+            &self.url,
+            FETCH_TIMEOUT_SECS,
+            MAX_JWKS_BYTES,
+            "error",
+        ))
     }
 
     /// The driver's response to the fetch: a usable set is imported (the returned step, whose
     /// outcome goes to [`Remote::imported`]) or, with nothing to import, installed; anything
     /// else keeps the current set.
-    pub(crate) fn fetched(&self, response: &JsValue) -> Option<Object> {
+    pub(crate) fn fetched(&self, response: &JsValue) -> Option<Step> {
         let fetched = self.usable(response);
         let Some((keys, cache_control)) = fetched else {
             self.fetching.set(false);
@@ -132,7 +125,7 @@ impl Remote {
         match state.probe() {
             Ok(Some(import)) => {
                 *self.pending.borrow_mut() = Some((state, cache_control));
-                Some(marked(import, None))
+                Some(marked(import))
             }
             Ok(None) => {
                 self.install(state, cache_control.as_deref());

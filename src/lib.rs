@@ -5,8 +5,10 @@
 //! Everything that decides something (option checks, verification, which origins may send a
 //! token, what is written into the page) is here or in the core, in Rust; the JS entry
 //! (`js/index.js`) only takes the token out of the URL (first, before the module loads), loads
-//! the module, fans out change notifications to subscribers, wraps calls in promises and posts
-//! participations to the server.
+//! the module, fans out change notifications to subscribers and posts participations to the
+//! server, and its step driver (`js/driver.js`) performs the I/O this module asks for
+//! (WebCrypto's `importKey`/`verify`, `fetch`, the `message` listener) and hands back the
+//! outcomes, deciding nothing.
 //!
 //! Exports, as seen from the wasm-bindgen glue:
 //! - `setErrorClass(CampaignTokenError)`: the JS class errors are built from;
@@ -53,7 +55,7 @@ use wasm_bindgen::prelude::*;
 use campaign_token_core::{Error, ErrorCode, Verified};
 
 use crate::crypto::KeyState;
-use crate::step::Out;
+use crate::step::{Out, Step};
 
 /// A verifier for `verifyToken`: the key set is parsed and imported once, so a caller that
 /// keeps it can verify many tokens cheaply. Cloning shares it.
@@ -104,11 +106,11 @@ impl Checker {
     }
 
     /// The step that imports every given key once (`None`: nothing to import).
-    fn setup(&self) -> Result<Option<Object>, Error> {
+    fn setup(&self) -> Result<Option<Step>, Error> {
         match &self.keys {
             Keys::Given(state) => Ok(state.probe()?.inspect(|step| {
                 errors::set(step, "probe", &JsValue::TRUE);
-                errors::set(step, "set", &JsValue::from_f64(0.0));
+                step.set_key_set(0.0);
             })),
             #[cfg(not(embedded_keys))]
             Keys::Url(_) => Ok(None),
@@ -117,7 +119,7 @@ impl Checker {
 
     /// The step that reads the `timeUrl`, if any, so that tokens are judged on the server's
     /// time.
-    fn clock(&self) -> Option<Object> {
+    fn clock(&self) -> Option<Step> {
         let url = self.time_url.as_deref()?;
         Some(step::fetch(
             "time",
@@ -145,7 +147,12 @@ impl Checker {
 
     /// Starts the check of a JS value as a token.
     pub(crate) fn begin(&self, token: &JsValue) -> Result<Out, Error> {
-        let token = match token.as_string() {
+        self.begin_js(token, false)
+    }
+
+    /// The check of `token` from its start (`again`: it already had its refetch).
+    fn begin_js(&self, token: &JsValue, again: bool) -> Result<Out, Error> {
+        let text = match token.as_string() {
             Some(t) => t,
             None if token.is_undefined() || token.is_null() => String::new(),
             None => {
@@ -155,22 +162,18 @@ impl Checker {
                 ))
             }
         };
-        self.begin_str(&token, false)
-    }
-
-    fn begin_str(&self, token: &str, again: bool) -> Result<Out, Error> {
         let now = || self.now();
         let out = match &self.keys {
-            Keys::Given(state) => state.begin(token, &now).inspect(|out| {
+            Keys::Given(state) => state.begin(&text, &now).inspect(|out| {
                 if let Out::Step(step) = out {
-                    errors::set(step, "set", &JsValue::from_f64(0.0));
+                    step.set_key_set(0.0);
                 }
             })?,
             #[cfg(not(embedded_keys))]
-            Keys::Url(remote) => remote.begin(token, again, &now)?,
+            Keys::Url(remote) => remote.begin(&text, again, &now)?,
         };
         if let Out::Step(step) = &out {
-            errors::set(step, "token", &JsValue::from_str(token));
+            step.set_token(token);
             if again {
                 errors::set(step, "again", &JsValue::TRUE);
             }
@@ -189,9 +192,9 @@ impl Checker {
     }
 
     /// Goes on after the driver performed `step`, with its `outcome`.
-    pub(crate) fn resume(&self, step: &JsValue, outcome: &JsValue) -> Result<Resumed, Error> {
-        let kind = step::text(step, "kind").unwrap_or_default();
-        let set_id = step::number(step, "set");
+    pub(crate) fn resume(&self, step: &Step, outcome: &JsValue) -> Result<Resumed, Error> {
+        let op = step.op();
+        let set_id = step.key_set();
         #[cfg(not(embedded_keys))]
         let remote_state = match &self.keys {
             Keys::Url(remote) => remote.state(set_id),
@@ -201,58 +204,51 @@ impl Checker {
         let state = self.state(set_id).or(remote_state.as_deref());
         #[cfg(embedded_keys)]
         let state = self.state(set_id);
-        let slots = step::get(step, "slots");
-        match kind.as_str() {
-            "fetch" if step::text(step, "what").is_some_and(|w| w == "time") => {
+        let token = step.token();
+        match op {
+            Some(step::FETCH) if step::text(step, "what").is_some_and(|w| w == "time") => {
                 clock::record_response(clock::Source::TimeUrl, outcome);
                 return Ok(Resumed::SetUp);
             }
             #[cfg(not(embedded_keys))]
-            "fetch" => {
+            Some(step::FETCH) => {
                 if let Keys::Url(remote) = &self.keys {
                     if let Some(import) = remote.fetched(outcome) {
-                        return Ok(Resumed::Token(Out::Step(self.carry(import, step))));
+                        import.set_token(&token);
+                        errors::set(&import, "again", &step::get(step, "again"));
+                        return Ok(Resumed::Token(Out::Step(import)));
                     }
                 }
             }
             #[cfg(not(embedded_keys))]
-            "import" if step::flag(step, "refresh") => {
+            Some(step::IMPORT) if step::flag(step, "refresh") => {
                 if let Keys::Url(remote) = &self.keys {
-                    remote.imported(&slots, outcome);
+                    remote.imported(&step.slots(), outcome);
                 }
             }
-            "import" => {
+            Some(step::IMPORT) => {
                 let probe = step::flag(step, "probe");
                 if let Some(state) = state {
-                    state.install(&slots, outcome, probe)?;
+                    state.install(&step.slots(), outcome, probe)?;
                 }
                 if probe {
                     return Ok(Resumed::SetUp);
                 }
             }
-            "verify" => {
-                if let (Some(state), Some(token)) = (state, step::text(step, "token")) {
-                    let valid = outcome.as_bool() == Some(true);
-                    return state
-                        .finish(&token, &slots, valid, self.now())
-                        .map(|v| Resumed::Token(Out::Done(v)));
+            Some(step::VERIFY) => {
+                let valid = outcome.as_bool() == Some(true);
+                let finished = state
+                    .and_then(|state| state.finish(step.check(), &step.slots(), valid, self.now()));
+                if let Some(verdict) = finished {
+                    return verdict.map(|v| Resumed::Token(Out::Done(v)));
                 }
             }
             _ => {}
         }
         // The token's check goes on (begun again: it is cheap, and the key set may have
         // changed meanwhile).
-        let token = step::text(step, "token").unwrap_or_default();
-        self.begin_str(&token, step::flag(step, "again"))
+        self.begin_js(&token, step::flag(step, "again"))
             .map(Resumed::Token)
-    }
-
-    /// `next` with the token and its refetch flag carried over from `step`.
-    #[cfg(not(embedded_keys))]
-    fn carry(&self, next: Object, step: &JsValue) -> Object {
-        errors::set(&next, "token", &step::get(step, "token"));
-        errors::set(&next, "again", &step::get(step, "again"));
-        next
     }
 }
 
@@ -261,7 +257,7 @@ fn thrown<T>(result: Result<T, Error>) -> Result<T, JsValue> {
 }
 
 /// A step for JS: the next I/O, or `{kind: "done", value}`.
-fn step_for(out: Option<Object>) -> JsValue {
+fn step_for(out: Option<Step>) -> JsValue {
     out.map_or_else(|| step::done(&JsValue::UNDEFINED), JsValue::from)
 }
 
@@ -303,7 +299,7 @@ impl JsVerifier {
     /// Goes on after the driver performed `step`: the next step, `done`, or a thrown
     /// `CampaignTokenError`.
     pub fn resume(&self, step: JsValue, outcome: JsValue) -> Result<JsValue, JsValue> {
-        thrown(self.inner.resume(&step, &outcome)).map(|r| match r {
+        thrown(self.inner.resume(step.unchecked_ref(), &outcome)).map(|r| match r {
             Resumed::SetUp => step_for(None),
             Resumed::Token(out) => verdict(out),
         })
@@ -329,62 +325,92 @@ pub fn backend() -> String {
     crypto::BACKEND.to_owned()
 }
 
+// The `VerifiedToken`'s members, as properties named in the glue: one monomorphic store each,
+// where `Reflect.set` with a name string is a generic one (measured: the largest cost of a
+// verification in the module, after the base64 of the token).
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(extends = Object)]
+    type Members;
+    #[wasm_bindgen(method, setter = sub)]
+    fn set_sub(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = campaignId)]
+    fn set_campaign_id(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = exp)]
+    fn set_exp(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = iat)]
+    fn set_iat(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = nbf)]
+    fn set_nbf(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = iss)]
+    fn set_iss(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = gift)]
+    fn set_gift(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = eligibility)]
+    fn set_eligibility(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = prizeLabel)]
+    fn set_prize_label(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = access)]
+    fn set_access(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = limit)]
+    fn set_limit(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = form)]
+    fn set_form(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = optin)]
+    fn set_optin(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = custom)]
+    fn set_custom(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = alg)]
+    fn set_alg(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = kid)]
+    fn set_kid(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = nb)]
+    fn set_nb(this: &Members, value: &JsValue);
+    #[wasm_bindgen(method, setter = canPlay)]
+    fn set_can_play(this: &Members, value: &JsValue);
+}
+
 /// The `VerifiedToken` object: camelCase, maps as plain objects, `null` for absent values.
 ///
-/// Built member by member with `Reflect` (no serde serializer: that costs kilobytes of wasm).
+/// Built member by member (no serde serializer: that costs kilobytes of wasm).
 fn to_js_value(v: &Verified) -> JsValue {
     // The core refuses a number JavaScript cannot hold exactly anywhere in `gift`, `form` or
     // `custom` (`invalid_claim` naming its path, core/src/claims.rs), so every value crosses
     // exactly and the page and the server read the same token.
-    let gift = v.gift.as_ref().map_or(JsValue::NULL, object_to_js);
+    let map = |m: &Option<Map<String, Value>>| m.as_ref().map_or(JsValue::NULL, object_to_js);
     // Exact: the core refuses a date beyond 2^53 - 1 (`invalid_claim`, core/src/claims.rs), the
     // largest integer a JS number holds.
     let date = |n: Option<u64>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
     let text = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
-    let o = Object::new();
-    errors::set(&o, "sub", &JsValue::from_str(&v.sub));
-    errors::set(&o, "campaignId", &JsValue::from_str(&v.campaign_id));
-    errors::set(&o, "exp", &date(Some(v.exp)));
-    errors::set(&o, "iat", &date(v.iat));
-    errors::set(&o, "nbf", &date(v.nbf));
-    errors::set(&o, "iss", &text(v.iss.as_deref()));
-    errors::set(&o, "gift", &gift);
-    errors::set(
-        &o,
-        "eligibility",
-        &JsValue::from_str(v.eligibility.as_str()),
-    );
-    errors::set(&o, "prizeLabel", &text(v.prize_label.as_deref()));
-    errors::set(&o, "access", &JsValue::from_str(access::of(v)));
-    let limit = Object::new();
-    let count = |n: Option<u32>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(f64::from(n)));
-    errors::set(&limit, "nb", &count(v.limit.and_then(|l| l.nb)));
-    let can_play = v.limit.and_then(|l| l.can_play);
-    errors::set(
-        &limit,
-        "canPlay",
-        &can_play.map_or(JsValue::NULL, JsValue::from_bool),
-    );
-    errors::set(
-        &o,
-        "limit",
-        &if v.limit.is_some() {
+    let o: Members = Object::new().unchecked_into();
+    o.set_sub(&JsValue::from_str(&v.sub));
+    o.set_campaign_id(&JsValue::from_str(&v.campaign_id));
+    o.set_exp(&date(Some(v.exp)));
+    o.set_iat(&date(v.iat));
+    o.set_nbf(&date(v.nbf));
+    o.set_iss(&text(v.iss.as_deref()));
+    o.set_gift(&map(&v.gift));
+    o.set_eligibility(&JsValue::from_str(v.eligibility.as_str()));
+    o.set_prize_label(&text(v.prize_label.as_deref()));
+    o.set_access(&JsValue::from_str(access::of(v)));
+    let limit = match v.limit {
+        Some(l) => {
+            let limit: Members = Object::new().unchecked_into();
+            let count =
+                |n: Option<u32>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(f64::from(n)));
+            limit.set_nb(&count(l.nb));
+            limit.set_can_play(&l.can_play.map_or(JsValue::NULL, JsValue::from_bool));
             limit.into()
-        } else {
-            JsValue::NULL
-        },
-    );
+        }
+        None => JsValue::NULL,
+    };
+    o.set_limit(&limit);
     // The core bounds these to JS-exact numbers (core/src/claims.rs).
-    for (name, map) in [
-        ("form", &v.form),
-        ("optin", &v.optin),
-        ("custom", &v.custom),
-    ] {
-        let value = map.as_ref().map_or(JsValue::NULL, object_to_js);
-        errors::set(&o, name, &value);
-    }
-    errors::set(&o, "alg", &JsValue::from_str(v.alg.name()));
-    errors::set(&o, "kid", &text(v.kid.as_deref()));
+    o.set_form(&map(&v.form));
+    o.set_optin(&map(&v.optin));
+    o.set_custom(&map(&v.custom));
+    o.set_alg(&JsValue::from_str(v.alg.name()));
+    o.set_kid(&text(v.kid.as_deref()));
     o.into()
 }
 

@@ -16,7 +16,7 @@ use campaign_token_core::{Error, ErrorCode, Verified};
 use crate::dom::Variables;
 use crate::errors::{self, set};
 use crate::fields::Fields;
-use crate::step::{self, Out};
+use crate::step::{self, Out, Step};
 use crate::{access, options, raw_text, to_js_value, Checker, JsVerifier, Resumed};
 
 /// The attribute on `<html>` that exposes the eligibility to style sheets and tests.
@@ -160,18 +160,19 @@ impl Session {
     /// Goes on after the driver performed `step`: the next step, or `{kind: "done", value:
     /// state}` once the token's verdict is applied and answered. Never throws.
     pub fn resume(&self, step: JsValue, outcome: JsValue) -> JsValue {
+        let step: &Step = step.unchecked_ref();
         let outcome = self
             .inner
             .checker
-            .resume(&step, &outcome)
+            .resume(step, &outcome)
             .and_then(|r| match r {
                 Resumed::Token(out) => Ok(out),
                 // A session's steps are its tokens' only.
                 Resumed::SetUp => Err(Error::new(ErrorCode::Malformed, "not a token's step")),
             });
-        let mut reply = Reply::read(&step);
-        let arrival = step::number(&step, "arrival").unwrap_or(0.0) as u64;
-        let token = step::get(&step, "token");
+        let mut reply = Reply::read(step);
+        let arrival = step.arrival().unwrap_or(0.0) as u64;
+        let token = step.token();
         self.inner.after(outcome, arrival, &token, &mut reply)
     }
 
@@ -299,7 +300,7 @@ impl Inner {
     ) -> JsValue {
         let outcome = match outcome {
             Ok(Out::Step(step)) => {
-                set(&step, "arrival", &JsValue::from_f64(arrival as f64));
+                step.set_arrival(arrival as f64);
                 reply.write(&step);
                 return step.into();
             }

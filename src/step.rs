@@ -14,49 +14,122 @@
 //! The machine's own bookkeeping rides along in the step (`token`, `slots`, `set`, …): the
 //! driver reads only the members above.
 
-use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::JsValue;
+use std::cell::OnceCell;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
 
 use campaign_token_core::Verified;
 
 use crate::errors::set;
 
+// The members read and written for every token, as properties named in the glue (no name
+// string crosses into JS, no `Reflect` call): the hot path of `verify` and of a session.
+#[wasm_bindgen]
+extern "C" {
+    /// A step object (see the module doc).
+    #[wasm_bindgen(extends = Object)]
+    pub(crate) type Step;
+    #[wasm_bindgen(method, setter)]
+    fn set_kind(this: &Step, kind: &JsValue);
+    /// The kind as a number, for the machine (the driver reads `kind`).
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn op(this: &Step) -> Option<f64>;
+    #[wasm_bindgen(method, setter)]
+    fn set_op(this: &Step, op: f64);
+    #[wasm_bindgen(method, setter)]
+    fn set_keys(this: &Step, keys: &Array);
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn slots(this: &Step) -> JsValue;
+    #[wasm_bindgen(method, setter)]
+    fn set_slots(this: &Step, slots: &JsValue);
+    #[wasm_bindgen(method, setter)]
+    fn set_key(this: &Step, key: &JsValue);
+    #[wasm_bindgen(method, setter)]
+    fn set_algorithm(this: &Step, algorithm: &JsValue);
+    #[wasm_bindgen(method, setter)]
+    fn set_signature(this: &Step, signature: &Uint8Array);
+    #[wasm_bindgen(method, setter)]
+    fn set_data(this: &Step, data: &Uint8Array);
+    /// The key set the step was made for.
+    #[wasm_bindgen(method, getter = set)]
+    pub(crate) fn key_set(this: &Step) -> Option<f64>;
+    #[wasm_bindgen(method, setter = set)]
+    pub(crate) fn set_key_set(this: &Step, id: f64);
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn token(this: &Step) -> JsValue;
+    #[wasm_bindgen(method, setter)]
+    pub(crate) fn set_token(this: &Step, token: &JsValue);
+    #[wasm_bindgen(method, setter)]
+    fn set_value(this: &Step, value: &JsValue);
+    /// The number of the check a `verify` step's verdict is for.
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn check(this: &Step) -> Option<f64>;
+    #[wasm_bindgen(method, setter)]
+    pub(crate) fn set_check(this: &Step, check: f64);
+    /// A session's token number.
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn arrival(this: &Step) -> Option<f64>;
+    #[wasm_bindgen(method, setter)]
+    pub(crate) fn set_arrival(this: &Step, arrival: f64);
+}
+
+/// The kinds, as numbers (`op`) and names (`kind`).
+pub(crate) const IMPORT: f64 = 1.0;
+pub(crate) const VERIFY: f64 = 2.0;
+pub(crate) const FETCH: f64 = 3.0;
+#[cfg(not(embedded_keys))]
+pub(crate) const WAIT: f64 = 4.0;
+const DONE: f64 = 5.0;
+const KINDS: [&str; 5] = ["import", "verify", "fetch", "wait", "done"];
+
+thread_local! {
+    static KIND_NAMES: OnceCell<Vec<JsValue>> = const { OnceCell::new() };
+}
+
 /// What a machine does next for a token: done, or a step for the driver.
 pub(crate) enum Out {
     Done(Verified),
-    Step(Object),
+    Step(Step),
 }
 
-fn with_kind(kind: &str) -> Object {
-    let o = Object::new();
-    set(&o, "kind", &JsValue::from_str(kind));
-    o
+fn with_kind(op: f64) -> Step {
+    let step: Step = Object::new().unchecked_into();
+    KIND_NAMES.with(|names| {
+        let names = names.get_or_init(|| KINDS.iter().map(|k| JsValue::from_str(k)).collect());
+        if let Some(name) = names.get(op as usize - 1) {
+            step.set_kind(name);
+        }
+    });
+    step.set_op(op);
+    step
 }
 
 // The pure-Rust backend checks in the same call: it never asks for these two.
 #[cfg_attr(feature = "pure-rust", allow(dead_code))]
-pub(crate) fn import(keys: &Array, slots: &Array) -> Object {
-    let o = with_kind("import");
-    set(&o, "keys", keys);
-    set(&o, "slots", slots);
-    o
+pub(crate) fn import(keys: &Array, slots: &Array) -> Step {
+    let step = with_kind(IMPORT);
+    step.set_keys(keys);
+    step.set_slots(slots);
+    step
 }
 
 #[cfg_attr(feature = "pure-rust", allow(dead_code))]
 pub(crate) fn verify(
     key: &JsValue,
-    algorithm: &Object,
-    signature: &JsValue,
-    data: &JsValue,
+    algorithm: &JsValue,
+    signature: &[u8],
+    data: &[u8],
     slot: &JsValue,
-) -> Object {
-    let o = with_kind("verify");
-    set(&o, "key", key);
-    set(&o, "algorithm", algorithm);
-    set(&o, "signature", signature);
-    set(&o, "data", data);
-    set(&o, "slots", slot);
-    o
+) -> Step {
+    let step = with_kind(VERIFY);
+    step.set_key(key);
+    step.set_algorithm(algorithm);
+    // Copies (a view into the module's memory could change under the driver's feet).
+    step.set_signature(&Uint8Array::from(signature));
+    step.set_data(&Uint8Array::from(data));
+    step.set_slots(slot);
+    step
 }
 
 /// A GET on the page's behalf of a URL on another party's server: CORS, no cookies or HTTP
@@ -71,8 +144,8 @@ pub(crate) fn fetch(
     timeout_secs: u64,
     max_bytes: usize,
     redirect: &str,
-) -> Object {
-    let o = with_kind("fetch");
+) -> Step {
+    let o = with_kind(FETCH);
     let s = JsValue::from_str;
     set(&o, "what", &s(what));
     set(&o, "url", &s(url));
@@ -94,14 +167,15 @@ pub(crate) fn fetch(
 }
 
 /// Waits for the key-set fetch under way.
-pub(crate) fn wait() -> Object {
-    with_kind("wait")
+#[cfg(not(embedded_keys))]
+pub(crate) fn wait() -> Step {
+    with_kind(WAIT)
 }
 
 pub(crate) fn done(value: &JsValue) -> JsValue {
-    let o = with_kind("done");
-    set(&o, "value", value);
-    o.into()
+    let step = with_kind(DONE);
+    step.set_value(value);
+    step.into()
 }
 
 /// A member of a step or an outcome.
