@@ -196,11 +196,11 @@ function verifierFor(options) {
   if (cached.key !== key) {
     // rejects invalid_config / invalid_key
     const verifier = prepared(options).then(({ verifier }) => verifier);
-    const previous = cached;
     cached = { key, verifier };
     // A configuration that fails is not kept: the next call reports it again.
     verifier.catch(() => { if (cached.verifier === verifier) cached = { key: null, verifier: null }; });
-    previous.verifier?.then((v) => v.free(), () => {});
+    // The previous verifier is not freed here: tokens it is still verifying hold it (their
+    // steps resume it), and wasm-bindgen's FinalizationRegistry frees it once nothing does.
   }
   return cached.verifier;
 }
