@@ -2,11 +2,13 @@
 //
 // A thin layer over the wasm module (src/): it takes the token out of the address bar first
 // (before anything can fail or wait), loads the module once, fans out change notifications to
-// subscribers, and posts participations to the server. Verification (with the
-// platform's WebCrypto for the signature itself), option checks, the postMessage allowlist and
-// the page rendering all happen in Rust.
+// subscribers, and posts participations to the server. The module is synchronous: its steps
+// (WebCrypto's importKey/verify, fetches, postMessage events) are performed by js/driver.js.
+// Verification, option checks, the postMessage allowlist and the page rendering all happen in
+// Rust.
 import initWebCrypto, * as webCryptoGlue from './campaign_token.js';
 import { CampaignTokenError } from './errors.js';
+import { prepare, run, start, verify } from './driver.js';
 
 export { CampaignTokenError };
 
@@ -98,19 +100,30 @@ function loadFailed(name, err) {
   return error;
 }
 
-/** The build that verifies for `options` (see `modules`), loaded. */
-async function moduleFor(options) {
+/**
+ * The build that verifies for `options` (see `modules`), loaded, and its verifier, set up:
+ * the keys imported into WebCrypto once (js/driver.js `prepare`), and the fallback build used
+ * instead when the wasm says a key's algorithm is one this WebCrypto lacks.
+ */
+async function prepared(options) {
   const backend = options?.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) {
     throw new CampaignTokenError(`backend must be one of ${BACKENDS.join(', ')}`, { code: 'invalid_config' });
   }
-  const fallback = () => loadModule('pure-rust', options?.fallbackWasm);
+  const fallback = async () => {
+    const glue = await loadModule('pure-rust', options?.fallbackWasm);
+    const verifier = glue.Verifier.create(options);
+    await prepare(verifier, false);
+    return { glue, verifier };
+  };
   if (backend === 'pure-rust' || (backend === 'auto' && !globalThis.crypto?.subtle)) return fallback();
   const glue = withoutPem(options)
     ? await loadModule('webcrypto', options?.wasm)
     : await loadModule('webcrypto-pem', options?.pemWasm);
-  if (backend === 'auto' && await glue.needsFallback(options)) return fallback();
-  return glue;
+  const verifier = glue.Verifier.create(options); // throws invalid_config / invalid_key
+  if (await prepare(verifier, backend === 'auto')) return { glue, verifier };
+  verifier.free();
+  return fallback();
 }
 
 /**
@@ -182,12 +195,12 @@ function verifierFor(options) {
   const key = optionsKey(options);
   if (cached.key !== key) {
     // rejects invalid_config / invalid_key
-    const verifier = moduleFor(options).then((glue) => glue.Verifier.create(options));
-    const previous = cached;
+    const verifier = prepared(options).then(({ verifier }) => verifier);
     cached = { key, verifier };
     // A configuration that fails is not kept: the next call reports it again.
     verifier.catch(() => { if (cached.verifier === verifier) cached = { key: null, verifier: null }; });
-    previous.verifier?.then((v) => v.free(), () => {});
+    // The previous verifier is not freed here: tokens it is still verifying hold it (their
+    // steps resume it), and wasm-bindgen's FinalizationRegistry frees it once nothing does.
   }
   return cached.verifier;
 }
@@ -198,11 +211,10 @@ function verifierFor(options) {
  * CampaignTokenError (`invalid_config`, `invalid_key`).
  */
 export async function createVerifier(options) {
-  const glue = await moduleFor(options);
-  const verifier = await glue.Verifier.create(options);
+  const { glue, verifier } = await prepared(options);
   return Object.freeze({
     /** Resolves to the verified claims or rejects with a CampaignTokenError. */
-    verify: (token) => verifier.verify(token),
+    verify: (token) => verify(verifier, token),
     /** The signature backend: "webcrypto", or "pure-rust" (the fallback module). */
     backend: glue.backend(),
   });
@@ -210,14 +222,14 @@ export async function createVerifier(options) {
 
 /** Verifies `token`; resolves to the verified claims or rejects with a CampaignTokenError. */
 export async function verifyToken(token, options) {
-  return (await verifierFor(options)).verify(token);
+  return verify(await verifierFor(options), token);
 }
 
 /** Starts the campaign page: URL token, postMessage tokens, page variables, participation. */
 export async function init(options) {
   // First, synchronously: the token leaves the address bar even if what follows fails.
   const urlToken = takeUrlToken(options);
-  const glue = await moduleFor(options);
+  const { glue, verifier } = await prepared(options);
   const listeners = new Set();
   const notify = (state) => {
     for (const listener of [...listeners]) {
@@ -229,9 +241,11 @@ export async function init(options) {
       }
     }
   };
-  // Resolves once the URL's token (if any) is verified and shown; rejects invalid_config /
-  // invalid_key.
-  const session = await glue.Session.create(options, notify, urlToken.get());
+  // Throws invalid_config; the session answers postMessage tokens from here on.
+  const session = glue.Session.create(options, notify, Boolean(urlToken.get()), verifier);
+  verifier.free();
+  // Resolves once the URL's token (if any) is verified and shown.
+  const stop = await start(session, urlToken.get());
   urlToken.used();
   const endpoint = options?.endpoint;
 
@@ -254,7 +268,7 @@ export async function init(options) {
       return () => listeners.delete(listener);
     },
     setToken(token) {
-      return session.setToken(token);
+      return run(session, session.receive(token));
     },
     async participate(answers) {
       const token = session.token;
@@ -274,6 +288,7 @@ export async function init(options) {
     },
     destroy() {
       listeners.clear();
+      stop();
       session.destroy();
     },
   };

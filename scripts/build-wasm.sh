@@ -38,7 +38,9 @@ build_module() {
   cargo "${cargo_args[@]}"
   local wasm="$TARGET_DIR/wasm32-unknown-unknown/release/campaign_token.wasm"
   [ -f "$wasm" ] || die "no $wasm after the build"
-  cp "$wasm" "$TARGET_DIR/wasm32-unknown-unknown/release/$name.named.wasm"
+  # A new file, not a write into the old one: a target dir may be hard-linked into other
+  # working copies (cp -al), whose copy a plain cp would overwrite in place.
+  cp --remove-destination "$wasm" "$TARGET_DIR/wasm32-unknown-unknown/release/$name.named.wasm"
   log "wasm-bindgen --target web ($name)"
   wasm-bindgen --target web --out-dir "$stage" --out-name "$name" "$wasm"
   log "wasm-opt -Oz (npm binaryen $(node -p 'require("binaryen/package.json").version' 2>/dev/null || echo '?'))"
@@ -68,7 +70,7 @@ else
 fi
 build_module campaign_token_fallback pure-rust
 
-cp js/index.js js/index.d.ts js/inline.js js/inline.d.ts js/integrator.js js/integrator.d.ts \
+cp js/index.js js/driver.js js/index.d.ts js/inline.js js/inline.d.ts js/integrator.js js/integrator.d.ts \
   js/errors.js js/errors.d.ts "$stage/"
 # The `campaign-token/inline` entry (js/inline.js) imports each module's bytes as a base64
 # string, for bundlers that do not copy the .wasm files (esbuild, Rollup).

@@ -13,13 +13,11 @@
 
 use std::cell::Cell;
 
-use js_sys::{Function, Object, Promise, Reflect};
+#[cfg(not(embedded_keys))]
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use campaign_token_core::clock::{offset_ms, parse_http_date};
-
-use crate::errors::set;
 
 /// Where a `Date` header came from, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,71 +102,18 @@ pub(crate) fn monotonic_secs() -> u64 {
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// The global `fetch` (browsers, workers, Node ≥ 18).
-    #[wasm_bindgen(catch, js_name = fetch)]
-    fn global_fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
-}
-
-/// A GET of a URL on another party's server, on the page's behalf: CORS, no cookies or HTTP
-/// authentication (`credentials: "omit"`), no Referer (the page's URL may still be on its way
-/// out of the address bar), revalidated rather than taken from the HTTP cache (its `Date` must
-/// be today's, and a rotated key set must be seen), and abandoned after `timeout_secs`.
-/// Resolves to the response (any status) and the visitor's clock when the request was sent and
-/// when its headers arrived.
-pub(crate) async fn fetch(url: &str, timeout_secs: u64) -> Result<(JsValue, f64, f64), JsValue> {
-    let init = Object::new();
-    set(&init, "method", &JsValue::from_str("GET"));
-    set(&init, "mode", &JsValue::from_str("cors"));
-    set(&init, "credentials", &JsValue::from_str("omit"));
-    set(&init, "referrerPolicy", &JsValue::from_str("no-referrer"));
-    set(&init, "cache", &JsValue::from_str("no-cache"));
-    if let Some(signal) = timeout_signal(timeout_secs) {
-        set(&init, "signal", &signal);
-    }
-    let sent = js_sys::Date::now();
-    let response = JsFuture::from(global_fetch(url, &init)?).await?;
-    let received = js_sys::Date::now();
-    Ok((response, sent, received))
-}
-
-/// `AbortSignal.timeout(ms)`, where the platform has it.
-fn timeout_signal(secs: u64) -> Option<JsValue> {
-    let class = Reflect::get(&js_sys::global(), &JsValue::from_str("AbortSignal")).ok()?;
-    let timeout = Reflect::get(&class, &JsValue::from_str("timeout"))
-        .ok()?
-        .dyn_into::<Function>()
-        .ok()?;
-    timeout
-        .call1(&class, &JsValue::from_f64(secs as f64 * 1000.0))
-        .ok()
-}
-
-/// A response header (`None` when absent, or hidden from a cross-origin page by CORS).
-pub(crate) fn header(response: &JsValue, name: &str) -> Option<String> {
-    let headers = Reflect::get(response, &JsValue::from_str("headers")).ok()?;
-    let get = Reflect::get(&headers, &JsValue::from_str("get"))
-        .ok()?
-        .dyn_into::<Function>()
-        .ok()?;
-    get.call1(&headers, &JsValue::from_str(name))
-        .ok()?
-        .as_string()
-}
-
-/// Fetches `timeUrl` and records its `Date` header as the best estimate. A failure leaves the
-/// estimate as it was (the module's or none: the visitor's clock).
-pub(crate) async fn sample_time_url(url: &str) {
-    if let Ok((response, sent, received)) = fetch(url, TIME_URL_TIMEOUT_SECS).await {
-        record(
-            Source::TimeUrl,
-            header(&response, "date").as_deref(),
-            sent,
-            received,
-        );
-    }
+/// Records the `Date` header of a response the JS driver fetched for a `fetch` step (its
+/// `date`, `sent` and `received` members; see `step.rs`), as a sample from `source`.
+pub(crate) fn record_response(source: Source, response: &JsValue) -> bool {
+    let sent = crate::step::number(response, "sent").unwrap_or(f64::NAN);
+    let received = crate::step::number(response, "received").unwrap_or(f64::NAN);
+    record(
+        source,
+        crate::step::text(response, "date").as_deref(),
+        sent,
+        received,
+    )
 }
 
 /// How long the page waits for `timeUrl` before verifying on the clock it has.
-const TIME_URL_TIMEOUT_SECS: u64 = 5;
+pub(crate) const TIME_URL_TIMEOUT_SECS: u64 = 5;

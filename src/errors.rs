@@ -43,7 +43,16 @@ pub(crate) fn to_js(e: &Error) -> JsValue {
     })
 }
 
-/// Sets a property; only fails on frozen or exotic objects, which ours are not.
+#[wasm_bindgen]
+extern "C" {
+    /// `Reflect.set` without the exception trap `js_sys::Reflect::set` wraps every call in:
+    /// it throws only for frozen or exotic targets, and [`set`] is only given the module's own
+    /// fresh plain objects (this is the hot path of every token's result and step).
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn reflect_set(target: &JsValue, key: &str, value: &JsValue) -> bool;
+}
+
+/// Sets a property of one of the module's own plain objects (never frozen nor exotic).
 pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+    reflect_set(target, key, value);
 }

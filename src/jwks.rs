@@ -1,155 +1,182 @@
-//! Keys from the brand's JWKS URL (`jwksUrl`): fetched with the page's `fetch` (CORS, no
-//! cookies, no Referer), on the core's schedule ([`campaign_token_core::jwks::JwksCache`]:
-//! fresh for the `Cache-Control` max-age within a minute and a day, one refetch a minute at most
-//! for a token whose `kid` the set lacks, the last good set kept when a fetch fails).
+//! Keys from the brand's JWKS URL (`jwksUrl`), fetched by the JS driver (`js/driver.js`: the
+//! page's `fetch`, CORS, no cookies, no Referer, no redirect, the body read up to 64 KiB) when
+//! this module says so, on the core's schedule ([`campaign_token_core::jwks::JwksCache`]: fresh
+//! for the `Cache-Control` max-age within a minute and a day, one refetch a minute at most for a
+//! token whose `kid` the set lacks, the last good set kept when a fetch fails).
 //!
-//! One fetch at a time: tokens that arrive while it runs wait for it rather than start another.
-//! A response that is not a usable key set (an error status, too large, not a JWKS, a key
-//! WebCrypto refuses) counts as a failed fetch.
+//! One fetch at a time: tokens that arrive while it runs (its `fetch` step and the import of
+//! the new set, both marked `refresh`) get a `wait` step rather than start another. A response
+//! that is not a usable key set (an error status, too large, not a JWKS, a key WebCrypto
+//! refuses) counts as a failed fetch.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen::JsValue;
 
 use campaign_token_core::jwks::{JwksCache, Need, FETCH_TIMEOUT_SECS, MAX_JWKS_BYTES};
-use campaign_token_core::{Error, ErrorCode, KeySet, Policy, Verified, Verifier};
+use campaign_token_core::{Error, ErrorCode, KeySet, Policy, Verifier};
 
 use crate::clock::{self, Source};
-use crate::KeyState;
+use crate::crypto::KeyState;
+use crate::errors::set;
+use crate::step::{self, Out, Step};
 
 /// One JWKS URL's keys and cache state.
 pub(crate) struct Remote {
     url: String,
     policy: Policy,
     cache: RefCell<JwksCache>,
-    current: RefCell<Option<Rc<KeyState>>>,
-    /// The fetch under way, if any; resolves to whether it installed a new set.
-    inflight: RefCell<Option<Promise>>,
+    /// The current set and its number (steps name the set they were made for).
+    current: RefCell<Option<(u32, Rc<KeyState>)>>,
+    /// A fetched set whose keys are being imported, and its `Cache-Control`.
+    pending: RefCell<Option<(Rc<KeyState>, Option<String>)>>,
+    /// A fetch (or the import of what it fetched) is under way.
+    fetching: Cell<bool>,
+    sets: Cell<u32>,
+}
+
+fn marked(step: Step) -> Step {
+    set(&step, "refresh", &JsValue::TRUE);
+    step
 }
 
 impl Remote {
-    pub(crate) fn new(url: String, policy: Policy) -> Rc<Remote> {
-        Rc::new(Remote {
+    pub(crate) fn new(url: String, policy: Policy) -> Remote {
+        Remote {
             url,
             policy,
             cache: RefCell::new(JwksCache::new()),
             current: RefCell::new(None),
-            inflight: RefCell::new(None),
-        })
+            pending: RefCell::new(None),
+            fetching: Cell::new(false),
+            sets: Cell::new(0),
+        }
     }
 
-    /// Verifies `token` at `now` with the current set, fetching it first when the core's
+    /// The set numbered `id`, if it is still the current one.
+    pub(crate) fn state(&self, id: Option<f64>) -> Option<Rc<KeyState>> {
+        match &*self.current.borrow() {
+            Some((current, state)) if id == Some(f64::from(*current)) => Some(Rc::clone(state)),
+            _ => None,
+        }
+    }
+
+    /// The next step for `token` with the current set: fetching it first when the core's
     /// policy says it is stale (or was never fetched), and once more when the token's `kid`
-    /// is not in it (if the policy allows a refetch now).
-    pub(crate) async fn verify(self: &Rc<Self>, token: &str, now: u64) -> Result<Verified, Error> {
-        self.refresh(Need::Keys).await;
-        let mut refetched = false;
-        loop {
-            // One call site of the signature check (a second would cost its code twice).
-            let outcome = match self.keys() {
-                Some(state) => state.verify(token, now).await,
-                None => Err(no_keys()),
-            };
-            match outcome {
-                Err(e)
-                    if e.code() == ErrorCode::UnknownKey
-                        && !refetched
-                        && self.refresh(Need::UnknownKid).await =>
-                {
-                    refetched = true;
-                }
-                other => return other,
+    /// is not in it (if the policy allows a refetch now and `again` says this token has not
+    /// had one).
+    pub(crate) fn begin(
+        &self,
+        token: &str,
+        again: bool,
+        now: &dyn Fn() -> u64,
+    ) -> Result<Out, Error> {
+        if self.fetching.get() {
+            return Ok(Out::Step(step::wait()));
+        }
+        let at = clock::monotonic_secs();
+        if self.cache.borrow().should_fetch(at, Need::Keys) {
+            return Ok(Out::Step(self.start(at)));
+        }
+        let Some((id, state)) = self.current.borrow().clone() else {
+            return Err(no_keys());
+        };
+        match state.begin(token, now) {
+            Err(e)
+                if e.code() == ErrorCode::UnknownKey
+                    && !again
+                    && self.cache.borrow().should_fetch(at, Need::UnknownKid) =>
+            {
+                let step = self.start(at);
+                set(&step, "again", &JsValue::TRUE);
+                Ok(Out::Step(step))
+            }
+            Ok(Out::Step(step)) => {
+                step.set_key_set(f64::from(id));
+                Ok(Out::Step(step))
+            }
+            other => other,
+        }
+    }
+
+    fn start(&self, at: u64) -> Step {
+        self.cache.borrow_mut().started(at);
+        self.fetching.set(true);
+        marked(step::fetch(
+            "jwks",
+            &self.url,
+            FETCH_TIMEOUT_SECS,
+            MAX_JWKS_BYTES,
+            "error",
+        ))
+    }
+
+    /// The driver's response to the fetch: a usable set is imported (the returned step, whose
+    /// outcome goes to [`Remote::imported`]) or, with nothing to import, installed; anything
+    /// else keeps the current set.
+    pub(crate) fn fetched(&self, response: &JsValue) -> Option<Step> {
+        let fetched = self.usable(response);
+        let Some((keys, cache_control)) = fetched else {
+            self.fetching.set(false);
+            return None;
+        };
+        let state = Rc::new(KeyState::new(Verifier::new(keys, self.policy.clone())));
+        match state.probe() {
+            Ok(Some(import)) => {
+                *self.pending.borrow_mut() = Some((state, cache_control));
+                Some(marked(import))
+            }
+            Ok(None) => {
+                self.install(state, cache_control.as_deref());
+                None
+            }
+            Err(_) => {
+                self.fetching.set(false);
+                None
             }
         }
     }
 
-    fn keys(&self) -> Option<Rc<KeyState>> {
-        self.current.borrow().clone()
-    }
-
-    /// Fetches if `need` and the policy say so, or joins the fetch under way. Answers whether
-    /// a new set was installed meanwhile.
-    async fn refresh(self: &Rc<Self>, need: Need) -> bool {
-        let under_way = self.inflight.borrow().clone();
-        let promise = match under_way {
-            Some(promise) => promise,
-            None => {
-                let now = clock::monotonic_secs();
-                if !self.cache.borrow().should_fetch(now, need) {
-                    return false;
-                }
-                self.cache.borrow_mut().started(now);
-                let this = Rc::clone(self);
-                let promise = future_to_promise(async move {
-                    let installed = this.fetch().await;
-                    *this.inflight.borrow_mut() = None;
-                    Ok(JsValue::from_bool(installed))
-                });
-                *self.inflight.borrow_mut() = Some(promise.clone());
-                promise
-            }
-        };
-        JsFuture::from(promise)
-            .await
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false)
-    }
-
-    /// One fetch: a usable set replaces the current one; anything else keeps it.
-    async fn fetch(&self) -> bool {
-        let Ok((response, sent, received)) = clock::fetch(&self.url, FETCH_TIMEOUT_SECS).await
-        else {
-            return false;
-        };
+    fn usable(&self, response: &JsValue) -> Option<(KeySet, Option<String>)> {
+        if !response.is_object() {
+            return None;
+        }
         // Readable only when the brand exposes it (Access-Control-Expose-Headers: Date).
-        clock::record(
-            Source::Jwks,
-            clock::header(&response, "date").as_deref(),
-            sent,
-            received,
-        );
-        let ok = Reflect::get(&response, &JsValue::from_str("ok"))
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        let too_large = clock::header(&response, "content-length")
+        clock::record_response(Source::Jwks, response);
+        let too_large = step::text(response, "contentLength")
             .and_then(|n| n.trim().parse::<u64>().ok())
             .is_some_and(|n| n > MAX_JWKS_BYTES as u64);
-        if !ok || too_large {
-            return false;
+        if !step::flag(response, "ok") || too_large {
+            return None;
         }
-        let cache_control = clock::header(&response, "cache-control");
-        let Some(text) = body_text(&response).await else {
-            return false;
-        };
+        let text = step::text(response, "body")?;
         if text.len() > MAX_JWKS_BYTES {
-            return false;
+            return None;
         }
-        let Ok(keys) = KeySet::parse(&text) else {
-            return false;
-        };
-        let Ok(state) = KeyState::new(Verifier::new(keys, self.policy.clone())).await else {
-            return false;
-        };
+        let keys = KeySet::parse(&text).ok()?;
+        Some((keys, step::text(response, "cacheControl")))
+    }
+
+    /// The driver's import of a fetched set: installed unless WebCrypto refused a key.
+    pub(crate) fn imported(&self, slots: &JsValue, outcomes: &JsValue) {
+        if let Some((state, cache_control)) = self.pending.borrow_mut().take() {
+            if state.install(slots, outcomes, true).is_ok() {
+                self.install(state, cache_control.as_deref());
+            }
+        }
+        self.fetching.set(false);
+    }
+
+    fn install(&self, state: Rc<KeyState>, cache_control: Option<&str>) {
         self.cache
             .borrow_mut()
-            .fetched(clock::monotonic_secs(), cache_control.as_deref());
-        *self.current.borrow_mut() = Some(Rc::new(state));
-        true
+            .fetched(clock::monotonic_secs(), cache_control);
+        let id = self.sets.get().wrapping_add(1);
+        self.sets.set(id);
+        *self.current.borrow_mut() = Some((id, state));
+        self.fetching.set(false);
     }
-}
-
-async fn body_text(response: &JsValue) -> Option<String> {
-    let text = Reflect::get(response, &JsValue::from_str("text"))
-        .ok()?
-        .dyn_into::<Function>()
-        .ok()?;
-    let promise = text.call0(response).ok()?.dyn_into::<Promise>().ok()?;
-    JsFuture::from(promise).await.ok()?.as_string()
 }
 
 const fn no_keys() -> Error {

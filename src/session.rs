@@ -7,9 +7,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
 use web_sys::{CustomEvent, CustomEventInit, Document, MessageEvent, Window};
 
 use campaign_token_core::{Error, ErrorCode, Verified};
@@ -17,7 +16,8 @@ use campaign_token_core::{Error, ErrorCode, Verified};
 use crate::dom::Variables;
 use crate::errors::{self, set};
 use crate::fields::Fields;
-use crate::{access, options, raw_text, Checker};
+use crate::step::{self, Out, Step};
+use crate::{access, options, raw_text, to_js_value, Checker, JsVerifier, Resumed};
 
 /// The attribute on `<html>` that exposes the eligibility to style sheets and tests.
 const ELIGIBILITY_ATTRIBUTE: &str = "data-token-eligibility";
@@ -28,15 +28,15 @@ const RESULT_TYPE: &str = "campaign-token:result";
 /// The longest request `id` echoed back; a longer one makes the message malformed.
 const MAX_ID_CHARS: usize = 64;
 
-/// A campaign page's token session (see the module doc).
+/// A campaign page's token session (see the module doc). Cloning shares it.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Session {
     inner: Rc<Inner>,
-    listener: Option<Closure<dyn FnMut(MessageEvent)>>,
 }
 
 struct Inner {
-    checker: Checker,
+    checker: Rc<Checker>,
     window: Window,
     document: Document,
     variables: Variables,
@@ -57,20 +57,24 @@ struct Inner {
 
 #[wasm_bindgen]
 impl Session {
-    /// Starts a session from `InitOptions` and `url_token`, the token the JS entry took out of
-    /// the page URL (if any); rejects `invalid_config` / `invalid_key`.
-    /// Resolves once the URL's token, if any, is verified and shown (unless a token posted
-    /// meanwhile superseded it: the latest token to arrive is the one shown).
+    /// Starts a session from `InitOptions` with `verifier` (made from the same options and
+    /// set up); throws `invalid_config`. `has_url_token`: the JS entry took a token out of
+    /// the page URL, which it hands to `receive` next; the page then keeps its variables and
+    /// `.personal` parts hidden until that verdict.
     ///
-    /// `on_change(state)` is called after each token, before the DOM event is dispatched
-    /// and before the embedding page is answered.
-    pub async fn create(
+    /// With allowed origins, `listening` is true: the JS entry passes each `message` event to
+    /// `message(event)` (it adds its listener right after this, in the same task, so no token
+    /// is missed), and the embedding page is told the session is ready.
+    ///
+    /// `on_change(state)` is called after each token shown, before the DOM event is
+    /// dispatched and before the embedding page is answered.
+    pub fn create(
         options: JsValue,
         on_change: Option<Function>,
-        url_token: Option<String>,
+        has_url_token: bool,
+        verifier: &JsVerifier,
     ) -> Result<Session, JsValue> {
-        Session::start(&options, on_change, url_token.filter(|t| !t.is_empty()))
-            .await
+        Session::start(&options, on_change, has_url_token, verifier.checker())
             .map_err(|e| errors::to_js(&e))
     }
 
@@ -78,6 +82,12 @@ impl Session {
     #[wasm_bindgen(getter)]
     pub fn state(&self) -> JsValue {
         self.inner.state.borrow().clone()
+    }
+
+    /// Whether postMessage tokens are accepted (`allowedOrigins` is not empty).
+    #[wasm_bindgen(getter)]
+    pub fn listening(&self) -> bool {
+        !self.inner.allowed_origins.is_empty()
     }
 
     /// The estimated offset of the visitor's clock (server minus visitor, milliseconds) that
@@ -94,28 +104,81 @@ impl Session {
         self.inner.token.borrow().clone()
     }
 
-    /// Verifies and applies `token` as if it had just arrived; resolves to the state after
-    /// it. Never rejects on a bad token: the error is in the state.
-    #[wasm_bindgen(js_name = setToken)]
-    pub fn set_token(&self, token: JsValue) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let (state, shown) = inner.receive(&token).await;
-            if shown {
-                inner.announce(&state);
-            }
-            Ok(state)
-        })
+    /// Takes `token` as if it had just arrived (the URL's, or `setToken`'s): a step for the
+    /// driver, or `{kind: "done", value: state}`. Its verdict, if still the latest when it
+    /// comes, is shown and announced to the embedding page. Never throws: a bad token's error
+    /// is in the state.
+    pub fn receive(&self, token: JsValue) -> JsValue {
+        let mut reply = Reply::Announce;
+        self.inner.start(&token, &mut reply)
     }
 
-    /// Stops listening, puts the fallbacks back and removes the eligibility attribute.
-    pub fn destroy(&mut self) {
-        if let Some(listener) = self.listener.take() {
-            let _ = self
-                .inner
-                .window
-                .remove_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
+    /// A `message` event from the page's window. Anything but `{type: "campaign-token",
+    /// token, id?}` (`id` a string of at most 64 characters) from an allowed origin is
+    /// ignored (`undefined`), and changes nothing. Otherwise a step as `receive` gives; the
+    /// answer goes to the sender only (`event.source`, at the origin just checked), carrying
+    /// the request's `id` when it had one, so that each request gets its own answer.
+    pub fn message(&self, event: MessageEvent) -> JsValue {
+        let inner = &self.inner;
+        if !inner.live.get() {
+            return JsValue::UNDEFINED;
         }
+        let origin = event.origin();
+        if !inner.allowed_origins.contains(&origin) {
+            return JsValue::UNDEFINED;
+        }
+        let data = event.data();
+        // Structured-clone data: plain objects, so reading members runs no page code.
+        if !data.is_object()
+            || Reflect::get(&data, &JsValue::from_str("type"))
+                .ok()
+                .and_then(|t| t.as_string())
+                .is_none_or(|t| t != MESSAGE_TYPE)
+        {
+            return JsValue::UNDEFINED;
+        }
+        let token = Reflect::get(&data, &JsValue::from_str("token")).unwrap_or_default();
+        if token.as_string().is_none() {
+            return JsValue::UNDEFINED;
+        }
+        let id = Reflect::get(&data, &JsValue::from_str("id")).unwrap_or_default();
+        if !id.is_undefined()
+            && id
+                .as_string()
+                .is_none_or(|id| id.chars().count() > MAX_ID_CHARS)
+        {
+            return JsValue::UNDEFINED;
+        }
+        let mut reply = Reply::To {
+            source: event.source().map_or(JsValue::UNDEFINED, JsValue::from),
+            origin: JsValue::from_str(&origin),
+            id,
+        };
+        inner.start(&token, &mut reply)
+    }
+
+    /// Goes on after the driver performed `step`: the next step, or `{kind: "done", value:
+    /// state}` once the token's verdict is applied and answered. Never throws.
+    pub fn resume(&self, step: JsValue, outcome: JsValue) -> JsValue {
+        let step: &Step = step.unchecked_ref();
+        let outcome = self
+            .inner
+            .checker
+            .resume(step, &outcome)
+            .and_then(|r| match r {
+                Resumed::Token(out) => Ok(out),
+                // A session's steps are its tokens' only.
+                Resumed::SetUp => Err(Error::new(ErrorCode::Malformed, "not a token's step")),
+            });
+        let mut reply = Reply::read(step);
+        let arrival = step.arrival().unwrap_or(0.0) as u64;
+        let token = step.token();
+        self.inner.after(outcome, arrival, &token, &mut reply)
+    }
+
+    /// Stops answering messages, puts the fallbacks back and removes the eligibility
+    /// attribute (the JS entry removes its `message` listener).
+    pub fn destroy(&self) {
         if self.inner.live.replace(false) {
             self.inner.variables.render(None);
             if let Some(html) = self.inner.document.document_element() {
@@ -127,11 +190,49 @@ impl Session {
     }
 }
 
+/// Whom a token's verdict is told to.
+enum Reply {
+    /// The embedding page, when shown (a token that did not come from it).
+    Announce,
+    /// The sender of a message.
+    To {
+        source: JsValue,
+        origin: JsValue,
+        id: JsValue,
+    },
+}
+
+impl Reply {
+    fn write(&self, step: &JsValue) {
+        match self {
+            Reply::Announce => set(step, "announce", &JsValue::TRUE),
+            Reply::To { source, origin, id } => {
+                set(step, "source", source);
+                set(step, "origin", origin);
+                set(step, "id", id);
+            }
+        }
+    }
+
+    fn read(step: &JsValue) -> Reply {
+        if step::flag(step, "announce") {
+            Reply::Announce
+        } else {
+            Reply::To {
+                source: step::get(step, "source"),
+                origin: step::get(step, "origin"),
+                id: step::get(step, "id"),
+            }
+        }
+    }
+}
+
 impl Session {
-    async fn start(
+    fn start(
         options: &JsValue,
         on_change: Option<Function>,
-        url_token: Option<String>,
+        has_url_token: bool,
+        checker: Rc<Checker>,
     ) -> Result<Session, Error> {
         let allowed_origins = options::allowed_origins(options)?;
         let window = web_sys::window().ok_or(Error::new(
@@ -143,7 +244,6 @@ impl Session {
             "init needs a browser page (use verifyToken elsewhere)",
         ))?;
         let page = options::Page::read(options, &document)?;
-        let checker = Checker::new(options, true).await?;
 
         let mut left_alone = Vec::new();
         let variables = Variables::scan(&document, &page.root, page.default_label, &mut left_alone);
@@ -152,7 +252,7 @@ impl Session {
         // With a token to verify, the page keeps its variables and its `.personal` parts
         // hidden until the verdict, so that the visitor never sees the fallback flash before
         // the prize.
-        if url_token.is_none() {
+        if !has_url_token {
             variables.render(None);
             set_eligibility(&document, "none");
         }
@@ -170,98 +270,46 @@ impl Session {
             live: Cell::new(true),
             arrivals: Cell::new(0),
         });
-
-        // Listen before verifying the URL's token and before saying ready, so no token is
-        // missed.
-        let listener = if inner.allowed_origins.is_empty() {
-            None
-        } else {
-            let for_listener = Rc::clone(&inner);
-            let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                let inner = Rc::clone(&for_listener);
-                spawn_local(async move { inner.on_message(&event).await });
-            });
-            inner
-                .window
-                .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())
-                .map_err(|_| {
-                    Error::new(
-                        ErrorCode::InvalidConfig,
-                        "cannot listen for postMessage tokens",
-                    )
-                })?;
+        if !inner.allowed_origins.is_empty() {
             let ready = Object::new();
             set(&ready, "type", &JsValue::from_str(READY_TYPE));
             inner.post_to_parent(&ready);
-            Some(listener)
-        };
-
-        if let Some(token) = url_token {
-            let (state, shown) = inner.receive(&JsValue::from_str(&token)).await;
-            if shown {
-                inner.announce(&state);
-            }
         }
-        Ok(Session { inner, listener })
+        Ok(Session { inner })
     }
 }
 
 impl Inner {
-    /// A message from the embedding page. Anything but `{type: "campaign-token", token, id?}`
-    /// (`id` a string of at most 64 characters) from an allowed origin is ignored, and
-    /// changes nothing. The answer goes to the sender only (`event.source`, at the origin
-    /// just checked), carrying the request's `id` when it had one, so that each request
-    /// gets its own answer.
-    async fn on_message(&self, event: &MessageEvent) {
-        let origin = event.origin();
-        if !self.allowed_origins.contains(&origin) {
-            return;
-        }
-        let data = event.data();
-        // Structured-clone data: plain objects, so reading members runs no page code.
-        if !data.is_object()
-            || Reflect::get(&data, &JsValue::from_str("type"))
-                .ok()
-                .and_then(|t| t.as_string())
-                .is_none_or(|t| t != MESSAGE_TYPE)
-        {
-            return;
-        }
-        let token = Reflect::get(&data, &JsValue::from_str("token")).unwrap_or_default();
-        if token.as_string().is_none() {
-            return;
-        }
-        let id = Reflect::get(&data, &JsValue::from_str("id")).unwrap_or_default();
-        let id = if id.is_undefined() {
-            None
-        } else {
-            match id.as_string() {
-                Some(id) if id.chars().count() <= MAX_ID_CHARS => Some(id),
-                _ => return,
-            }
-        };
-        let source = event.source();
-        let (state, _) = self.receive(&token).await;
-        if !self.live.get() {
-            return;
-        }
-        if let Some(source) = source {
-            let reply = reply(&state);
-            if let Some(id) = &id {
-                set(&reply, "id", &JsValue::from_str(id));
-            }
-            let _ = source
-                .unchecked_ref::<Window>()
-                .post_message(&reply, &origin);
-        }
-    }
-
-    /// Verifies `token` and, unless a later token arrived meanwhile, publishes the new
-    /// state; returns the state of this token either way, and whether it was published.
-    async fn receive(&self, token: &JsValue) -> (JsValue, bool) {
+    /// A token arrives: it gets the next number, and its check begins.
+    fn start(&self, token: &JsValue, reply: &mut Reply) -> JsValue {
         let arrival = self.arrivals.get().wrapping_add(1);
         self.arrivals.set(arrival);
-        let outcome = self.checker.verify(token).await;
+        let outcome = self.checker.begin(token);
+        self.after(outcome, arrival, token, reply)
+    }
+
+    /// A step of the token numbered `arrival` (which carries that number and whom to
+    /// answer), or its verdict: unless a later token arrived meanwhile, published; then
+    /// answered. `{kind: "done", value: state}` with this token's state either way.
+    fn after(
+        &self,
+        outcome: Result<Out, Error>,
+        arrival: u64,
+        token: &JsValue,
+        reply: &mut Reply,
+    ) -> JsValue {
+        let outcome = match outcome {
+            Ok(Out::Step(step)) => {
+                step.set_arrival(arrival as f64);
+                reply.write(&step);
+                return step.into();
+            }
+            Ok(Out::Done(verified)) => {
+                let js = to_js_value(&verified);
+                Ok((verified, js))
+            }
+            Err(e) => Err(e),
+        };
         let state = match &outcome {
             Ok((_, result)) => state_object(result, &JsValue::NULL),
             Err(e) => state_object(&JsValue::NULL, &errors::to_js(e)),
@@ -270,7 +318,26 @@ impl Inner {
         if latest {
             self.publish(token, &outcome, &state);
         }
-        (state, latest)
+        match reply {
+            Reply::Announce => {
+                if latest {
+                    self.announce(&state);
+                }
+            }
+            Reply::To { source, origin, id } => {
+                if self.live.get() && source.is_object() {
+                    let answer = reply_message(&state);
+                    if !id.is_undefined() {
+                        set(&answer, "id", id);
+                    }
+                    let origin = origin.as_string().unwrap_or_default();
+                    let _ = source
+                        .unchecked_ref::<Window>()
+                        .post_message(&answer, &origin);
+                }
+            }
+        }
+        step::done(&state)
     }
 
     /// Makes `state` the session's: participation token, variables, attribute, listeners,
@@ -315,7 +382,7 @@ impl Inner {
     /// `sendToken` takes.
     fn announce(&self, state: &JsValue) {
         if self.live.get() {
-            self.post_to_parent(&reply(state));
+            self.post_to_parent(&reply_message(state));
         }
     }
 
@@ -363,7 +430,7 @@ impl Inner {
 
 /// `{type: "campaign-token:result", ok: true, eligibility}` or `{…, ok: false, code}` for a
 /// `{result, error}` state.
-fn reply(state: &JsValue) -> Object {
+fn reply_message(state: &JsValue) -> Object {
     let reply = Object::new();
     set(&reply, "type", &JsValue::from_str(RESULT_TYPE));
     let result = Reflect::get(state, &JsValue::from_str("result")).unwrap_or_default();

@@ -1,10 +1,12 @@
 //! The web layer in a real browser (headless Chromium, via wasm-bindgen-test-runner):
 //! what a campaign page relies on. Run by `scripts/test-package.sh`.
 //!
-//! Signatures are checked by WebCrypto, so the API is asynchronous: `Verifier.create`,
-//! `verifier.verify`, `Session.create` and `session.setToken` are awaited, and a posted
-//! token is applied in a later task (the tests wait for its change event, or long enough for
-//! a change that must not happen).
+//! The module is synchronous and hands its I/O (WebCrypto, fetch) to the JS driver as steps;
+//! these tests drive it through the driver that ships (`js/driver.js`, imported below), as
+//! `js/index.js` does: `JsVerifier` and `Session` here are thin wrappers that create the
+//! module's objects and run their steps with it, so verifying, `setToken` and a posted token
+//! are asynchronous (a posted token is applied in a later task: the tests wait for its change
+//! event, or long enough for a change that must not happen).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -17,8 +19,73 @@ use wasm_bindgen_test::*;
 use web_sys::{Document, Element, MessageEvent, MessageEventInit, Node, Window};
 
 use crate::fixtures::*;
-use crate::session::Session;
-use crate::JsVerifier;
+
+/// The shipped step driver (see its module doc), as `js/index.js` uses it.
+#[wasm_bindgen(module = "/js/driver.js")]
+extern "C" {
+    fn prepare(verifier: crate::JsVerifier, stop_if_lacking: bool) -> Promise;
+    #[wasm_bindgen(js_name = verify)]
+    fn driver_verify(verifier: crate::JsVerifier, token: JsValue) -> Promise;
+    fn receive(session: crate::session::Session, token: JsValue) -> Promise;
+    fn start(session: crate::session::Session, url_token: Option<String>) -> Promise;
+}
+
+/// `createVerifier` of `js/index.js` on this module: created, then set up by the driver.
+struct JsVerifier(crate::JsVerifier);
+
+impl JsVerifier {
+    async fn create(options: JsValue) -> Result<JsVerifier, JsValue> {
+        let verifier = crate::JsVerifier::create(options)?;
+        JsFuture::from(prepare(verifier.clone(), false)).await?;
+        Ok(JsVerifier(verifier))
+    }
+
+    fn verify(&self, token: JsValue) -> Promise {
+        driver_verify(self.0.clone(), token)
+    }
+}
+
+/// `init` of `js/index.js` on this module: a verifier set up by the driver, the session, its
+/// message listener and the URL's token applied, by the driver.
+struct Session {
+    session: crate::session::Session,
+    stop: Function,
+}
+
+impl Session {
+    async fn create(
+        options: JsValue,
+        on_change: Option<Function>,
+        url_token: Option<String>,
+    ) -> Result<Session, JsValue> {
+        let verifier = JsVerifier::create(options.clone()).await?;
+        let url_token = url_token.filter(|t| !t.is_empty());
+        let session =
+            crate::session::Session::create(options, on_change, url_token.is_some(), &verifier.0)?;
+        let stop = JsFuture::from(start(session.clone(), url_token)).await?;
+        Ok(Session {
+            session,
+            stop: stop.unchecked_into(),
+        })
+    }
+
+    fn set_token(&self, token: JsValue) -> Promise {
+        receive(self.session.clone(), token)
+    }
+
+    fn destroy(&mut self) {
+        let _ = self.stop.call0(&JsValue::NULL);
+        self.session.destroy();
+    }
+}
+
+impl std::ops::Deref for Session {
+    type Target = crate::session::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.session
+    }
+}
 
 wasm_bindgen_test_configure!(run_in_browser);
 

@@ -48,6 +48,37 @@ fn finish_refuses_a_signature_the_backend_rejected_before_reading_claims() {
 }
 
 #[test]
+fn an_owned_check_finished_later_gets_the_same_verdicts_as_the_borrowed_one() {
+    // The browser's WebCrypto answers in a later call: the check is detached from the token
+    // and verifier borrows (`into_owned`) and ended by the verifier (`Verifier::finish`).
+    let (key, verifier) = es256();
+    let token = mint::mint(&key, &TokenClaims::new("alice", "summer", NOW, 60)).unwrap();
+    let pending = verifier.begin(&token).unwrap();
+    let valid = pending.key().verify(
+        pending.algorithm(),
+        pending.signing_input(),
+        pending.signature(),
+    );
+    let owned = pending.into_owned();
+    assert_eq!(owned.algorithm(), Algorithm::Es256);
+    assert_eq!(owned.key_index(), 0);
+    assert_eq!(
+        verifier.finish(owned, valid, NOW).unwrap(),
+        verifier.verify(&token, NOW).unwrap()
+    );
+    let refused = verifier.begin(&token).unwrap().into_owned();
+    assert_eq!(
+        verifier.finish(refused, false, NOW).unwrap_err().code(),
+        ErrorCode::BadSignature
+    );
+    let late = verifier.begin(&token).unwrap().into_owned();
+    assert_eq!(
+        verifier.finish(late, true, NOW + 3600).unwrap_err().code(),
+        ErrorCode::Expired
+    );
+}
+
+#[test]
 fn begin_refuses_a_signature_of_the_wrong_length_before_any_backend_runs() {
     let (key, verifier) = es256();
     let token = mint::mint(&key, &TokenClaims::new("alice", "summer", NOW, 60)).unwrap();

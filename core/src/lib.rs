@@ -50,7 +50,7 @@ pub use error::{Error, ErrorCode};
 pub use keys::Backend;
 pub use keys::{KeySet, PublicKey, WebCryptoImport};
 pub use policy::Policy;
-pub use verify::{inspect, PendingCheck, Unverified, Verified, Verifier};
+pub use verify::{inspect, OwnedCheck, PendingCheck, Unverified, Verified, Verifier};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use verify::now;

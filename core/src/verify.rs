@@ -275,36 +275,130 @@ impl<'v, 't> PendingCheck<'v, 't> {
     /// backend's verdict for [`PendingCheck::key`] on this signature), then the claims at
     /// time `now` (seconds since the epoch).
     pub fn finish(self, signature_valid: bool, now: u64) -> Result<Verified, Error> {
-        if !signature_valid {
-            return Err(bad_signature());
-        }
-        let claims = Claims::parse(&self.payload)?;
-        self.policy.check(&claims, now)?;
-        let (eligibility, label) = Eligibility::of(claims.gift.as_ref());
-        let prize_label = label.map(str::to_owned);
-        Ok(Verified {
-            sub: claims.sub,
-            campaign_id: claims.campaign_id,
-            exp: claims.exp,
-            iat: claims.iat,
-            nbf: claims.nbf,
-            iss: claims.iss,
-            gift: claims.gift_raw,
-            eligibility,
-            prize_label,
-            limit: claims.limit,
-            form: claims.form,
-            optin: claims.optin,
-            custom: claims.custom,
+        finish(
+            self.policy,
+            &self.payload,
+            self.alg,
+            self.kid,
+            self.signing_input,
+            signature_valid,
+            now,
+        )
+    }
+
+    /// This check detached from the borrows of its token and verifier, for a backend whose
+    /// signature check outlives them (the browser's WebCrypto answers later, in another
+    /// call): [`Verifier::finish`] ends it, with the verifier it came from.
+    pub fn into_owned(self) -> OwnedCheck {
+        OwnedCheck {
+            key: self.key.index(),
             alg: self.alg,
+            payload: self.payload,
             kid: self.kid,
             #[cfg(feature = "replay-id")]
-            replay_id: {
-                use sha2::Digest as _;
-                sha2::Sha256::digest(self.signing_input.as_bytes()).into()
-            },
-        })
+            signing_input: self.signing_input.to_owned(),
+        }
     }
+}
+
+/// A [`PendingCheck`] that owns what its end needs ([`PendingCheck::into_owned`]): the
+/// selected key's index and algorithm, and the decoded payload, still unreadable.
+pub struct OwnedCheck {
+    key: usize,
+    alg: Algorithm,
+    payload: Map<String, Value>,
+    kid: Option<String>,
+    #[cfg(feature = "replay-id")]
+    signing_input: String,
+}
+
+impl core::fmt::Debug for OwnedCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OwnedCheck")
+            .field("alg", &self.alg)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OwnedCheck {
+    /// The token's algorithm, which the selected key accepts.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The index in the verifier's key set ([`PublicKey::index`]) of the key that must check
+    /// the signature.
+    pub fn key_index(&self) -> usize {
+        self.key
+    }
+}
+
+impl Verifier {
+    /// [`PendingCheck::finish`] for a check detached by [`PendingCheck::into_owned`] from
+    /// this verifier's [`Verifier::begin`] (the caller keeps them together: the policy applied
+    /// is this verifier's).
+    pub fn finish(
+        &self,
+        check: OwnedCheck,
+        signature_valid: bool,
+        now: u64,
+    ) -> Result<Verified, Error> {
+        #[cfg(feature = "replay-id")]
+        let signing_input = check.signing_input.as_str();
+        #[cfg(not(feature = "replay-id"))]
+        let signing_input = "";
+        finish(
+            &self.policy,
+            &check.payload,
+            check.alg,
+            check.kid,
+            signing_input,
+            signature_valid,
+            now,
+        )
+    }
+}
+
+/// Steps 5 and 6, for [`PendingCheck::finish`] and [`Verifier::finish`].
+fn finish(
+    policy: &Policy,
+    payload: &Map<String, Value>,
+    alg: Algorithm,
+    kid: Option<String>,
+    #[cfg_attr(not(feature = "replay-id"), allow(unused_variables))] signing_input: &str,
+    signature_valid: bool,
+    now: u64,
+) -> Result<Verified, Error> {
+    if !signature_valid {
+        return Err(bad_signature());
+    }
+    let claims = Claims::parse(payload)?;
+    policy.check(&claims, now)?;
+    let (eligibility, label) = Eligibility::of(claims.gift.as_ref());
+    let prize_label = label.map(str::to_owned);
+    Ok(Verified {
+        sub: claims.sub,
+        campaign_id: claims.campaign_id,
+        exp: claims.exp,
+        iat: claims.iat,
+        nbf: claims.nbf,
+        iss: claims.iss,
+        gift: claims.gift_raw,
+        eligibility,
+        prize_label,
+        limit: claims.limit,
+        form: claims.form,
+        optin: claims.optin,
+        custom: claims.custom,
+        alg,
+        kid,
+        #[cfg(feature = "replay-id")]
+        replay_id: {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(signing_input.as_bytes()).into()
+        },
+    })
 }
 
 /// A token's header and payload, decoded but **not verified**: for display and debugging.

@@ -2,7 +2,8 @@
 //!
 //! The page runs the core's seam `Verifier::begin(token) -> PendingCheck`, lets WebCrypto decide
 //! whether `pending.signature()` holds over `pending.signing_input()` for the key it imported
-//! from `pending.key().webcrypto_import()`, then `pending.finish(valid, now)`. This target runs
+//! from `pending.key().webcrypto_import()`, then `verifier.finish(pending.into_owned(), valid, now)`
+//! (the check kept while WebCrypto answers). This target runs
 //! that path with an independent signature backend, ring (AWS-LC for P-521, which ring lacks),
 //! fed only with what the page imports (the JWK members), and compares the result, error code or
 //! claims, with `Verifier::verify` (RustCrypto through the core's own key types).
@@ -98,7 +99,8 @@ fn page_verify(
         pending.signing_input(),
         pending.signature(),
     );
-    pending.finish(valid, now)
+    // As the page: the check is detached while WebCrypto answers, then ended by the verifier.
+    v.finish(pending.into_owned(), valid, now)
 }
 
 /// WebCrypto's `verify`, from the imported key's JWK members only.

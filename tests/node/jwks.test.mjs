@@ -22,6 +22,27 @@ before(async () => {
   key = { privateKey, jwk: { ...(await jose.exportJWK(publicKey)), kid: 'node-1', alg: 'ES256' } };
   brand.server = http.createServer((req, res) => {
     brand.requests.push({ path: req.url, cookie: req.headers.cookie ?? null });
+    if (req.url.startsWith('/stream')) {
+      // A body without Content-Length (chunked): the key set, or, for /stream-endless, JSON
+      // whitespace sent until the reader stops (up to 8 MiB).
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (!req.url.startsWith('/stream-endless')) return res.end(brand.body);
+      const chunk = ' '.repeat(16 * 1024);
+      brand.streamed = 0;
+      const more = () => {
+        while (brand.streamed < 8 * 1024 * 1024 && !res.destroyed) {
+          brand.streamed += chunk.length;
+          if (!res.write(chunk)) return res.once('drain', more);
+        }
+        res.end();
+      };
+      res.on('close', () => { brand.closedAt = brand.streamed; });
+      return more();
+    }
+    if (req.url === '/moved') {
+      res.writeHead(302, { Location: '/jwks.json' });
+      return res.end();
+    }
     if (req.url === '/time') {
       // The server's clock is three hours ahead of this process's.
       res.sendDate = false;
@@ -79,4 +100,26 @@ test("timeUrl: a token issued on the server's clock, hours ahead, verifies", asy
   assert.equal(await code(plain.verify(token)), 'issued_in_future', "on this process's clock");
   const timed = await createVerifier({ campaignId: CAMPAIGN, keys: { keys: [key.jwk] }, timeUrl: `${brand.origin}/time` });
   assert.equal(await code(timed.verify(token)), 'ok');
+});
+
+test('a JWKS body is read up to 64 KiB even without Content-Length, and a redirect is not followed', async () => {
+  // Valid on this process's clock and on the timeUrl's (three hours ahead) seen above.
+  const long = { ttl: 6 * 3600 };
+  brand.status = 200;
+  brand.body = JSON.stringify({ keys: [key.jwk] });
+  const chunked = await createVerifier({ campaignId: CAMPAIGN, jwksUrl: `${brand.origin}/stream` });
+  assert.equal((await chunked.verify(await mint('node-1', long))).kid, 'node-1', 'a chunked key set under the cap is used');
+
+  brand.closedAt = undefined;
+  const endless = await createVerifier({ campaignId: CAMPAIGN, jwksUrl: `${brand.origin}/stream-endless` });
+  assert.equal(await code(endless.verify(await mint('node-1', long))), 'unknown_key');
+  // The reader gave up past the cap: the server saw the connection close long before 8 MiB.
+  await new Promise((r) => (brand.closedAt === undefined ? setImmediate(r) : r()));
+  for (let i = 0; i < 100 && brand.closedAt === undefined; i++) await new Promise((r) => setImmediate(r));
+  assert.ok(brand.closedAt !== undefined && brand.closedAt < 8 * 1024 * 1024, `stopped after ${brand.closedAt} bytes`);
+
+  brand.requests.length = 0;
+  const moved = await createVerifier({ campaignId: CAMPAIGN, jwksUrl: `${brand.origin}/moved` });
+  assert.equal(await code(moved.verify(await mint('node-1', long))), 'unknown_key', 'the redirect is refused');
+  assert.deepEqual(brand.requests.map((r) => r.path), ['/moved']);
 });

@@ -200,6 +200,20 @@ test('the verifier cache follows the options: another key, another verdict', asy
   await expectCode(verifyToken(token, { campaignId: 'winter', keys: es256.pem }), 'wrong_campaign', 'campaignId');
 });
 
+test('a verification under way finishes when another configuration replaces the cached verifier', async () => {
+  // The cache drops the previous verifier when the options change; tokens it is still
+  // verifying (their WebCrypto step in flight) must get their own verdict, not a freed object.
+  const other = await keyPair('ES256');
+  const token = await mint(es256);
+  const a = { campaignId: CAMPAIGN, keys: es256.jwk, clockToleranceSeconds: 1 };
+  const b = { campaignId: CAMPAIGN, keys: other.jwk, clockToleranceSeconds: 2 };
+  await verifyToken(token, a);
+  const inFlight = Array.from({ length: 20 }, () => verifyToken(token, a));
+  const replaced = verifyToken(token, b);
+  assert.deepEqual((await Promise.all(inFlight)).map((r) => r.sub), Array(20).fill('participant-1'));
+  await expectCode(replaced, 'bad_signature');
+});
+
 test('the verifier cache is keyed on the whole options object: a new or changed option builds a new verifier', async () => {
   const token = await mint(es256);
   // Building a verifier reads `campaignId`; so does computing the cache key. Counting reads
