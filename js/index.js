@@ -8,7 +8,7 @@
 // Rust.
 import initWebCrypto, * as webCryptoGlue from './campaign_token.js';
 import { CampaignTokenError } from './errors.js';
-import { prepare, run, start, verify } from './driver.js';
+import { prepare, receive, start, verify } from './driver.js';
 
 export { CampaignTokenError };
 
@@ -268,7 +268,7 @@ export async function init(options) {
       return () => listeners.delete(listener);
     },
     setToken(token) {
-      return run(session, session.receive(token));
+      return receive(session, token);
     },
     async participate(answers) {
       const token = session.token;
