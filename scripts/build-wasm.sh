@@ -85,26 +85,49 @@ for name in "${MODULES[@]}"; do
 done
 rm -f "$stage/.gitignore"
 
-# Every visitor downloads the JS entry and the glue: ship them minified (esbuild from npm,
-# one file at a time, so imports, `import.meta.url` and the literal wasm URLs bundlers look
-# for stay as they are). The readable sources are js/ and wasm-bindgen's output; minifying
-# takes the page's JS from 13.9 KB to 7.8 KB gzip (docs/browser.md#size).
-# esbuild drops comments, so the one bundlers read (webpackIgnore on the Node-only import in
-# index.js) is put back, and the build fails if it cannot be.
+# The package's entry is one file: index.js with the default module's glue
+# (campaign_token.js) and the step driver (driver.js) bundled in by esbuild (from npm). A page
+# on HTTP/1.1 fetches at most six files at once per origin: with the entry, its glue, the
+# driver, errors.js, the wasm and the page's own script, style and config, two of them waited a
+# round trip (150 ms on the mobile profile, docs/browser.md#speed). errors.js stays a module of
+# its own: the wasm-free `campaign-token/integrator` entry imports the same class, so that
+# `instanceof CampaignTokenError` holds whichever entry threw. The PEM and fallback glue stay
+# files of their own, imported only when a page needs them. `import.meta.url` and the literal
+# wasm URLs bundlers look for stay as they are.
 minify="${CAMPAIGN_TOKEN_MINIFY:-1}"
+minify_flag=()
+[ "$minify" = 1 ] && minify_flag=(--minify)
+"$ROOT/node_modules/.bin/esbuild" "$stage/index.js" --bundle --format=esm --platform=neutral \
+  --external:./errors.js --external:./campaign_token_pem.js --external:./campaign_token_fallback.js \
+  "${minify_flag[@]}" --legal-comments=none --log-level=warning --outfile="$stage/index.js" --allow-overwrite
+rm "$stage/campaign_token.js" "$stage/campaign_token.d.ts" "$stage/driver.js"
+# Every visitor downloads the JS entry: ship the JS minified (one file at a time for the
+# others). The readable sources are js/ and wasm-bindgen's output; minifying took the page's JS
+# from 13.9 KB to 7.8 KB gzip (docs/browser.md#size).
 if [ "$minify" = 1 ]; then
   for f in "$stage"/*.js; do
-    case $f in *.base64.js) continue ;; esac
+    case $f in *.base64.js | */index.js) continue ;; esac
     "$ROOT/node_modules/.bin/esbuild" "$f" --minify --format=esm --legal-comments=none \
       --log-level=warning --outfile="$f" --allow-overwrite
   done
-  node -e '
-    const fs = require("fs"), f = process.argv[1], s = fs.readFileSync(f, "utf8");
-    const at = "import([\"node:fs\",\"promises\"].join(\"/\"))";
-    if (s.split(at).length !== 2) { console.error("index.js: the Node-only import is not where the build expects it"); process.exit(1); }
-    fs.writeFileSync(f, s.replace(at, "import(/* webpackIgnore: true */[\"node:fs\",\"promises\"].join(\"/\"))"));
-  ' "$stage/index.js"
 fi
+# esbuild's minifier drops comments, so the one bundlers read (webpackIgnore on the Node-only
+# import in index.js) is put back; the build fails if it is neither kept nor can be put back,
+# or if the entry still imports a file it should contain.
+node -e '
+  const fs = require("fs"), f = process.argv[1];
+  let s = fs.readFileSync(f, "utf8");
+  const kept = (s.match(/webpackIgnore: true/g) || []).length;
+  const at = /import\(\s*\[\s*"node:fs",\s*"promises"\s*\]\.join\("\/"\)\s*\)/g;
+  if (kept === 0 && (s.match(at) || []).length === 1) {
+    s = s.replace(at, "import(/* webpackIgnore: true */[\"node:fs\",\"promises\"].join(\"/\"))");
+  } else if (kept !== 1) {
+    console.error("index.js: the Node-only import is not where the build expects it"); process.exit(1);
+  }
+  const left = s.match(/["\x27]\.\/(campaign_token|driver)\.js["\x27]/);
+  if (left) { console.error(`index.js: still imports ${left[0]} after bundling`); process.exit(1); }
+  fs.writeFileSync(f, s);
+' "$stage/index.js"
 
 rm -rf "$OUT"
 mkdir -p "$(dirname "$OUT")"

@@ -47,7 +47,7 @@ else
   step bash scripts/build-wasm.sh
 fi
 
-for f in index.js integrator.js campaign_token.js campaign_token_bg.wasm; do
+for f in index.js errors.js integrator.js campaign_token_bg.wasm; do
   [ -f "$PKG/$f" ] || die "$PKG/$f is missing after the build"
 done
 
