@@ -14,8 +14,10 @@
 //                                          SQLite row, to show what the build profile costs)
 //                     [--fill N]          (one more SQLite row at 64 clients: the campaign
 //                                          first receives N participations of other subs, all
-//                                          winning, through the same API; then the measured
-//                                          run, whose CPU per participation must stay flat)
+//                                          winning, through the same API; then --reps
+//                                          measured runs in a row on that database, each with
+//                                          fresh tokens, whose CPU per participation must stay
+//                                          flat)
 //                     [--storages LIST]   (comma-separated, of sqlite,postgres: only those
 //                                          rows, for quick A/B pairs of one storage)
 //                     [--clients LIST]    (comma-separated client counts; default 64,512)
@@ -97,11 +99,20 @@ function ioBytes(pid) {
   return { read: io.rchar, written: io.wchar };
 }
 
-async function run(storage, processes, concurrency, rep, server = args.server, prefill = 0) {
+/**
+ * One campaign on fresh server processes: the fill (if any), then `measures` measured runs of
+ * fresh tokens, one after the other on the same database. Returns one result per measured run.
+ */
+async function run(storage, processes, concurrency, rep, server = args.server, prefill = 0, measures = 1) {
   const id = `bench-${storage}-${concurrency}-${rep}-${Date.now()}`.toLowerCase();
   const dir = path.join(work, id);
   await fs.mkdir(dir, { recursive: true });
-  execFileSync(args.fixtures, ['load', dir, String(maxRequests), id, String(prefill)]);
+  execFileSync(args.fixtures, ['load', dir, String(maxRequests * measures), id, String(prefill)]);
+  // Each measured run gets tokens of its own (a token used twice would be a replay).
+  const tokenLines = readFileSync(path.join(dir, 'tokens.txt'), 'utf8').split('\n').filter(Boolean);
+  for (let k = 0; k < measures; k++) {
+    await fs.writeFile(path.join(dir, `tokens-${k}.txt`), tokenLines.slice(k * maxRequests, (k + 1) * maxRequests).join('\n') + '\n');
+  }
   const database = storage === 'sqlite' ? `sqlite:${path.join(dir, 'db.sqlite')}` : args['pg-url'];
   await fs.writeFile(path.join(dir, 'server.toml'), `
 listen = "127.0.0.1:0"
@@ -155,37 +166,45 @@ quantity = ${prefill}
       console.error(`filled ${prefill} participations in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
       await fs.rm(path.join(dir, 'fill.txt'), { force: true });
     }
-    const cpuBefore = servers.map((sv) => cpuTicks(sv.proc.pid));
-    const dbBefore = storage === 'postgres' && pgPostmaster ? clusterTicks(pgPostmaster) : null;
-    const ioBefore = servers.map((sv) => ioBytes(sv.proc.pid));
-    const r = loadgen('tokens.txt', maxRequests, maxSeconds);
-    // Server CPU time (user + system, every process) per answered participation: comparable
-    // across machines and loads, unlike requests per second on shared cores.
-    const cpuSeconds = servers.reduce((a, sv, i) => a + (cpuTicks(sv.proc.pid) - cpuBefore[i]), 0) / CLK_TCK;
-    r.cpuUsPerParticipation = r.ok > 0 ? (cpuSeconds * 1e6) / r.ok : null;
-    // PostgreSQL's own CPU (SQLite's is inside the server process, so already counted).
-    const dbAfter = dbBefore != null ? clusterTicks(pgPostmaster) : null;
-    r.dbCpuUsPerParticipation = dbAfter != null && r.ok > 0
-      ? ((dbAfter - dbBefore) / CLK_TCK * 1e6) / r.ok : null;
-    const io = servers.reduce((a, sv, i) => {
-      const now = ioBytes(sv.proc.pid);
-      return { read: a.read + now.read - ioBefore[i].read, written: a.written + now.written - ioBefore[i].written };
-    }, { read: 0, written: 0 });
-    r.kbReadPerParticipation = r.ok > 0 ? io.read / 1024 / r.ok : null;
-    r.kbWrittenPerParticipation = r.ok > 0 ? io.written / 1024 / r.ok : null;
-    const stats = await (await fetch(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
-      { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
-    const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
-    const allocated = stats.prizes.reduce((a, p) => a + (p.quantity - p.remaining), 0);
-    const won = (r.outcomes.won ?? 0) + prefill;
-    const ok = stats.winners <= quantity && stats.prizes.every((p) => p.remaining >= 0)
-      && stats.winners === allocated && stats.winners === won;
-    return { ...r, winners: stats.winners - prefill, prizes: quantity - prefill, wonAnswers: won - prefill, participations: stats.participations, prefilled: prefill, checkOk: ok };
+    const results = [];
+    let wonBefore = 0;
+    for (let k = 0; k < measures; k++) {
+      const cpuBefore = servers.map((sv) => cpuTicks(sv.proc.pid));
+      const dbBefore = storage === 'postgres' && pgPostmaster ? clusterTicks(pgPostmaster) : null;
+      const ioBefore = servers.map((sv) => ioBytes(sv.proc.pid));
+      const r = loadgen(`tokens-${k}.txt`, maxRequests, maxSeconds);
+      // Server CPU time (user + system, every process) per answered participation: comparable
+      // across machines and loads, unlike requests per second on shared cores.
+      const cpuSeconds = servers.reduce((a, sv, i) => a + (cpuTicks(sv.proc.pid) - cpuBefore[i]), 0) / CLK_TCK;
+      r.cpuUsPerParticipation = r.ok > 0 ? (cpuSeconds * 1e6) / r.ok : null;
+      // PostgreSQL's own CPU (SQLite's is inside the server process, so already counted).
+      const dbAfter = dbBefore != null ? clusterTicks(pgPostmaster) : null;
+      r.dbCpuUsPerParticipation = dbAfter != null && r.ok > 0
+        ? ((dbAfter - dbBefore) / CLK_TCK * 1e6) / r.ok : null;
+      const io = servers.reduce((a, sv, i) => {
+        const now = ioBytes(sv.proc.pid);
+        return { read: a.read + now.read - ioBefore[i].read, written: a.written + now.written - ioBefore[i].written };
+      }, { read: 0, written: 0 });
+      r.kbReadPerParticipation = r.ok > 0 ? io.read / 1024 / r.ok : null;
+      r.kbWrittenPerParticipation = r.ok > 0 ? io.written / 1024 / r.ok : null;
+      const stats = await (await fetch(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
+        { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
+      const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
+      const allocated = stats.prizes.reduce((a, p) => a + (p.quantity - p.remaining), 0);
+      const won = wonBefore + (r.outcomes.won ?? 0) + prefill;
+      const ok = stats.winners <= quantity && stats.prizes.every((p) => p.remaining >= 0)
+        && stats.winners === allocated && stats.winners === won;
+      results.push({ ...r, winners: stats.winners - prefill, prizes: quantity - prefill, wonAnswers: won - prefill, participations: stats.participations, prefilled: prefill, checkOk: ok });
+      wonBefore += r.outcomes.won ?? 0;
+    }
+    return results;
   } finally {
     for (const s of servers) { s.proc.kill('SIGTERM'); }
     await Promise.all(servers.map((s) => new Promise((r) => (s.proc.exitCode !== null ? r() : s.proc.once('exit', r)))));
     for (const s of servers) await s.fh.close();
-    if (!process.env.BENCH_KEEP) await fs.rm(path.join(dir, 'tokens.txt'), { force: true });
+    if (!process.env.BENCH_KEEP) {
+      for (const f of await fs.readdir(dir)) if (/^tokens(-\d+)?\.txt$/.test(f)) await fs.rm(path.join(dir, f), { force: true });
+    }
   }
 }
 
@@ -213,9 +232,12 @@ const runs = [];
 for (const [storage, processes, clients, server, prefill = 0] of plan) {
   for (const concurrency of clients) {
     const rs = [];
-    // One repetition with a fill: it takes minutes, and its point is the CPU per participation.
-    for (let rep = 0; rep < (prefill > 0 ? 1 : reps); rep++) {
-      const r = await run(storage, processes, concurrency, rep, server, prefill);
+    // With a fill, one campaign is filled once (it takes minutes) and measured `reps` times
+    // in a row, each with fresh tokens: the repetitions hold PREFILL, PREFILL + one run, ...
+    const results = [];
+    if (prefill > 0) results.push(...await run(storage, processes, concurrency, 0, server, prefill, reps));
+    else for (let rep = 0; rep < reps; rep++) results.push(...await run(storage, processes, concurrency, rep, server));
+    for (const [rep, r] of results.entries()) {
       console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each${r.dbCpuUsPerParticipation != null ? ` + ${r.dbCpuUsPerParticipation.toFixed(0)} µs PostgreSQL` : ''}, ${r.kbReadPerParticipation?.toFixed(1)}/${r.kbWrittenPerParticipation?.toFixed(1)} KB read/written each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
       rs.push(r);
     }

@@ -8,8 +8,9 @@ run_load() { # run_load WORK RESULTS_PARTS QUICK
   log "building the allocation server (profile native, as shipped)"
   cargo build --quiet --profile native -p campaign-token-server
   pg_start
-  # --fill: one more SQLite run on a campaign that already holds that many participations
-  # (issue 15: CPU per participation flat between an empty database and 1,000,000 rows).
+  # --fill: one more SQLite row on a campaign that already holds that many participations
+  # (issue 15: CPU per participation flat between an empty database and 1,000,000 rows),
+  # filled once and measured --reps times in a row.
   local extra=(--reps 3 --max-requests 40000 --max-seconds 10 --fill 1000000)
   [ "$quick" = 1 ] && extra=(--reps 1 --max-requests 12000 --max-seconds 4 --fill 100000)
   log "server load: SQLite (1 process) and PostgreSQL (2 processes), 64 and 512 clients"
