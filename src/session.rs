@@ -114,13 +114,14 @@ impl Session {
     }
 
     /// A `message` event from the page's window. Anything but `{type: "campaign-token",
-    /// token, id?}` (`id` a string of at most 64 characters) from an allowed origin is
-    /// ignored (`undefined`), and changes nothing. Otherwise a step as `receive` gives; the
-    /// answer goes to the sender only (`event.source`, at the origin just checked), carrying
-    /// the request's `id` when it had one, so that each request gets its own answer.
+    /// token, id?}` (`id` a string of at most 64 characters) from an allowed origin, posted by
+    /// the browser, is ignored (`undefined`), and changes nothing. Otherwise a step as
+    /// `receive` gives; the answer goes to the sender only (`event.source`, at the origin just
+    /// checked), carrying the request's `id` when it had one, so that each request gets its
+    /// own answer.
     pub fn message(&self, event: MessageEvent) -> JsValue {
         let inner = &self.inner;
-        if !inner.live.get() {
+        if !inner.live.get() || !trusted(&event) {
             return JsValue::UNDEFINED;
         }
         let origin = event.origin();
@@ -459,4 +460,15 @@ fn set_eligibility(document: &Document, value: &str) {
     if let Some(html) = document.document_element() {
         let _ = html.set_attribute(ELIGIBILITY_ATTRIBUTE, value);
     }
+}
+
+/// Whether the browser dispatched `event` (a `postMessage` from another window, whose origin
+/// the browser sets), rather than a script on this page (`new MessageEvent("message",
+/// {origin})`, which can claim any origin and any `source`). A page script is already trusted
+/// in other ways, but the allowlist is a statement about origins, and only the browser's
+/// events carry a true one. The wasm-bindgen tests (`src/tests.rs`) dispatch synthetic events
+/// to play other origins, so their build skips this one check; `tests/e2e/postmessage.test.mjs`
+/// checks it in the shipped module.
+fn trusted(event: &MessageEvent) -> bool {
+    cfg!(test) || event.is_trusted()
 }

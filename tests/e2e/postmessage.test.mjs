@@ -170,6 +170,27 @@ describe('postMessage from the allowed integrator origin', () => {
       assert.deepEqual((await received(page)).filter((m) => m.type !== 'campaign-token:ready'), []);
     } finally { await context.close(); }
   });
+
+  test('a message event made by a script on the campaign page, claiming the allowed origin, changes nothing', async () => {
+    // `new MessageEvent` can claim any origin and source; only the browser's events are taken
+    // (isTrusted). The same token from the integrator, posted for real, is then accepted.
+    const { context, page, frame } = await openIntegrator(env.integrator);
+    try {
+      await watchChanges(frame);
+      await frame.evaluate(({ token, origin }) => {
+        window.dispatchEvent(new MessageEvent('message', {
+          origin, source: window.parent, data: { type: 'campaign-token', token, id: 'synthetic' },
+        }));
+      }, { token: env.tokens['given-prize'], origin: env.integrator.origin });
+      const changes = await settledAfterMessages(frame, 1);
+      assert.deepEqual({ attr: changes.attr, events: changes.events, text: changes.text }, { attr: 0, events: 0, text: 0 });
+      assert.equal((await readCampaign(frame)).eligibility, 'none');
+      assert.deepEqual((await received(page)).filter((m) => m.type !== 'campaign-token:ready'), []);
+      const r = await send(page, 'given-prize');
+      assert.deepEqual({ state: r.state, result: r.result }, { state: 'ok', result: 'given-prize' });
+      await waitForVerdict(frame, 'given-prize');
+    } finally { await context.close(); }
+  });
 });
 
 /** Runs sendToken in the integrator page, as the brand's own code would. */
