@@ -158,7 +158,14 @@ fn brand_data(
     if obj.len() > MAX_MEMBERS {
         return Err(invalid(claim, "has more than 64 members"));
     }
-    let path = |name: &str| format!("{claim}.{name}");
+    // Written only for the error (no `core::fmt` for a valid token).
+    let path = |name: &str| {
+        let mut at = String::with_capacity(claim.len() + 1 + name.len());
+        at.push_str(claim);
+        at.push('.');
+        at.push_str(name);
+        at
+    };
     for (name, value) in obj {
         if name.len() > MAX_NAME_BYTES {
             return Err(invalid(claim, "has a member name longer than 64 bytes"));
@@ -199,39 +206,53 @@ fn exact_in_javascript(n: &serde_json::Number) -> bool {
 
 /// Checks that every number in a free-form value (the `gift` object's members, at any depth)
 /// reads the same in JavaScript, naming the first that does not by its path (`gift.orderId`,
-/// `gift.items[2].id`). Without it a 64-bit order id such as 18446744073709551615 would be
-/// exact for the server (serde_json keeps `u64`) and rounded, or refused, by the page: the
-/// two would disagree about one signed token. `path` is the value's path; it is extended in
-/// place while descending and put back after.
-fn exact_numbers(path: &mut String, value: &Value) -> Result<(), Error> {
-    let len = path.len();
-    match value {
-        Value::Number(n) if !exact_in_javascript(n) => {
-            return Err(Error::claim_path(
+/// `gift.items[2].id`; `path` is the value's). Without it a 64-bit order id such as
+/// 18446744073709551615 would be exact for the server (serde_json keeps `u64`) and rounded, or
+/// refused, by the page: the two would disagree about one signed token. The path is written
+/// only for the error: a valid token's check formats nothing (no `core::fmt` on the page's
+/// first verification, see docs/browser.md).
+fn exact_numbers(path: &str, name: &str, value: &Value) -> Result<(), Error> {
+    match inexact(value) {
+        None => Ok(()),
+        Some(rest) => {
+            let mut at = String::with_capacity(path.len() + 1 + name.len() + rest.len());
+            at.push_str(path);
+            at.push('.');
+            at.push_str(name);
+            at.push_str(&rest);
+            Err(Error::claim_path(
                 ErrorCode::InvalidClaim,
-                path.clone(),
+                at,
                 "must be a number JavaScript represents exactly (integers within ±(2^53 − 1)); send a larger id as a string",
-            ));
+            ))
         }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                // Writing to a String cannot fail.
-                let _ = write!(path, "[{i}]");
-                exact_numbers(path, item)?;
-                path.truncate(len);
-            }
-        }
-        Value::Object(members) => {
-            for (name, member) in members {
-                path.push('.');
-                path.push_str(name);
-                exact_numbers(path, member)?;
-                path.truncate(len);
-            }
-        }
-        _ => {}
     }
-    Ok(())
+}
+
+/// The path below `value` (`""`, `.id`, `[2].id`) of its first number JavaScript does not
+/// read exactly, if any: built on the way back up, so only when there is one.
+fn inexact(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) if !exact_in_javascript(n) => Some(String::new()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            inexact(item).map(|rest| {
+                let mut at = String::new();
+                // Writing to a String cannot fail.
+                let _ = write!(at, "[{i}]{rest}");
+                at
+            })
+        }),
+        Value::Object(members) => members.iter().find_map(|(name, member)| {
+            inexact(member).map(|rest| {
+                let mut at = String::with_capacity(1 + name.len() + rest.len());
+                at.push('.');
+                at.push_str(name);
+                at.push_str(&rest);
+                at
+            })
+        }),
+        _ => None,
+    }
 }
 
 impl Claims {
@@ -253,7 +274,7 @@ impl Claims {
             Some(Value::Object(obj)) => {
                 let gift = Gift::parse(obj)?;
                 for (name, value) in obj {
-                    exact_numbers(&mut format!("gift.{name}"), value)?;
+                    exact_numbers("gift", name, value)?;
                 }
                 (Some(gift), Some(obj.clone()))
             }

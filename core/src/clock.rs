@@ -13,7 +13,8 @@
 /// form servers must send; `None` for anything else (the obsolete forms included).
 pub fn parse_http_date(text: &str) -> Option<u64> {
     let text = text.trim();
-    let (weekday, rest) = text.split_once(", ")?;
+    // The weekday is three letters (checked below), then ", ".
+    let (weekday, rest) = (text.get(..3)?, text.get(3..)?.strip_prefix(", ")?);
     if !matches!(
         weekday,
         "Mon" | "Tue" | "Wed" | "Thu" | "Fri" | "Sat" | "Sun"
