@@ -129,6 +129,13 @@ mod tests {
             "Sun, 06 Nov 1994 24:00:00 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMT extra",
             "Xyz, 06 Nov 1994 08:49:37 GMT",
+            // The weekday is exactly three letters and ", " (read without a substring search).
+            "Sun,06 Nov 1994 08:49:37 GMT",
+            "Sun , 06 Nov 1994 08:49:37 GMT",
+            "Su, 06 Nov 1994 08:49:37 GMT",
+            "é, 06 Nov 1994 08:49:37 GMT",
+            "Sun",
+            "Sun,",
             "",
         ] {
             assert_eq!(parse_http_date(bad), None, "{bad}");

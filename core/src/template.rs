@@ -248,6 +248,19 @@ mod tests {
         assert_eq!(render("{{{{gift.label}}}}", Some("x"), None), "{{x}}");
         assert!(!has_placeholder("nothing {{here}}"));
         assert!(has_placeholder("{{gift.label|é}}"));
+        // The two-byte scans (`find`, `rfind`) around multi-byte characters and at the ends.
+        assert_eq!(render("é{{gift.label}}é", Some("x"), None), "éxé");
+        assert_eq!(render("{{gift.label}}", Some("€"), None), "€");
+        assert_eq!(
+            render("{é{gift.label}}", Some("x"), None),
+            "{é{gift.label}}"
+        );
+        assert_eq!(
+            render("{{ é {{gift.label}} }}", Some("x"), None),
+            "{{ é x }}"
+        );
+        assert_eq!(render("{", Some("x"), None), "{");
+        assert_eq!(render("}}{{", Some("x"), None), "}}{{");
     }
 
     #[test]
