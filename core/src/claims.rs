@@ -144,14 +144,15 @@ fn limit(payload: &Map<String, Value>) -> Result<Option<Limit>, Error> {
     Ok(Some(Limit { nb, can_play }))
 }
 
-/// `form`, `optin` or `custom`: an object of scalars (or booleans), within bounds.
+/// `form`, `optin` or `custom`: an object of scalars (or booleans), within bounds, if
+/// present (checked here; [`Claims::parse`] then moves it out of the payload).
 fn brand_data(
     payload: &Map<String, Value>,
     claim: &'static str,
     members: Members,
-) -> Result<Option<Map<String, Value>>, Error> {
+) -> Result<(), Error> {
     let obj = match payload.get(claim) {
-        None => return Ok(None),
+        None => return Ok(()),
         Some(Value::Object(obj)) => obj,
         Some(_) => return Err(invalid(claim, "must be an object")),
     };
@@ -189,7 +190,7 @@ fn brand_data(
             ));
         }
     }
-    Ok(Some(obj.clone()))
+    Ok(())
 }
 
 /// Whether a JSON number reads the same as a JavaScript number: an integer within the safe
@@ -257,33 +258,48 @@ fn inexact(value: &Value) -> Option<String> {
 
 impl Claims {
     /// Reads the claims from a payload object. Checks types and presence only; time,
-    /// campaign and issuer rules are the policy's.
-    pub(crate) fn parse(payload: &Map<String, Value>) -> Result<Claims, Error> {
-        let sub = string(payload, "sub")?.ok_or(missing("sub", "the sub claim is required"))?;
+    /// campaign and issuer rules are the policy's. The objects kept as sent (`gift`, `form`,
+    /// `optin`, `custom`) are moved out of `payload` once checked, not copied.
+    pub(crate) fn parse(payload: Map<String, Value>) -> Result<Claims, Error> {
+        let sub = string(&payload, "sub")?.ok_or(missing("sub", "the sub claim is required"))?;
         if sub.is_empty() {
             return Err(invalid("sub", "must not be empty"));
         }
-        let exp = date(payload, "exp")?.ok_or(missing("exp", "the exp claim is required"))?;
-        let campaign_id = string(payload, "campaignId")?
+        let exp = date(&payload, "exp")?.ok_or(missing("exp", "the exp claim is required"))?;
+        let campaign_id = string(&payload, "campaignId")?
             .ok_or(missing("campaignId", "the campaignId claim is required"))?;
-        let iat = date(payload, "iat")?;
-        let nbf = date(payload, "nbf")?;
-        let iss = string(payload, "iss")?;
-        let (gift, gift_raw) = match payload.get("gift") {
-            None => (None, None),
+        let iat = date(&payload, "iat")?;
+        let nbf = date(&payload, "nbf")?;
+        let iss = string(&payload, "iss")?;
+        let gift = match payload.get("gift") {
+            None => None,
             Some(Value::Object(obj)) => {
                 let gift = Gift::parse(obj)?;
                 for (name, value) in obj {
                     exact_numbers("gift", name, value)?;
                 }
-                (Some(gift), Some(obj.clone()))
+                Some(gift)
             }
             Some(_) => return Err(invalid("gift", "must be an object")),
         };
-        let limit = limit(payload)?;
-        let form = brand_data(payload, "form", Members::Scalars)?;
-        let optin = brand_data(payload, "optin", Members::Booleans)?;
-        let custom = brand_data(payload, "custom", Members::Scalars)?;
+        let limit = limit(&payload)?;
+        brand_data(&payload, "form", Members::Scalars)?;
+        brand_data(&payload, "optin", Members::Booleans)?;
+        brand_data(&payload, "custom", Members::Scalars)?;
+        // Each of these, when present, was just checked to be an object.
+        let (mut gift_raw, mut form, mut optin, mut custom) = (None, None, None, None);
+        for (name, value) in payload {
+            let Value::Object(obj) = value else {
+                continue;
+            };
+            match name.as_str() {
+                "gift" => gift_raw = Some(obj),
+                "form" => form = Some(obj),
+                "optin" => optin = Some(obj),
+                "custom" => custom = Some(obj),
+                _ => {}
+            }
+        }
         Ok(Claims {
             sub,
             exp,
@@ -329,7 +345,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: Value) -> Result<Claims, Error> {
-        Claims::parse(v.as_object().unwrap())
+        Claims::parse(v.as_object().unwrap().clone())
     }
 
     fn base() -> Value {
