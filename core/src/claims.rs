@@ -144,21 +144,29 @@ fn limit(payload: &Map<String, Value>) -> Result<Option<Limit>, Error> {
     Ok(Some(Limit { nb, can_play }))
 }
 
-/// `form`, `optin` or `custom`: an object of scalars (or booleans), within bounds.
+/// `form`, `optin` or `custom`: an object of scalars (or booleans), within bounds, if
+/// present (checked here; [`Claims::parse`] then moves it out of the payload).
 fn brand_data(
     payload: &Map<String, Value>,
     claim: &'static str,
     members: Members,
-) -> Result<Option<Map<String, Value>>, Error> {
+) -> Result<(), Error> {
     let obj = match payload.get(claim) {
-        None => return Ok(None),
+        None => return Ok(()),
         Some(Value::Object(obj)) => obj,
         Some(_) => return Err(invalid(claim, "must be an object")),
     };
     if obj.len() > MAX_MEMBERS {
         return Err(invalid(claim, "has more than 64 members"));
     }
-    let path = |name: &str| format!("{claim}.{name}");
+    // Written only for the error (no `core::fmt` for a valid token).
+    let path = |name: &str| {
+        let mut at = String::with_capacity(claim.len() + 1 + name.len());
+        at.push_str(claim);
+        at.push('.');
+        at.push_str(name);
+        at
+    };
     for (name, value) in obj {
         if name.len() > MAX_NAME_BYTES {
             return Err(invalid(claim, "has a member name longer than 64 bytes"));
@@ -182,7 +190,7 @@ fn brand_data(
             ));
         }
     }
-    Ok(Some(obj.clone()))
+    Ok(())
 }
 
 /// Whether a JSON number reads the same as a JavaScript number: an integer within the safe
@@ -199,70 +207,99 @@ fn exact_in_javascript(n: &serde_json::Number) -> bool {
 
 /// Checks that every number in a free-form value (the `gift` object's members, at any depth)
 /// reads the same in JavaScript, naming the first that does not by its path (`gift.orderId`,
-/// `gift.items[2].id`). Without it a 64-bit order id such as 18446744073709551615 would be
-/// exact for the server (serde_json keeps `u64`) and rounded, or refused, by the page: the
-/// two would disagree about one signed token. `path` is the value's path; it is extended in
-/// place while descending and put back after.
-fn exact_numbers(path: &mut String, value: &Value) -> Result<(), Error> {
-    let len = path.len();
-    match value {
-        Value::Number(n) if !exact_in_javascript(n) => {
-            return Err(Error::claim_path(
+/// `gift.items[2].id`; `path` is the value's). Without it a 64-bit order id such as
+/// 18446744073709551615 would be exact for the server (serde_json keeps `u64`) and rounded, or
+/// refused, by the page: the two would disagree about one signed token. The path is written
+/// only for the error: a valid token's check formats nothing (no `core::fmt` on the page's
+/// first verification, see docs/browser.md).
+fn exact_numbers(path: &str, name: &str, value: &Value) -> Result<(), Error> {
+    match inexact(value) {
+        None => Ok(()),
+        Some(rest) => {
+            let mut at = String::with_capacity(path.len() + 1 + name.len() + rest.len());
+            at.push_str(path);
+            at.push('.');
+            at.push_str(name);
+            at.push_str(&rest);
+            Err(Error::claim_path(
                 ErrorCode::InvalidClaim,
-                path.clone(),
+                at,
                 "must be a number JavaScript represents exactly (integers within ±(2^53 − 1)); send a larger id as a string",
-            ));
+            ))
         }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                // Writing to a String cannot fail.
-                let _ = write!(path, "[{i}]");
-                exact_numbers(path, item)?;
-                path.truncate(len);
-            }
-        }
-        Value::Object(members) => {
-            for (name, member) in members {
-                path.push('.');
-                path.push_str(name);
-                exact_numbers(path, member)?;
-                path.truncate(len);
-            }
-        }
-        _ => {}
     }
-    Ok(())
+}
+
+/// The path below `value` (`""`, `.id`, `[2].id`) of its first number JavaScript does not
+/// read exactly, if any: built on the way back up, so only when there is one.
+fn inexact(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) if !exact_in_javascript(n) => Some(String::new()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            inexact(item).map(|rest| {
+                let mut at = String::new();
+                // Writing to a String cannot fail.
+                let _ = write!(at, "[{i}]{rest}");
+                at
+            })
+        }),
+        Value::Object(members) => members.iter().find_map(|(name, member)| {
+            inexact(member).map(|rest| {
+                let mut at = String::with_capacity(1 + name.len() + rest.len());
+                at.push('.');
+                at.push_str(name);
+                at.push_str(&rest);
+                at
+            })
+        }),
+        _ => None,
+    }
 }
 
 impl Claims {
     /// Reads the claims from a payload object. Checks types and presence only; time,
-    /// campaign and issuer rules are the policy's.
-    pub(crate) fn parse(payload: &Map<String, Value>) -> Result<Claims, Error> {
-        let sub = string(payload, "sub")?.ok_or(missing("sub", "the sub claim is required"))?;
+    /// campaign and issuer rules are the policy's. The objects kept as sent (`gift`, `form`,
+    /// `optin`, `custom`) are moved out of `payload` once checked, not copied.
+    pub(crate) fn parse(payload: Map<String, Value>) -> Result<Claims, Error> {
+        let sub = string(&payload, "sub")?.ok_or(missing("sub", "the sub claim is required"))?;
         if sub.is_empty() {
             return Err(invalid("sub", "must not be empty"));
         }
-        let exp = date(payload, "exp")?.ok_or(missing("exp", "the exp claim is required"))?;
-        let campaign_id = string(payload, "campaignId")?
+        let exp = date(&payload, "exp")?.ok_or(missing("exp", "the exp claim is required"))?;
+        let campaign_id = string(&payload, "campaignId")?
             .ok_or(missing("campaignId", "the campaignId claim is required"))?;
-        let iat = date(payload, "iat")?;
-        let nbf = date(payload, "nbf")?;
-        let iss = string(payload, "iss")?;
-        let (gift, gift_raw) = match payload.get("gift") {
-            None => (None, None),
+        let iat = date(&payload, "iat")?;
+        let nbf = date(&payload, "nbf")?;
+        let iss = string(&payload, "iss")?;
+        let gift = match payload.get("gift") {
+            None => None,
             Some(Value::Object(obj)) => {
                 let gift = Gift::parse(obj)?;
                 for (name, value) in obj {
-                    exact_numbers(&mut format!("gift.{name}"), value)?;
+                    exact_numbers("gift", name, value)?;
                 }
-                (Some(gift), Some(obj.clone()))
+                Some(gift)
             }
             Some(_) => return Err(invalid("gift", "must be an object")),
         };
-        let limit = limit(payload)?;
-        let form = brand_data(payload, "form", Members::Scalars)?;
-        let optin = brand_data(payload, "optin", Members::Booleans)?;
-        let custom = brand_data(payload, "custom", Members::Scalars)?;
+        let limit = limit(&payload)?;
+        brand_data(&payload, "form", Members::Scalars)?;
+        brand_data(&payload, "optin", Members::Booleans)?;
+        brand_data(&payload, "custom", Members::Scalars)?;
+        // Each of these, when present, was just checked to be an object.
+        let (mut gift_raw, mut form, mut optin, mut custom) = (None, None, None, None);
+        for (name, value) in payload {
+            let Value::Object(obj) = value else {
+                continue;
+            };
+            match name.as_str() {
+                "gift" => gift_raw = Some(obj),
+                "form" => form = Some(obj),
+                "optin" => optin = Some(obj),
+                "custom" => custom = Some(obj),
+                _ => {}
+            }
+        }
         Ok(Claims {
             sub,
             exp,
@@ -308,7 +345,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: Value) -> Result<Claims, Error> {
-        Claims::parse(v.as_object().unwrap())
+        Claims::parse(v.as_object().unwrap().clone())
     }
 
     fn base() -> Value {

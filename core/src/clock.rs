@@ -13,7 +13,8 @@
 /// form servers must send; `None` for anything else (the obsolete forms included).
 pub fn parse_http_date(text: &str) -> Option<u64> {
     let text = text.trim();
-    let (weekday, rest) = text.split_once(", ")?;
+    // The weekday is three letters (checked below), then ", ".
+    let (weekday, rest) = (text.get(..3)?, text.get(3..)?.strip_prefix(", ")?);
     if !matches!(
         weekday,
         "Mon" | "Tue" | "Wed" | "Thu" | "Fri" | "Sat" | "Sun"
@@ -128,6 +129,13 @@ mod tests {
             "Sun, 06 Nov 1994 24:00:00 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMT extra",
             "Xyz, 06 Nov 1994 08:49:37 GMT",
+            // The weekday is exactly three letters and ", " (read without a substring search).
+            "Sun,06 Nov 1994 08:49:37 GMT",
+            "Sun , 06 Nov 1994 08:49:37 GMT",
+            "Su, 06 Nov 1994 08:49:37 GMT",
+            "é, 06 Nov 1994 08:49:37 GMT",
+            "Sun",
+            "Sun,",
             "",
         ] {
             assert_eq!(parse_http_date(bad), None, "{bad}");

@@ -128,17 +128,33 @@ pub fn value_of(verified: &crate::Verified, name: &str) -> Option<String> {
     }
 }
 
+/// Where the two-byte ASCII `pattern` (`{{`, `}}`) first occurs in `text` (a char boundary).
+/// A plain scan rather than `str::find`, whose general substring search (`StrSearcher`,
+/// two-way) is kilobytes of code the page would compile at its first verification.
+fn find(text: &str, pattern: &str) -> Option<usize> {
+    text.as_bytes()
+        .windows(2)
+        .position(|pair| pair == pattern.as_bytes())
+}
+
+/// Where `pattern` last occurs in `text` (see [`find`]).
+fn rfind(text: &str, pattern: &str) -> Option<usize> {
+    text.as_bytes()
+        .windows(2)
+        .rposition(|pair| pair == pattern.as_bytes())
+}
+
 /// Every placeholder of a variable the page fills, in order.
 fn all_placeholders(text: &str) -> impl Iterator<Item = Placeholder<'_>> {
     let mut from = 0;
     core::iter::from_fn(move || loop {
         let rest = text.get(from..)?;
-        let open = from + rest.find(OPEN)?;
+        let open = from + find(rest, OPEN)?;
         let inner_start = open + OPEN.len();
-        let close = inner_start + text.get(inner_start..)?.find(CLOSE)?;
+        let close = inner_start + find(text.get(inner_start..)?, CLOSE)?;
         let inner = text.get(inner_start..close)?;
         // A `{{` inside means the first one was literal text: restart at the inner one.
-        if let Some(nested) = inner.rfind(OPEN) {
+        if let Some(nested) = rfind(inner, OPEN) {
             from = inner_start + nested;
             continue;
         }
@@ -232,6 +248,19 @@ mod tests {
         assert_eq!(render("{{{{gift.label}}}}", Some("x"), None), "{{x}}");
         assert!(!has_placeholder("nothing {{here}}"));
         assert!(has_placeholder("{{gift.label|é}}"));
+        // The two-byte scans (`find`, `rfind`) around multi-byte characters and at the ends.
+        assert_eq!(render("é{{gift.label}}é", Some("x"), None), "éxé");
+        assert_eq!(render("{{gift.label}}", Some("€"), None), "€");
+        assert_eq!(
+            render("{é{gift.label}}", Some("x"), None),
+            "{é{gift.label}}"
+        );
+        assert_eq!(
+            render("{{ é {{gift.label}} }}", Some("x"), None),
+            "{{ é x }}"
+        );
+        assert_eq!(render("{", Some("x"), None), "{");
+        assert_eq!(render("}}{{", Some("x"), None), "}}{{");
     }
 
     #[test]

@@ -277,7 +277,7 @@ impl<'v, 't> PendingCheck<'v, 't> {
     pub fn finish(self, signature_valid: bool, now: u64) -> Result<Verified, Error> {
         finish(
             self.policy,
-            &self.payload,
+            self.payload,
             self.alg,
             self.kid,
             self.signing_input,
@@ -350,7 +350,7 @@ impl Verifier {
         let signing_input = "";
         finish(
             &self.policy,
-            &check.payload,
+            check.payload,
             check.alg,
             check.kid,
             signing_input,
@@ -363,7 +363,7 @@ impl Verifier {
 /// Steps 5 and 6, for [`PendingCheck::finish`] and [`Verifier::finish`].
 fn finish(
     policy: &Policy,
-    payload: &Map<String, Value>,
+    payload: Map<String, Value>,
     alg: Algorithm,
     kid: Option<String>,
     #[cfg_attr(not(feature = "replay-id"), allow(unused_variables))] signing_input: &str,
