@@ -374,6 +374,52 @@ async fn a_batch_whose_transaction_fails_answers_each_item_and_records_nothing_t
     );
 }
 
+/// The batch's last statement (its INSERT, which carries the transaction's COMMIT in the same
+/// round trip: `Tx::commit_with_next`) fails: nothing of the batch is committed, not even the
+/// stock its earlier statement took, and every item is answered as alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_whose_last_statement_fails_commits_nothing_of_it() {
+    let Some(url) = database("pg_batches_failed_last").await else {
+        return;
+    };
+    let c = campaign();
+    let st = store(&url, 1, 64, Duration::from_secs(5)).await;
+    let batch = [
+        participation("p1", "t1", "s1"),
+        // The same id as the first participation: the batch's INSERT, its last statement
+        // (no item shares a sub or a token), fails once the first one committed.
+        participation("p0", "t-dup", "s-dup"),
+        participation("p2", "t2", "s2"),
+    ];
+    let (first, tasks) =
+        one_batch_behind(&url, &st, &c, participation("p0", "t0", "s0"), batch.into()).await;
+    let p0 = first.await.unwrap().unwrap();
+    assert_eq!((p0.participation_id.as_str(), p0.replayed), ("p0", false));
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let won = |i: usize| match &answers[i] {
+        Ok(p) => (p.participation_id.clone(), p.replayed, p.prize.is_some()),
+        Err(e) => panic!("item {i}: {e:?}"),
+    };
+    assert_eq!(won(0), ("p1".to_owned(), false, true));
+    assert!(
+        matches!(answers[1], Err(ParticipateError::Store(_))),
+        "the item that cannot be recorded answers an error: {:?}",
+        answers[1]
+    );
+    assert_eq!(won(2), ("p2".to_owned(), false, true));
+    assert_eq!(st.batches_redone(), 1, "the batch failed once");
+    let s = st.stats(Arc::clone(&c)).await.unwrap();
+    // The batch's stock step took 2 units before its INSERT failed; had that been committed,
+    // the redone items would have taken 2 more (remaining 0, not 2).
+    assert_eq!(
+        (s.participations, s.winners, s.prizes[0].remaining),
+        (3, 3, 2)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_batch_answers_replays_limits_and_prizes_in_order_as_one_at_a_time_would() {
     let Some(url) = database("pg_batches_one").await else {
