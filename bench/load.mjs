@@ -57,6 +57,20 @@ async function waitHealthy(port, proc, log) {
   throw new Error('server did not become healthy');
 }
 
+// A GET's JSON, tried again on a network error: fetch reuses the keep-alive connection of
+// the health checks, which the server closes once it has been idle past its
+// header_read_timeout (10 s, about a run's length), and a request racing that close fails
+// with "other side closed" (seen in A/B runs). The GET changes nothing: safe to repeat.
+async function getJson(url, init) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(url, init)).json();
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
 // utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 function cpuTicks(pid) {
@@ -173,8 +187,8 @@ quantity = ${prefill}
     }, { read: 0, written: 0 });
     r.kbReadPerParticipation = r.ok > 0 ? io.read / 1024 / r.ok : null;
     r.kbWrittenPerParticipation = r.ok > 0 ? io.written / 1024 / r.ok : null;
-    const stats = await (await fetch(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
-      { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
+    const stats = await getJson(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
+      { headers: { authorization: `Bearer ${OPERATOR}` } });
     const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
     const allocated = stats.prizes.reduce((a, p) => a + (p.quantity - p.remaining), 0);
     const won = (r.outcomes.won ?? 0) + prefill;
