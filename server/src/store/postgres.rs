@@ -12,8 +12,10 @@
 //! back, so nothing of the batch is recorded, and each participation is then applied alone
 //! in its own transaction, with the retries below. Each step of the rules runs as ONE
 //! statement for the whole batch, its arguments passed as arrays (`Tx::query_arrays`, the
-//! batch forms in `statements.rs`), so a batch costs the same round trips whatever its size;
-//! one writer per process is the default for that reason (fewer, larger batches).
+//! batch forms in `statements.rs`), so a batch costs the same round trips whatever its size:
+//! three, because its `BEGIN` and table lock travel with the first statement and its
+//! `COMMIT` with the last ([`in_transaction`], [`Tx::commit_with_next`]); one writer per
+//! process is the default for that reason (fewer, larger batches).
 //! A `participation_limit` refusal writes
 //! nothing and does not fail the batch. The queue is bounded (4 × writers × batch): past it,
 //! a request waits for room at most `database_acquire_timeout_seconds`, then is answered
@@ -424,6 +426,7 @@ async fn in_transaction<R, E: From<StoreError>>(
         open: false,
         commit_next: false,
         ended: false,
+        committed: false,
     };
     match f(&mut tx).await {
         Ok(out) => {
@@ -431,7 +434,7 @@ async fn in_transaction<R, E: From<StoreError>>(
             Ok(out)
         }
         Err(e) => {
-            if tx.ended {
+            if tx.committed {
                 // The rules failed after their last statement committed (a bug: nothing
                 // fallible follows it); what it wrote stands.
                 tracing::error!("postgres: the rules failed after their transaction committed");
@@ -614,6 +617,8 @@ struct PgTx<'c> {
     commit_next: bool,
     /// The `COMMIT` was sent with the last statement: no statement may follow.
     ended: bool,
+    /// That statement succeeded and its `COMMIT` answered: the transaction is committed.
+    committed: bool,
 }
 
 impl PgTx<'_> {
@@ -825,6 +830,18 @@ impl PgTx<'_> {
         Ok((stmt, bound))
     }
 
+    /// Runs `statement` (a request on `self.client`, not yet polled) with what goes with
+    /// it ([`PgTx::next_statement`], [`pipelined`]).
+    async fn send<T>(
+        &mut self,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        let (begin, commit) = self.next_statement()?;
+        let out = pipelined(self.client, begin, commit, statement).await?;
+        self.committed |= commit;
+        Ok(out)
+    }
+
     /// Runs `sql` with `args` bound to the types PostgreSQL declared for them.
     async fn rows(
         &mut self,
@@ -834,8 +851,8 @@ impl PgTx<'_> {
         let stmt = self.client.prepare_cached(sql).await.map_err(db)?;
         let args = bind(stmt.params(), args)?;
         let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| &**a as _).collect();
-        let (begin, commit) = self.next_statement()?;
-        pipelined(self.client, begin, commit, self.client.query(&stmt, &refs)).await
+        let client = self.client;
+        self.send(client.query(&stmt, &refs)).await
     }
 }
 
@@ -882,14 +899,8 @@ impl Tx for PgTx<'_> {
         let stmt = self.client.prepare_cached(sql).await.map_err(db)?;
         let args = bind(stmt.params(), args)?;
         let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| &**a as _).collect();
-        let (begin, commit) = self.next_statement()?;
-        pipelined(
-            self.client,
-            begin,
-            commit,
-            self.client.execute(&stmt, &refs),
-        )
-        .await
+        let client = self.client;
+        self.send(client.execute(&stmt, &refs)).await
     }
 
     async fn query(
@@ -901,8 +912,8 @@ impl Tx for PgTx<'_> {
     }
 
     async fn batch(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        let (begin, commit) = self.next_statement()?;
-        pipelined(self.client, begin, commit, self.client.batch_execute(sql)).await
+        let client = self.client;
+        self.send(client.batch_execute(sql)).await
     }
 
     async fn query_many(
@@ -920,14 +931,12 @@ impl Tx for PgTx<'_> {
             .collect();
         // Polled together, the queries are sent together (tokio-postgres pipelines them on
         // the connection) and run in this order; their answers come back in the same order.
-        let (begin, commit) = self.next_statement()?;
-        let answers = pipelined(
-            self.client,
-            begin,
-            commit,
-            futures_util::future::try_join_all(refs.iter().map(|r| self.client.query(&stmt, r))),
-        )
-        .await?;
+        let client = self.client;
+        let answers = self
+            .send(futures_util::future::try_join_all(
+                refs.iter().map(|r| client.query(&stmt, r)),
+            ))
+            .await?;
         answers
             .iter()
             .map(|rows| rows.iter().map(row).collect())
@@ -950,8 +959,8 @@ impl Tx for PgTx<'_> {
         let stmt = self.client.prepare_cached(sql).await.map_err(db)?;
         let arrays = bind_arrays(stmt.params(), args)?;
         let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| &**a as _).collect();
-        let (begin, commit) = self.next_statement()?;
-        let rows = pipelined(self.client, begin, commit, self.client.query(&stmt, &refs)).await?;
+        let client = self.client;
+        let rows = self.send(client.query(&stmt, &refs)).await?;
         rows.iter().map(row).collect()
     }
 
@@ -968,13 +977,10 @@ impl Tx for PgTx<'_> {
             .iter()
             .map(|b| b.iter().map(|a| &**a as _).collect())
             .collect();
-        let (begin, commit) = self.next_statement()?;
-        pipelined(
-            self.client,
-            begin,
-            commit,
-            futures_util::future::try_join_all(refs.iter().map(|r| self.client.execute(&stmt, r))),
-        )
+        let client = self.client;
+        self.send(futures_util::future::try_join_all(
+            refs.iter().map(|r| client.execute(&stmt, r)),
+        ))
         .await
     }
 }
