@@ -24,6 +24,11 @@
 //                                          stock: the stock row's contention, measured)
 //                     [--pg-settings TOML] (top-level server settings for the PostgreSQL
 //                                          runs only, e.g. 'database_writers = 1': A/B pairs)
+//                     [--instant-win 1]   (an instant-win campaign instead of a draw: one
+//                                          winning moment per prize unit, all already due,
+//                                          so every participation claims a moment (the
+//                                          first PRIZES win); for the cost of claiming them,
+//                                          e.g. PostgreSQL's one statement per batch)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -40,6 +45,16 @@ const maxRequests = Number(args['max-requests'] ?? 40000);
 const maxSeconds = Number(args['max-seconds'] ?? 10);
 const PRIZES = Number(args.prizes ?? 100);
 const fill = Number(args.fill ?? 0);
+const INSTANT_WIN = args['instant-win'] === '1';
+if (INSTANT_WIN && fill > 0) throw new Error('--instant-win and --fill do not go together');
+// One moment per unit, a second apart from the campaign's start: all due during the run.
+const MOMENTS = INSTANT_WIN ? `
+[campaign.calendar]
+moments = [
+${Array.from({ length: PRIZES }, (_, i) =>
+    `  { at = "${new Date(Date.UTC(2020, 0, 1) + i * 1000).toISOString().replace('.000Z', 'Z')}", prize = "prize" },`).join('\n')}
+]
+` : '';
 const OPERATOR = 'bench-operator-token-' + process.pid + '-0123456789';
 const work = path.resolve(args.work);
 await fs.mkdir(work, { recursive: true });
@@ -125,10 +140,10 @@ ${storage === 'postgres' && args['pg-settings'] ? args['pg-settings'].replaceAll
 
 [[campaign]]
 id = ${JSON.stringify(id)}
-type = "draw"
+type = "${INSTANT_WIN ? 'instant-win' : 'draw'}"
 start = "2020-01-01T00:00:00Z"
 end = "2035-01-01T00:00:00Z"
-
+${MOMENTS}
 [[campaign.keys]]
 pem_file = "key.pem"
 
