@@ -325,7 +325,7 @@ const CLAIM_MOMENT: &str = "UPDATE moments SET participation_id = $3
 /// - `cand` locks, per campaign, the first k unclaimed moments (by `seq`, skipping those
 ///   another transaction holds) due at the campaign's latest `now` in the batch, k being
 ///   its claims in the batch. Moments are numbered in time order (the configuration sorts
-///   the calendar), so the moments due at any claim's `now` are a prefix of them, and the
+///   the calendar, and its commitment, made when it is stored, refuses any other order), so the moments due at any claim's `now` are a prefix of them, and the
 ///   moment a claim gets one at a time — the first of that prefix not taken by the claims
 ///   before it, at most k − 1 — is among those k.
 /// - `assign` walks the claims in batch order (a recursive CTE: each sees what the ones
