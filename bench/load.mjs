@@ -26,6 +26,11 @@
 //                                          stock: the stock row's contention, measured)
 //                     [--pg-settings TOML] (top-level server settings for the PostgreSQL
 //                                          runs only, e.g. 'database_writers = 1': A/B pairs)
+//                     [--instant-win 1]   (an instant-win campaign instead of a draw: one
+//                                          winning moment per prize unit, all already due,
+//                                          so every participation claims a moment (the
+//                                          first PRIZES win); for the cost of claiming them,
+//                                          e.g. PostgreSQL's one statement per batch)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -42,6 +47,16 @@ const maxRequests = Number(args['max-requests'] ?? 40000);
 const maxSeconds = Number(args['max-seconds'] ?? 10);
 const PRIZES = Number(args.prizes ?? 100);
 const fill = Number(args.fill ?? 0);
+const INSTANT_WIN = args['instant-win'] === '1';
+if (INSTANT_WIN && fill > 0) throw new Error('--instant-win and --fill do not go together');
+// One moment per unit, a second apart from the campaign's start: all due during the run.
+const MOMENTS = INSTANT_WIN ? `
+[campaign.calendar]
+moments = [
+${Array.from({ length: PRIZES }, (_, i) =>
+    `  { at = "${new Date(Date.UTC(2020, 0, 1) + i * 1000).toISOString().replace('.000Z', 'Z')}", prize = "prize" },`).join('\n')}
+]
+` : '';
 const OPERATOR = 'bench-operator-token-' + process.pid + '-0123456789';
 const work = path.resolve(args.work);
 await fs.mkdir(work, { recursive: true });
@@ -57,6 +72,20 @@ async function waitHealthy(port, proc, log) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('server did not become healthy');
+}
+
+// A GET's JSON, tried again on a network error: fetch reuses the keep-alive connection of
+// the health checks, which the server closes once it has been idle past its
+// header_read_timeout (10 s, about a run's length), and a request racing that close fails
+// with "other side closed" (seen in A/B runs). The GET changes nothing: safe to repeat.
+async function getJson(url, init) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(url, init)).json();
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
 }
 
 // utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
@@ -122,10 +151,10 @@ ${storage === 'postgres' && args['pg-settings'] ? args['pg-settings'].replaceAll
 
 [[campaign]]
 id = ${JSON.stringify(id)}
-type = "draw"
+type = "${INSTANT_WIN ? 'instant-win' : 'draw'}"
 start = "2020-01-01T00:00:00Z"
 end = "2035-01-01T00:00:00Z"
-
+${MOMENTS}
 [[campaign.keys]]
 pem_file = "key.pem"
 
@@ -187,8 +216,8 @@ quantity = ${prefill}
       }, { read: 0, written: 0 });
       r.kbReadPerParticipation = r.ok > 0 ? io.read / 1024 / r.ok : null;
       r.kbWrittenPerParticipation = r.ok > 0 ? io.written / 1024 / r.ok : null;
-      const stats = await (await fetch(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
-        { headers: { authorization: `Bearer ${OPERATOR}` } })).json();
+      const stats = await getJson(`http://127.0.0.1:${servers[0].port}/api/campaigns/${id}/stats`,
+        { headers: { authorization: `Bearer ${OPERATOR}` } });
       const quantity = stats.prizes.reduce((a, p) => a + p.quantity, 0);
       const allocated = stats.prizes.reduce((a, p) => a + (p.quantity - p.remaining), 0);
       const won = wonBefore + (r.outcomes.won ?? 0) + prefill;

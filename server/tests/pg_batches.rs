@@ -374,6 +374,52 @@ async fn a_batch_whose_transaction_fails_answers_each_item_and_records_nothing_t
     );
 }
 
+/// The batch's last statement (its INSERT, which carries the transaction's COMMIT in the same
+/// round trip: `Tx::commit_with_next`) fails: nothing of the batch is committed, not even the
+/// stock its earlier statement took, and every item is answered as alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_whose_last_statement_fails_commits_nothing_of_it() {
+    let Some(url) = database("pg_batches_failed_last").await else {
+        return;
+    };
+    let c = campaign();
+    let st = store(&url, 1, 64, Duration::from_secs(5)).await;
+    let batch = [
+        participation("p1", "t1", "s1"),
+        // The same id as the first participation: the batch's INSERT, its last statement
+        // (no item shares a sub or a token), fails once the first one committed.
+        participation("p0", "t-dup", "s-dup"),
+        participation("p2", "t2", "s2"),
+    ];
+    let (first, tasks) =
+        one_batch_behind(&url, &st, &c, participation("p0", "t0", "s0"), batch.into()).await;
+    let p0 = first.await.unwrap().unwrap();
+    assert_eq!((p0.participation_id.as_str(), p0.replayed), ("p0", false));
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let won = |i: usize| match &answers[i] {
+        Ok(p) => (p.participation_id.clone(), p.replayed, p.prize.is_some()),
+        Err(e) => panic!("item {i}: {e:?}"),
+    };
+    assert_eq!(won(0), ("p1".to_owned(), false, true));
+    assert!(
+        matches!(answers[1], Err(ParticipateError::Store(_))),
+        "the item that cannot be recorded answers an error: {:?}",
+        answers[1]
+    );
+    assert_eq!(won(2), ("p2".to_owned(), false, true));
+    assert_eq!(st.batches_redone(), 1, "the batch failed once");
+    let s = st.stats(Arc::clone(&c)).await.unwrap();
+    // The batch's stock step took 2 units before its INSERT failed; had that been committed,
+    // the redone items would have taken 2 more (remaining 0, not 2).
+    assert_eq!(
+        (s.participations, s.winners, s.prizes[0].remaining),
+        (3, 3, 2)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_batch_answers_replays_limits_and_prizes_in_order_as_one_at_a_time_would() {
     let Some(url) = database("pg_batches_one").await else {
@@ -492,6 +538,13 @@ async fn a_batch_of_many_through_the_array_statements_answers_as_each_alone_woul
         p
     };
     use Eligibility::{CannotWin, GivenPrize, Standard};
+    // The first two moments of `w` (2026-01-01 and 2026-01-02, 00:00 UTC).
+    const MOMENT_0: i64 = 1_767_225_600;
+    const MOMENT_1: i64 = 1_767_312_000;
+    let at = |now: i64, mut p: NewParticipation| {
+        p.now = now;
+        p
+    };
     // Recorded before the batch, one at a time: a sub of `c` at its limit (2), a token of
     // `m` recorded under its legacy hash only (as before the hash changed).
     let mut legacy = participation("p-lg", "lg", "lg");
@@ -516,7 +569,22 @@ async fn a_batch_of_many_through_the_array_statements_answers_as_each_alone_woul
         (m, with(Standard, None, participation("m2", "t2", "s2"))),
         (m, participation("m3", "t3", "s3")),
         (m, participation("m4", "t4", "s4")),
+        // Claims at their own `now` (the batch's array statement for moments): before the
+        // second moment, this one takes the first; w1 takes the second; one whose `now` is
+        // before the second finds the first taken and wins nothing, though later moments
+        // are due at the batch's latest `now`.
+        (
+            w,
+            at(MOMENT_1 + 3600, participation("w-mid", "t-mid", "s-mid")),
+        ),
         (w, participation("w1", "t1", "s1")),
+        (
+            w,
+            at(
+                MOMENT_0 + 3600,
+                participation("w-early", "t-early", "s-early"),
+            ),
+        ),
         (w, with(CannotWin, None, participation("w2", "t2", "s2"))),
         (w, with(Standard, None, participation("w3", "t3", "s3"))),
         (w, participation("w4", "t4", "s4")),
@@ -587,8 +655,67 @@ async fn a_batch_of_many_through_the_array_statements_answers_as_each_alone_woul
     );
     assert_eq!(count("NotEligible"), 2);
     assert_eq!(count("EnteredDraw"), 1);
+    let answer = |id: &str| &answers[batch.iter().position(|(_, p)| p.id == id).unwrap()];
+    assert!(answer("w-mid").contains("Won"), "{answers:#?}");
+    assert!(answer("w-early").contains("Lost"), "{answers:#?}");
     let s = batched.stats(Arc::clone(c)).await.unwrap();
     assert_eq!(s.prizes[0].remaining, 0);
+}
+
+/// Fewer instant-win claims in a batch than moments due: the batch's one statement for the
+/// moments locks only as many as it has claims, and they must be the ones one at a time
+/// would take (the earliest), each claim at its own `now`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instant_win_claims_of_a_batch_take_the_moments_one_at_a_time_would() {
+    let Some(batched_url) = database("pg_batches_moments").await else {
+        return;
+    };
+    let alone_url = database("pg_batches_moments_alone").await.unwrap();
+    let all = campaigns();
+    let (c, w) = (&all[0], &all[2]);
+    // Three moments of `w` due at 1_800_000_000 (2026-01-01, -02, -03), one in 2030; two
+    // claims in the batch.
+    let mut early = participation("w-early", "t-early", "s-early");
+    early.now = 1_767_225_600 + 60; // only the first moment is due
+    let batch = [participation("w-a", "t-a", "s-a"), early];
+    let first = participation("c-0", "t-0", "s-0");
+    let alone = store(&alone_url, 1, 64, Duration::from_secs(5)).await;
+    alone
+        .participate(Arc::clone(c), first.clone())
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    for p in batch.iter().cloned() {
+        expected.push(summary(&alone.participate(Arc::clone(w), p).await));
+    }
+    let batched = store(&batched_url, 1, 64, Duration::from_secs(5)).await;
+    let (first, tasks) = one_mixed_batch_behind(
+        &batched_url,
+        &batched,
+        (Arc::clone(c), first),
+        batch.iter().map(|p| (Arc::clone(w), p.clone())).collect(),
+    )
+    .await;
+    first.await.unwrap().unwrap();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(summary(&t.await.unwrap()));
+    }
+    assert_eq!(batched.batches_redone(), 0, "the batch committed as one");
+    // Which moments were taken shows in a claim for which only the first is due (the first
+    // two moments give the same prize): after w-a took it, none.
+    let mut after = participation("w-after", "t-after", "s-after");
+    after.now = 1_767_225_600 + 120;
+    let after_alone = summary(&alone.participate(Arc::clone(w), after.clone()).await);
+    let after_batched = summary(&batched.participate(Arc::clone(w), after).await);
+    assert_eq!(answers, expected);
+    assert_eq!(after_batched, after_alone, "w-after");
+    assert_eq!(holdings(&batched, w).await, holdings(&alone, w).await);
+    // Not vacuous: w-a took the first moment (of prize w1); w-early, for which only that one
+    // is due, none; nor w-after.
+    assert!(answers[0].contains("w1"), "{answers:#?}");
+    assert!(answers[1].contains("Lost"), "{answers:#?}");
+    assert!(after_batched.contains("Lost"), "{after_batched}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

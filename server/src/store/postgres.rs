@@ -12,8 +12,10 @@
 //! back, so nothing of the batch is recorded, and each participation is then applied alone
 //! in its own transaction, with the retries below. Each step of the rules runs as ONE
 //! statement for the whole batch, its arguments passed as arrays (`Tx::query_arrays`, the
-//! batch forms in `statements.rs`), so a batch costs the same round trips whatever its size;
-//! one writer per process is the default for that reason (fewer, larger batches).
+//! batch forms in `statements.rs`), so a batch costs the same round trips whatever its size:
+//! three, because its `BEGIN` and table lock travel with the first statement and its
+//! `COMMIT` with the last ([`in_transaction`], [`Tx::commit_with_next`]); one writer per
+//! process is the default for that reason (fewer, larger batches).
 //! A `participation_limit` refusal writes
 //! nothing and does not fail the batch. The queue is bounded (4 × writers × batch): past it,
 //! a request waits for room at most `database_acquire_timeout_seconds`, then is answered
@@ -36,13 +38,12 @@
 //! snapshot of the counters, and the conversion of the rules' `i64` to the width of each
 //! column.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{
-    ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction,
-};
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -50,7 +51,7 @@ use tokio_postgres::NoTls;
 
 use super::pg_tls::{self, PgOptions};
 use super::queue::{self, Job};
-use super::tx::{Cell, Row, Tx, Value};
+use super::tx::{args, Cell, Row, Tx, Value};
 use super::{rules, statements};
 use super::{
     AddStock, AuditEntry, BoxFut, DisqualifyRequest, DrawError, DrawOutcome, DrawRequest, Erasure,
@@ -400,34 +401,56 @@ enum Begin {
 
 /// Runs `f` in one transaction; commits if it succeeds, rolls back (returning any stock it
 /// took) if not.
+///
+/// The transaction is begun by hand, so that its `BEGIN` (and, for participations, the table
+/// lock) travels with its first statement in one round trip ([`PgTx::begin`]) instead of
+/// costing round trips of its own (tokio-postgres's `Transaction` awaits its `BEGIN`). Every
+/// way out ends it: the `COMMIT` on success; an awaited `ROLLBACK` on an error; and, if the
+/// future is dropped half-way (a panic, the deadline), [`PgTx`]'s `Drop` queues a `ROLLBACK`
+/// ahead of anything the connection runs next, as tokio-postgres's `Transaction` does. So a
+/// connection never goes back to the pool inside a transaction.
 async fn in_transaction<R, E: From<StoreError>>(
     client: &mut ClientWrapper,
     begin: Begin,
     f: impl AsyncFnOnce(&mut PgTx<'_>) -> Result<R, E>,
 ) -> Result<R, E> {
-    let mut builder = client.build_transaction();
-    if let Begin::Snapshot = begin {
-        builder = builder
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true);
+    let mut tx = PgTx {
+        client,
+        begin: Some(match begin {
+            Begin::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Begin::Participations => {
+                "BEGIN ISOLATION LEVEL READ COMMITTED; LOCK TABLE participations IN ROW EXCLUSIVE MODE"
+            }
+            Begin::Snapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        }),
+        open: false,
+        commit_next: false,
+        ended: false,
+        committed: false,
+    };
+    match f(&mut tx).await {
+        Ok(out) => {
+            tx.commit().await?;
+            Ok(out)
+        }
+        Err(e) => {
+            if tx.committed {
+                // The rules failed after their last statement committed (a bug: nothing
+                // fallible follows it); what it wrote stands.
+                tracing::error!("postgres: the rules failed after their transaction committed");
+            }
+            tx.rollback().await;
+            Err(e)
+        }
     }
-    let mut tx = PgTx(builder.start().await.map_err(db)?);
-    if let Begin::Participations = begin {
-        tx.batch("LOCK TABLE participations IN ROW EXCLUSIVE MODE")
-            .await?;
-    }
-    let out = f(&mut tx).await?;
-    tx.0.commit().await.map_err(db)?;
-    Ok(out)
 }
 
 impl Store for PgStore {
     fn prepare<'a>(&'a self, campaigns: &'a [Arc<Campaign>]) -> BoxFut<'a, Result<(), StoreError>> {
         Box::pin(self.run(Begin::ReadCommitted, async move |tx| {
             // Processes starting together migrate one after the other.
-            tx.0.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .await
-                .map_err(db)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", args![MIGRATION_LOCK])
+                .await?;
             rules::prepare(tx, campaigns).await
         }))
     }
@@ -579,7 +602,86 @@ impl Store for PgStore {
 
 /// A PostgreSQL transaction as the rules' [`Tx`]. Statements are prepared once per
 /// connection (deadpool's statement cache), which also tells each parameter's type.
-struct PgTx<'c>(Transaction<'c>);
+struct PgTx<'c> {
+    client: &'c ClientWrapper,
+    /// The `BEGIN` (with the participations' table lock, [`Begin::Participations`]) not sent
+    /// yet: it goes with the first statement, pipelined (one round trip), ahead of it on the
+    /// connection. PostgreSQL runs a connection's messages in order, so the statement (and
+    /// its snapshot) starts only once the transaction has begun and the lock is granted,
+    /// exactly as if each had been awaited on its own. If the `BEGIN` or the lock fails, the
+    /// statement fails too (aborted transaction, or none); the error answered is theirs.
+    begin: Option<&'static str>,
+    /// Whether the `BEGIN` was sent and neither `COMMIT` nor `ROLLBACK` yet.
+    open: bool,
+    /// The next statement is the last: its `COMMIT` goes with it ([`Tx::commit_with_next`]).
+    commit_next: bool,
+    /// The `COMMIT` was sent with the last statement: no statement may follow.
+    ended: bool,
+    /// That statement succeeded and its `COMMIT` answered: the transaction is committed.
+    committed: bool,
+}
+
+impl PgTx<'_> {
+    /// What to send with the next statement: the `BEGIN`, if not sent yet (then the
+    /// transaction is open: from here on, every way out must end it), and whether the
+    /// `COMMIT` follows it (then the transaction ends with it, committed if the statement
+    /// succeeded, rolled back by PostgreSQL if not). An error after the last statement.
+    fn next_statement(&mut self) -> Result<(Option<&'static str>, bool), StoreError> {
+        if self.ended {
+            return Err(StoreError::new(
+                "postgres: a statement after the transaction's last (committed with it)",
+            ));
+        }
+        let begin = self.begin.take();
+        self.open |= begin.is_some();
+        let commit = std::mem::take(&mut self.commit_next) && self.open;
+        if commit {
+            self.open = false;
+            self.ended = true;
+        }
+        Ok((begin, commit))
+    }
+
+    /// Commits; the answers go out only after this returned. A transaction that ran no
+    /// statement was never begun: nothing to send.
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        if !self.open {
+            // Never begun, or committed with its last statement (`ended`).
+            return Ok(());
+        }
+        // A COMMIT ends the transaction however it goes (on a failed transaction PostgreSQL
+        // rolls back); if its answer is lost, the connection is gone with it.
+        self.open = false;
+        self.client.batch_execute("COMMIT").await.map_err(db)
+    }
+
+    /// Rolls back, awaited. If the `ROLLBACK` could not be sent or answered, the transaction
+    /// stays marked open, so that `Drop` queues another ahead of the connection's next use
+    /// (a broken connection is discarded by the pool's recycling check).
+    async fn rollback(&mut self) {
+        if !self.open {
+            return;
+        }
+        match self.client.batch_execute("ROLLBACK").await {
+            Ok(()) => self.open = false,
+            Err(e) => tracing::warn!(error = %e, "postgres: ROLLBACK failed"),
+        }
+    }
+}
+
+impl Drop for PgTx<'_> {
+    /// Dropped with the transaction open (a panic, a future dropped at the deadline): queues
+    /// a `ROLLBACK` without waiting for it. Polling the request once sends it (tokio-postgres
+    /// sends a request when its future is first polled, and runs a connection's requests in
+    /// that order), so it runs before whatever the connection is used for next; its answer
+    /// is discarded. This is what tokio-postgres's own `Transaction` does when dropped.
+    fn drop(&mut self) {
+        if self.open {
+            let rollback = self.client.batch_execute("ROLLBACK");
+            let _ = futures_util::FutureExt::now_or_never(rollback);
+        }
+    }
+}
 
 /// An argument converted to the type PostgreSQL declared for its parameter: the rules speak
 /// `i64`, and an `INTEGER` column takes an `i32` only if the value fits (an error, never a
@@ -720,7 +822,7 @@ impl PgTx<'_> {
         sql: &str,
         args: &'a [Vec<Value<'a>>],
     ) -> Result<(tokio_postgres::Statement, Vec<Bound<'a>>), StoreError> {
-        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
+        let stmt = self.client.prepare_cached(sql).await.map_err(db)?;
         let bound = args
             .iter()
             .map(|a| bind(stmt.params(), a))
@@ -728,25 +830,77 @@ impl PgTx<'_> {
         Ok((stmt, bound))
     }
 
+    /// Runs `statement` (a request on `self.client`, not yet polled) with what goes with
+    /// it ([`PgTx::next_statement`], [`pipelined`]).
+    async fn send<T>(
+        &mut self,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        let (begin, commit) = self.next_statement()?;
+        let out = pipelined(self.client, begin, commit, statement).await?;
+        self.committed |= commit;
+        Ok(out)
+    }
+
     /// Runs `sql` with `args` bound to the types PostgreSQL declared for them.
     async fn rows(
-        &self,
+        &mut self,
         sql: &str,
         args: &[Value<'_>],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
+        let stmt = self.client.prepare_cached(sql).await.map_err(db)?;
         let args = bind(stmt.params(), args)?;
         let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| &**a as _).collect();
-        self.0.query(&stmt, &refs).await.map_err(db)
+        let client = self.client;
+        self.send(client.query(&stmt, &refs)).await
     }
+}
+
+/// Runs `statement` between `begin` (a pending [`PgTx::begin`]) and, if `commit`, the
+/// `COMMIT`, all sent in one round trip, in that order; answers once all have answered, the
+/// `BEGIN`'s error first, then the statement's, then the `COMMIT`'s. If the statement
+/// fails, the transaction is aborted and PostgreSQL answers its `COMMIT` with a rollback:
+/// nothing is committed.
+async fn pipelined<T>(
+    client: &ClientWrapper,
+    begin: Option<&'static str>,
+    commit: bool,
+    statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, StoreError> {
+    if begin.is_none() && !commit {
+        return statement.await.map_err(db);
+    }
+    // `join3` polls them in this order, so their messages are queued on the connection in
+    // this order (tokio-postgres sends a request when its future is first polled, and runs
+    // requests in that order). "BEGIN …; LOCK …" is one simple-query message: one
+    // transaction block, which stays open after it.
+    let begin = async {
+        match begin {
+            Some(sql) => client.batch_execute(sql).await,
+            None => Ok(()),
+        }
+    };
+    let end = async {
+        if commit {
+            client.batch_execute("COMMIT").await
+        } else {
+            Ok(())
+        }
+    };
+    let (begun, out, committed) = futures_util::future::join3(begin, statement, end).await;
+    begun.map_err(db)?;
+    let out = out.map_err(db)?;
+    committed.map_err(db)?;
+    Ok(out)
 }
 
 impl Tx for PgTx<'_> {
     async fn execute(&mut self, sql: &'static str, args: &[Value<'_>]) -> Result<u64, StoreError> {
-        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
+        let stmt = self.client.prepare_cached(sql).await.map_err(db)?;
         let args = bind(stmt.params(), args)?;
         let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| &**a as _).collect();
-        self.0.execute(&stmt, &refs).await.map_err(db)
+        let client = self.client;
+        self.send(client.execute(&stmt, &refs)).await
     }
 
     async fn query(
@@ -758,7 +912,8 @@ impl Tx for PgTx<'_> {
     }
 
     async fn batch(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        self.0.batch_execute(sql).await.map_err(db)
+        let client = self.client;
+        self.send(client.batch_execute(sql)).await
     }
 
     async fn query_many(
@@ -776,14 +931,20 @@ impl Tx for PgTx<'_> {
             .collect();
         // Polled together, the queries are sent together (tokio-postgres pipelines them on
         // the connection) and run in this order; their answers come back in the same order.
-        let answers =
-            futures_util::future::try_join_all(refs.iter().map(|r| self.0.query(&stmt, r)))
-                .await
-                .map_err(db)?;
+        let client = self.client;
+        let answers = self
+            .send(futures_util::future::try_join_all(
+                refs.iter().map(|r| client.query(&stmt, r)),
+            ))
+            .await?;
         answers
             .iter()
             .map(|rows| rows.iter().map(row).collect())
             .collect()
+    }
+
+    fn commit_with_next(&mut self) {
+        self.commit_next = true;
     }
 
     fn has_arrays(&self) -> bool {
@@ -795,10 +956,11 @@ impl Tx for PgTx<'_> {
         sql: &'static str,
         args: &[Vec<Value<'_>>],
     ) -> Result<Vec<Row>, StoreError> {
-        let stmt = self.0.prepare_cached(sql).await.map_err(db)?;
+        let stmt = self.client.prepare_cached(sql).await.map_err(db)?;
         let arrays = bind_arrays(stmt.params(), args)?;
         let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| &**a as _).collect();
-        let rows = self.0.query(&stmt, &refs).await.map_err(db)?;
+        let client = self.client;
+        let rows = self.send(client.query(&stmt, &refs)).await?;
         rows.iter().map(row).collect()
     }
 
@@ -815,15 +977,207 @@ impl Tx for PgTx<'_> {
             .iter()
             .map(|b| b.iter().map(|a| &**a as _).collect())
             .collect();
-        futures_util::future::try_join_all(refs.iter().map(|r| self.0.execute(&stmt, r)))
-            .await
-            .map_err(db)
+        let client = self.client;
+        self.send(futures_util::future::try_join_all(
+            refs.iter().map(|r| client.execute(&stmt, r)),
+        ))
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store whose pool has ONE connection, on the cluster of `CAMPAIGN_TOKEN_TEST_PG`
+    /// (`None`: skipped, unless `CAMPAIGN_TOKEN_REQUIRE_PG=1`). No tables are needed.
+    fn one_connection() -> Option<PgStore> {
+        let url = match std::env::var("CAMPAIGN_TOKEN_TEST_PG") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert_ne!(
+                    std::env::var("CAMPAIGN_TOKEN_REQUIRE_PG").as_deref(),
+                    Ok("1"),
+                    "CAMPAIGN_TOKEN_REQUIRE_PG=1 but CAMPAIGN_TOKEN_TEST_PG is not set"
+                );
+                return None;
+            }
+        };
+        let options = PgOptions {
+            max_connections: 1,
+            ..PgOptions::default()
+        };
+        Some(PgStore::connect(&url, &options).unwrap())
+    }
+
+    /// Whether the pool's connection is inside a transaction block: `SAVEPOINT` is refused
+    /// outside one (25P01), and accepted (then rolled back here) inside one.
+    async fn in_a_transaction(store: &PgStore) -> bool {
+        store
+            .db
+            .with_client(async |client| {
+                let answer = client.batch_execute("SAVEPOINT probe").await;
+                if answer.is_ok() {
+                    client.batch_execute("ROLLBACK").await.map_err(db)?;
+                    return Ok::<_, StoreError>(true);
+                }
+                let code = answer.err().and_then(|e| e.code().cloned());
+                assert_eq!(code, Some(SqlState::NO_ACTIVE_SQL_TRANSACTION));
+                Ok(false)
+            })
+            .await
+            .unwrap()
+    }
+
+    const INSERT: &str = "INSERT INTO probe_rows VALUES (1)";
+
+    /// An empty temporary table `probe_rows` on the pool's connection, and one named
+    /// `participations` for [`Begin::Participations`] to lock.
+    async fn reset_rows(store: &PgStore) {
+        store
+            .db
+            .with_client(async |client| {
+                client
+                    .batch_execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS probe_rows (x integer);
+                         CREATE TEMP TABLE IF NOT EXISTS participations (x integer);
+                         DELETE FROM probe_rows",
+                    )
+                    .await
+                    .map_err(db)
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The rows of `probe_rows`.
+    async fn rows(store: &PgStore) -> i64 {
+        store
+            .db
+            .with_client(async |client| {
+                let row = client
+                    .query_one("SELECT COUNT(*) FROM probe_rows", &[])
+                    .await
+                    .map_err(db)?;
+                Ok::<i64, StoreError>(row.get(0))
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_never_goes_back_to_the_pool_inside_a_transaction() {
+        let Some(store) = one_connection() else {
+            return;
+        };
+        let probe = "SELECT pg_advisory_xact_lock(7)";
+        reset_rows(&store).await;
+        for begin in [Begin::Participations, Begin::ReadCommitted, Begin::Snapshot] {
+            // Committed: the BEGIN went with the statement, the COMMIT ended it.
+            let ok = store
+                .db
+                .run(begin, async |tx| tx.execute(probe, &[]).await)
+                .await;
+            assert_eq!(ok.map_err(|e| e.to_string()), Ok(1));
+            assert!(!in_a_transaction(&store).await, "after a commit");
+            // An error of the rules after a statement ran: rolled back, awaited.
+            let failed: Result<(), StoreError> = store
+                .db
+                .run(begin, async |tx| {
+                    tx.execute(probe, &[]).await?;
+                    Err(StoreError::new("the rules refuse"))
+                })
+                .await;
+            assert!(failed.is_err());
+            assert!(
+                !in_a_transaction(&store).await,
+                "after an error of the rules"
+            );
+            // The first statement itself fails (sent with the BEGIN): rolled back.
+            let failed = store
+                .db
+                .run(begin, async |tx| tx.batch("SELECT 1/0").await)
+                .await;
+            assert!(failed.is_err());
+            assert!(!in_a_transaction(&store).await, "after a failed statement");
+            // A panic half-way (a bug): the dropped transaction queues its ROLLBACK before the
+            // connection goes back to the pool.
+            let db = store.db.clone();
+            let panicked = tokio::spawn(async move {
+                db.run(begin, async |tx| {
+                    tx.execute(probe, &[]).await?;
+                    #[allow(clippy::panic)]
+                    if tx.open {
+                        panic!("a bug in the middle of a transaction");
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await
+            })
+            .await;
+            assert!(panicked.is_err_and(|e| e.is_panic()));
+            assert!(!in_a_transaction(&store).await, "after a panic");
+            // The COMMIT sent with the last statement: committed if it succeeds, nothing if it
+            // fails, and the transaction over either way. (A temporary table: this session's,
+            // writable in a read-only transaction too.)
+            reset_rows(&store).await;
+            let ok = store
+                .db
+                .run(begin, async |tx| {
+                    tx.execute(INSERT, &[]).await?;
+                    tx.commit_with_next();
+                    tx.execute(INSERT, &[]).await
+                })
+                .await;
+            assert_eq!(ok.map_err(|e| e.to_string()), Ok(1));
+            assert!(
+                !in_a_transaction(&store).await,
+                "after a commit with the last"
+            );
+            assert_eq!(rows(&store).await, 2, "both committed");
+            reset_rows(&store).await;
+            let failed = store
+                .db
+                .run(begin, async |tx| {
+                    tx.execute(INSERT, &[]).await?;
+                    tx.commit_with_next();
+                    tx.batch("SELECT 1/0").await
+                })
+                .await;
+            assert!(failed.is_err());
+            assert!(
+                !in_a_transaction(&store).await,
+                "after a failed last statement"
+            );
+            assert_eq!(
+                rows(&store).await,
+                0,
+                "a failed last statement commits nothing"
+            );
+            // BEGIN, the only statement and COMMIT in one round trip; no statement after it.
+            let after_last = store
+                .db
+                .run(begin, async |tx| {
+                    tx.commit_with_next();
+                    tx.execute(INSERT, &[]).await?;
+                    tx.execute(INSERT, &[]).await
+                })
+                .await;
+            assert!(after_last.is_err_and(|e| e.to_string().contains("after the transaction")));
+            assert!(
+                !in_a_transaction(&store).await,
+                "after a statement after the last"
+            );
+            assert_eq!(rows(&store).await, 1, "the last statement's commit stands");
+            // Nothing began: no round trip at all, and nothing left open.
+            let nothing = store.db.run(begin, async |_| Ok::<_, StoreError>(())).await;
+            assert!(nothing.is_ok());
+            assert!(
+                !in_a_transaction(&store).await,
+                "after an empty transaction"
+            );
+        }
+    }
 
     #[test]
     fn integers_are_narrowed_to_the_declared_column_width_with_a_check() {

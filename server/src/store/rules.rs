@@ -147,7 +147,7 @@ pub(crate) async fn participate<T: Tx>(
     c: &Campaign,
     p: &NewParticipation,
 ) -> Result<Participation, ParticipateError> {
-    apply(tx, &[(c, p)])
+    apply(tx, &[(c, p)], true)
         .await?
         .pop()
         .unwrap_or_else(|| Err(StoreError::new("a participation got no answer").into()))
@@ -191,17 +191,20 @@ pub(crate) async fn participate_batch<T: Tx>(
         .iter()
         .filter_map(|&i| batch.get(i).copied())
         .collect();
-    for (i, answer) in together.iter().zip(apply(tx, &items).await?) {
+    let last = after.is_empty();
+    for (i, answer) in together.iter().zip(apply(tx, &items, last).await?) {
         if let Some(slot) = answers.get_mut(*i) {
             *slot = Some(answer);
         }
     }
-    for i in after {
+    let n_after = after.len();
+    for (k, i) in after.into_iter().enumerate() {
         let (Some(item), Some(slot)) = (batch.get(i), answers.get(i)) else {
             continue;
         };
         debug_assert!(slot.is_none());
-        let answer = apply(tx, std::slice::from_ref(item)).await?.pop();
+        let last = k + 1 == n_after;
+        let answer = apply(tx, std::slice::from_ref(item), last).await?.pop();
         if let Some(slot) = answers.get_mut(i) {
             *slot = answer;
         }
@@ -213,10 +216,13 @@ pub(crate) async fn participate_batch<T: Tx>(
 }
 
 /// The rules of a participation for `items`, no two of which share a `sub` or a token (so
-/// that no step of one depends on another's), each step for all of them at once.
+/// that no step of one depends on another's), each step for all of them at once. `last`: no
+/// statement follows these in the transaction, so the `INSERT`, if any, is its last
+/// ([`Tx::commit_with_next`]).
 async fn apply<T: Tx>(
     tx: &mut T,
     items: &[Item<'_>],
+    last: bool,
 ) -> Result<Vec<Result<Participation, ParticipateError>>, StoreError> {
     // The replay lookup and the sub's count come from one statement, so from one snapshot
     // even under READ COMMITTED (PostgreSQL): a count at the limit that does not include this
@@ -265,6 +271,10 @@ async fn apply<T: Tx>(
         };
         // `count` is below the participation limit, a u32: no overflow.
         records.push((c.id.as_str(), *p, count + 1, outcome, prize.as_ref()));
+    }
+    if last && !records.is_empty() {
+        // Nothing below runs a statement: the INSERT may carry the COMMIT.
+        tx.commit_with_next();
     }
     sql::insert_participations(tx, &records).await?;
     for ((i, (_, p), _), (record, prize)) in fresh.iter().zip(records.iter().zip(&prizes)) {

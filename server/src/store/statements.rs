@@ -280,7 +280,9 @@ pub(crate) async fn tokens_and_counts<T: Tx>(
 /// answers its prize. On PostgreSQL, `SKIP LOCKED` lets concurrent claimants pass a moment
 /// another transaction is claiming instead of queueing behind it, and `participation_id IS
 /// NULL` in the outer `WHERE` is re-checked on the committed row, so a moment is never
-/// claimed twice. Once per (campaign, now, participation id) of `claims`, in order.
+/// claimed twice. Once per (campaign, now, participation id) of `claims`, in order; on
+/// PostgreSQL, two claims or more in one statement ([`CLAIM_MOMENTS_ARRAYS`]), with the same
+/// answers.
 pub(crate) async fn claim_moments<T: Tx>(
     tx: &mut T,
     claims: &[(&str, i64, &str)],
@@ -289,22 +291,75 @@ pub(crate) async fn claim_moments<T: Tx>(
         .iter()
         .map(|(campaign, now, participation)| args![*campaign, *now, *participation].to_vec())
         .collect();
-    let answers = tx
-        .query_many(
-            "UPDATE moments SET participation_id = $3
-             WHERE campaign = $1 AND participation_id IS NULL AND seq = (
-                 SELECT seq FROM moments
-                 WHERE campaign = $1 AND participation_id IS NULL AND at <= $2
-                 ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING prize_id",
-            &args,
-        )
-        .await?;
+    if claims.len() > 1 && tx.has_arrays() {
+        let mut won: Vec<Option<String>> = claims.iter().map(|_| None).collect();
+        for r in tx.query_arrays(CLAIM_MOMENTS_ARRAYS, &args).await? {
+            let slot = usize::try_from(r.int(0)?)
+                .ok()
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| won.get_mut(i))
+                .ok_or_else(|| StoreError::new("a moment was claimed for no participation"))?;
+            *slot = Some(r.text(1)?);
+        }
+        return Ok(won);
+    }
+    let answers = tx.query_many(CLAIM_MOMENT, &args).await?;
     answers
         .iter()
         .map(|rows| rows.first().map(|r| r.text(0)).transpose())
         .collect()
 }
+
+/// Claims the earliest unclaimed moment of campaign $1 due at $2 for participation $3.
+const CLAIM_MOMENT: &str = "UPDATE moments SET participation_id = $3
+     WHERE campaign = $1 AND participation_id IS NULL AND seq = (
+         SELECT seq FROM moments
+         WHERE campaign = $1 AND participation_id IS NULL AND at <= $2
+         ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+     RETURNING prize_id";
+
+/// PostgreSQL's [`CLAIM_MOMENT`] for a whole batch, in one statement: $1 … $3 are the arrays
+/// of every claim's campaign, `now` and participation id; one row (the claim's position,
+/// the prize) per claim that got a moment. The same answers as the claims one after the
+/// other:
+/// - `cand` locks, per campaign, the first k unclaimed moments (by `seq`, skipping those
+///   another transaction holds) due at the campaign's latest `now` in the batch, k being
+///   its claims in the batch. Moments are numbered in time order (the configuration sorts
+///   the calendar, and its commitment, made when it is stored, refuses any other order), so the moments due at any claim's `now` are a prefix of them, and the
+///   moment a claim gets one at a time — the first of that prefix not taken by the claims
+///   before it, at most k − 1 — is among those k.
+/// - `assign` walks the claims in batch order (a recursive CTE: each sees what the ones
+///   before it took) and gives each the first candidate due at its own `now` not taken yet.
+/// - the `UPDATE` records the claims on the locked rows.
+///
+/// A candidate no claim takes (due only at a later claim's `now` than the one it would
+/// have suited) stays locked until the batch commits; another process skips it meanwhile,
+/// as it skips a moment any transaction is claiming.
+const CLAIM_MOMENTS_ARRAYS: &str = "WITH RECURSIVE
+     claims AS (
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+             WITH ORDINALITY AS a(campaign, now, participation, i)),
+     wanted AS (
+         SELECT campaign, MAX(now) AS now, COUNT(*) AS k FROM claims GROUP BY campaign),
+     cand AS MATERIALIZED (
+         SELECT row_number() OVER () AS r, m.campaign, m.seq, m.at
+         FROM wanted w CROSS JOIN LATERAL (
+             SELECT campaign, seq, at FROM moments
+             WHERE campaign = w.campaign AND participation_id IS NULL AND at <= w.now
+             ORDER BY seq LIMIT w.k FOR UPDATE SKIP LOCKED) m),
+     assign (i, taken, r) AS (
+         SELECT 0::bigint, '{}'::bigint[], NULL::bigint
+         UNION ALL
+         SELECT c.i, CASE WHEN p.r IS NULL THEN a.taken ELSE a.taken || p.r END, p.r
+         FROM assign a JOIN claims c ON c.i = a.i + 1
+         LEFT JOIN LATERAL (
+             SELECT d.r FROM cand d
+             WHERE d.campaign = c.campaign AND d.at <= c.now AND d.r <> ALL (a.taken)
+             ORDER BY d.seq LIMIT 1) p ON true)
+     UPDATE moments m SET participation_id = c.participation
+     FROM assign a JOIN claims c ON c.i = a.i JOIN cand d ON d.r = a.r
+     WHERE m.campaign = d.campaign AND m.seq = d.seq
+     RETURNING c.i, m.prize_id";
 
 /// Takes one unit of a prize if it has stock left: a conditional update, so the stock never
 /// goes below zero however many take at once (on PostgreSQL a concurrent taker waits for

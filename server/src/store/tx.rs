@@ -169,6 +169,15 @@ pub(crate) trait Tx {
         }
     }
 
+    /// Says that the next statement is the transaction's last: if it succeeds, the rules run
+    /// no other statement and the transaction commits. A backend with a network between it
+    /// and the database may send the `COMMIT` with that statement (PostgreSQL pipelines it:
+    /// one round trip less); the call still returns only once the `COMMIT` has answered, and
+    /// if the statement fails the database commits nothing (the transaction is aborted, its
+    /// `COMMIT` rolls back). A statement after that one is an error. Other backends ignore
+    /// it and commit as usual.
+    fn commit_with_next(&mut self) {}
+
     /// Whether [`Tx::query_arrays`] runs on this backend: PostgreSQL's array parameters.
     fn has_arrays(&self) -> bool {
         false
