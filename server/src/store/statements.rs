@@ -330,7 +330,9 @@ const CLAIM_MOMENT: &str = "UPDATE moments SET participation_id = $3
 ///   before it, at most k − 1 — is among those k.
 /// - `assign` walks the claims in batch order (a recursive CTE: each sees what the ones
 ///   before it took) and gives each the first candidate due at its own `now` not taken yet.
-/// - the `UPDATE` records the claims on the locked rows.
+/// - the `UPDATE` records the claims on the locked rows (`participation_id IS NULL` again,
+///   as [`CLAIM_MOMENT`] re-checks it: under this transaction's lock it cannot have changed,
+///   but a moment is never claimed twice even if that reasoning were wrong).
 ///
 /// A candidate no claim takes (due only at a later claim's `now` than the one it would
 /// have suited) stays locked until the batch commits; another process skips it meanwhile,
@@ -358,7 +360,7 @@ const CLAIM_MOMENTS_ARRAYS: &str = "WITH RECURSIVE
              ORDER BY d.seq LIMIT 1) p ON true)
      UPDATE moments m SET participation_id = c.participation
      FROM assign a JOIN claims c ON c.i = a.i JOIN cand d ON d.r = a.r
-     WHERE m.campaign = d.campaign AND m.seq = d.seq
+     WHERE m.campaign = d.campaign AND m.seq = d.seq AND m.participation_id IS NULL
      RETURNING c.i, m.prize_id";
 
 /// Takes one unit of a prize if it has stock left: a conditional update, so the stock never
