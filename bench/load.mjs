@@ -257,33 +257,46 @@ const plan = [['sqlite', 1, clientCounts], ...(args['pg-url'] ? [['postgres', 2,
   ...(args['server-o3'] ? [['sqlite', 1, [64], args['server-o3']]] : []),
   ...(fill > 0 ? [['sqlite', 1, [64], undefined, fill]] : [])]
   .filter(([storage]) => storages.includes(storage));
-const runs = [];
-for (const [storage, processes, clients, server, prefill = 0] of plan) {
-  for (const concurrency of clients) {
-    const rs = [];
-    // With a fill, one campaign is filled once (it takes minutes) and measured `reps` times
-    // in a row, each with fresh tokens: the repetitions hold PREFILL, PREFILL + one run, ...
-    const results = [];
-    if (prefill > 0) results.push(...await run(storage, processes, concurrency, 0, server, prefill, reps));
-    else for (let rep = 0; rep < reps; rep++) results.push(...await run(storage, processes, concurrency, rep, server));
-    for (const [rep, r] of results.entries()) {
-      console.error(`${storage} x${processes} c=${concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each${r.dbCpuUsPerParticipation != null ? ` + ${r.dbCpuUsPerParticipation.toFixed(0)} µs PostgreSQL` : ''}, ${r.kbReadPerParticipation?.toFixed(1)}/${r.kbWrittenPerParticipation?.toFixed(1)} KB read/written each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
-      rs.push(r);
+// One cell per (storage, processes, client count, build, fill), in the plan's order.
+const cells = plan.flatMap(([storage, processes, clients, server, prefill = 0]) =>
+  clients.map((concurrency) => ({ storage, processes, concurrency, server, prefill, rs: [] })));
+const logRun = (c, rep, r) => console.error(`${c.storage} x${c.processes} c=${c.concurrency} rep ${rep}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.cpuUsPerParticipation?.toFixed(0)} µs CPU each${r.dbCpuUsPerParticipation != null ? ` + ${r.dbCpuUsPerParticipation.toFixed(0)} µs PostgreSQL` : ''}, ${r.kbReadPerParticipation?.toFixed(1)}/${r.kbWrittenPerParticipation?.toFixed(1)} KB read/written each, winners ${r.winners}/${r.prizes} ${r.checkOk ? 'ok' : 'CHECK FAILED'} ${JSON.stringify(r.statuses)}`);
+// SQLite and PostgreSQL at the same client count alternate repetition by repetition, so that
+// the machine's drift during the run weighs on both sides of the PostgreSQL / SQLite ratio
+// alike (they used to run one storage's repetitions after the other's).
+const plain = cells.filter((c) => !c.server && !c.prefill);
+for (const concurrency of [...new Set(plain.map((c) => c.concurrency))]) {
+  for (let rep = 0; rep < reps; rep++) {
+    for (const c of plain.filter((x) => x.concurrency === concurrency)) {
+      const [r] = await run(c.storage, c.processes, c.concurrency, rep);
+      logRun(c, rep, r);
+      c.rs.push(r);
     }
-    runs.push({
-      storage: (storage === 'sqlite' ? 'SQLite' : 'PostgreSQL') + (server ? ' (server at opt-level 3)' : '')
-        + (prefill > 0 ? `, holding ${prefill.toLocaleString('en')} participations` : ''), processes, concurrency, prefilled: prefill,
-      perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
-      cpuUsPerParticipation: summary(rs.map((r) => r.cpuUsPerParticipation).filter((x) => x != null)),
-      dbCpuUsPerParticipation: summary(rs.map((r) => r.dbCpuUsPerParticipation).filter((x) => x != null)),
-      kbReadPerParticipation: summary(rs.map((r) => r.kbReadPerParticipation).filter((x) => x != null)),
-      kbWrittenPerParticipation: summary(rs.map((r) => r.kbWrittenPerParticipation).filter((x) => x != null)),
-      responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),
-      check: rs.map((r) => `${r.winners}/${r.prizes}${r.checkOk ? '' : ' FAILED'}`).join(', '), checkOk: rs.every((r) => r.checkOk),
-      statuses: rs.map((r) => r.statuses), outcomes: rs.map((r) => r.outcomes),
-    });
   }
 }
+for (const c of cells.filter((x) => x.server || x.prefill)) {
+  // With a fill, one campaign is filled once (it takes minutes) and measured `reps` times
+  // in a row, each with fresh tokens: the repetitions hold PREFILL, PREFILL + one run, ...
+  let results = [];
+  if (c.prefill > 0) results = await run(c.storage, c.processes, c.concurrency, 0, c.server, c.prefill, reps);
+  else for (let rep = 0; rep < reps; rep++) results.push(...await run(c.storage, c.processes, c.concurrency, rep, c.server));
+  for (const [rep, r] of results.entries()) {
+    logRun(c, rep, r);
+    c.rs.push(r);
+  }
+}
+const runs = cells.map(({ storage, processes, concurrency, server, prefill, rs }) => ({
+  storage: (storage === 'sqlite' ? 'SQLite' : 'PostgreSQL') + (server ? ' (server at opt-level 3)' : '')
+    + (prefill > 0 ? `, holding ${prefill.toLocaleString('en')} participations` : ''), processes, concurrency, prefilled: prefill,
+  perSecond: summary(rs.map((r) => r.perSecond)), p50Ms: summary(rs.map((r) => r.p50Ms)), p99Ms: summary(rs.map((r) => r.p99Ms)),
+  cpuUsPerParticipation: summary(rs.map((r) => r.cpuUsPerParticipation).filter((x) => x != null)),
+  dbCpuUsPerParticipation: summary(rs.map((r) => r.dbCpuUsPerParticipation).filter((x) => x != null)),
+  kbReadPerParticipation: summary(rs.map((r) => r.kbReadPerParticipation).filter((x) => x != null)),
+  kbWrittenPerParticipation: summary(rs.map((r) => r.kbWrittenPerParticipation).filter((x) => x != null)),
+  responses: rs.reduce((a, r) => a + r.responses, 0), nonOk: rs.reduce((a, r) => a + r.responses - r.ok + r.ioErrors, 0),
+  check: rs.map((r) => `${r.winners}/${r.prizes}${r.checkOk ? '' : ' FAILED'}`).join(', '), checkOk: rs.every((r) => r.checkOk),
+  statuses: rs.map((r) => r.statuses), outcomes: rs.map((r) => r.outcomes),
+}));
 await fs.mkdir(args.out, { recursive: true });
 await fs.writeFile(path.join(args.out, 'load.json'), JSON.stringify({
   maxRequests, maxSeconds, reps, prizes: PRIZES, fsyncMs: fsync,
