@@ -410,7 +410,7 @@ pub struct TimePoint {
 /// Where the next page of winners starts: (won_at, created_at, participation id).
 pub type WinnerKey = (i64, i64, String);
 
-/// A page of winners, in the order of [`Store::winners`].
+/// A page of winners, in the order of [`Store::winners_page`].
 #[derive(Debug, Clone)]
 pub struct WinnersPage {
     /// The winners of this page.

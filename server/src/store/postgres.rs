@@ -14,7 +14,7 @@
 //! statement for the whole batch, its arguments passed as arrays (`Tx::query_arrays`, the
 //! batch forms in `statements.rs`), so a batch costs the same round trips whatever its size:
 //! three, because its `BEGIN` and table lock travel with the first statement and its
-//! `COMMIT` with the last ([`in_transaction`], [`Tx::commit_with_next`]); one writer per
+//! `COMMIT` with the last (`in_transaction`, `Tx::commit_with_next`); one writer per
 //! process is the default for that reason (fewer, larger batches).
 //! A `participation_limit` refusal writes
 //! nothing and does not fail the batch. The queue is bounded (4 × writers × batch): past it,
@@ -31,7 +31,7 @@
 //! the same moment. The unique constraint on (campaign, sub, n) decides replays and
 //! participation limits across processes: the loser of such a race rolls back (returning any
 //! stock it took) and retries, and then sees the winner's row. Participations and erasures
-//! exclude each other with table locks ([`Begin::Participations`]).
+//! exclude each other with table locks (`Begin::Participations`).
 //!
 //! What is PostgreSQL's own here: the pool, the writers and their batches, the retries, the
 //! advisory lock that serialises migrations between processes starting together, the
